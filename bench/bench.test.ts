@@ -148,6 +148,22 @@ describe('report', () => {
     assert.equal(split.tfjsGflops, null);
   });
 
+  it('the simple variant is a column of its own, posting no speed when it is wrong', () => {
+    const r = matmulRow(sample({ variant: 'tuned', simpleSamplesMs: [4000, 3000, 5000], simpleRefErr: 1e-6 }));
+    assert.equal(r.variant, 'tuned');
+    assert.equal(r.simpleMs, 4000);
+    assert.ok(Math.abs((r.simpleRatio ?? 0) - 0.5) < 1e-12);
+    const wrong = matmulRow(sample({ variant: 'tuned', simpleSamplesMs: [4000], simpleRefErr: 1 }));
+    assert.equal(wrong.simpleGflops, null);
+    assert.equal(wrong.valid, true, 'a wrong reference column does not void the row');
+    const old = matmulRow(sample());
+    assert.equal(old.simpleMs, undefined, 'results from before variants have no simple column');
+    const md = markdownTable([r, wrong, old]).split('\n');
+    assert.match(md[2], /\| 512³ \| tuned \| 0\.268 \| 0\.134 \| 2\.00× \| 0\.067 \| 0\.50× \|/);
+    assert.match(md[3], /\| FAIL \| — \|/);
+    assert.match(md[4], /\| 512³ \| — \|/);
+  });
+
   it('renders aligned text and Markdown tables', () => {
     const rows = [matmulRow(sample({ size: 64 })), matmulRow(sample({ maxAbsDiff: 2, oursRefErr: 2 }))];
     const text = formatTable(rows).split('\n');

@@ -21,6 +21,14 @@ export interface PageDeviceInfo {
   tfjsBackend: string;
   /** Which entry point of ours was timed (module and function), so a reader can find the code. */
   oursLauncher: string;
+  /** The device limits our variant selector saw (src/gpu/kernels/matmul.ts chooseMatmulVariant). */
+  limits?: {
+    maxComputeWorkgroupStorageSize: number;
+    maxComputeInvocationsPerWorkgroup: number;
+    maxComputeWorkgroupSizeX: number;
+    maxComputeWorkgroupSizeY: number;
+    maxComputeWorkgroupsPerDimension: number;
+  };
 }
 
 /** Settings for one size, sent from Node to the page. */
@@ -43,28 +51,40 @@ export interface MatmulSizeOptions {
 /** Raw measurements for one size; the Node side takes medians and GFLOP/s. */
 export interface MatmulSizeResult {
   size: number;
+  /** The variant our selector chose for this size (what "ours" timed): 'tuned', 'simple', … */
+  variant?: string;
   /** Products per timed sample. */
   batch: number;
   /** Milliseconds per product, one entry per timed sample. */
   oursSamplesMs: number[];
   tfjsSamplesMs: number[];
+  /** The simple variant, timed the same way (the same samples as ours when the selector chose it). */
+  simpleSamplesMs?: number[];
   /** max |ours − tfjs| over the whole output. */
   maxAbsDiff: number;
   /** max error of each against a float64 CPU reference on `checkSamples` sampled entries. */
   oursRefErr: number;
   tfjsRefErr: number;
+  simpleRefErr?: number;
 }
 
 export interface MatmulRow {
   size: number;
+  /** Our variant that was timed (see MatmulSizeResult.variant); absent in results from before variants. */
+  variant?: string;
   /** null when the outputs disagreed beyond tolerance: a broken kernel posts no speed. */
   oursGflops: number | null;
   tfjsGflops: number | null;
   /** ours / tfjs GFLOP/s (> 1: ours is faster). */
   ratio: number | null;
+  /** The simple variant (null if wrong, absent if not measured) and simple / tfjs. */
+  simpleGflops?: number | null;
+  simpleRatio?: number | null;
   /** Median milliseconds per product. */
   oursMs: number;
   tfjsMs: number;
+  simpleMs?: number;
+  simpleRefErr?: number;
   maxAbsDiff: number;
   oursRefErr: number;
   tfjsRefErr: number;

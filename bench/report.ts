@@ -20,11 +20,26 @@ export function matmulRow(r: MatmulSizeResult): MatmulRow {
   const tfjsOk = valid || (r.tfjsRefErr <= tolerance && r.oursRefErr > tolerance);
   const oursGflops = oursOk ? gflops(flops, oursMs) : null;
   const tfjsGflops = tfjsOk ? gflops(flops, tfjsMs) : null;
+  // The simple variant is a column of its own: it posts a speed only if it agrees with the reference.
+  const simple: Partial<MatmulRow> = {};
+  if (r.simpleSamplesMs?.length) {
+    const simpleMs = median(r.simpleSamplesMs);
+    const simpleRefErr = r.simpleRefErr ?? Infinity;
+    const simpleGflops = simpleRefErr <= tolerance ? gflops(flops, simpleMs) : null;
+    Object.assign(simple, {
+      simpleMs,
+      simpleRefErr,
+      simpleGflops,
+      simpleRatio: simpleGflops !== null && tfjsGflops !== null ? simpleGflops / tfjsGflops : null,
+    });
+  }
   return {
     size: r.size,
+    ...(r.variant ? { variant: r.variant } : {}),
     oursGflops,
     tfjsGflops,
     ratio: oursGflops !== null && tfjsGflops !== null ? oursGflops / tfjsGflops : null,
+    ...simple,
     oursMs,
     tfjsMs,
     maxAbsDiff: r.maxAbsDiff,
@@ -41,16 +56,36 @@ const fmt = (x: number | null, digits: number) => (x === null ? 'FAIL' : x.toFix
 const fmtMs = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x >= 1 ? x.toFixed(2) : x.toFixed(3));
 const fmtDiff = (x: number) => (Number.isFinite(x) ? x.toExponential(1) : 'NaN');
 
-const HEADERS = ['size', 'ours GFLOP/s', 'TF.js GFLOP/s', 'ours/TF.js', 'ours ms', 'TF.js ms', 'max |diff|', 'batch×repeats'];
+const HEADERS = [
+  'size',
+  'ours (variant)',
+  'ours GFLOP/s',
+  'TF.js GFLOP/s',
+  'ours/TF.js',
+  'simple GFLOP/s',
+  'simple/TF.js',
+  'ours ms',
+  'TF.js ms',
+  'simple ms',
+  'max |diff|',
+  'batch×repeats',
+];
+
+const fmtRatio = (x: number | null | undefined) => (x === null || x === undefined ? '—' : `${x.toFixed(2)}×`);
 
 function cells(r: MatmulRow): string[] {
+  const measured = r.simpleMs !== undefined;
   return [
     `${r.size}³`,
+    r.variant ?? '—',
     fmt(r.oursGflops, 3),
     fmt(r.tfjsGflops, 3),
-    r.ratio === null ? '—' : `${r.ratio.toFixed(2)}×`,
+    fmtRatio(r.ratio),
+    measured ? fmt(r.simpleGflops ?? null, 3) : '—',
+    fmtRatio(r.simpleRatio),
     fmtMs(r.oursMs),
     fmtMs(r.tfjsMs),
+    measured ? fmtMs(r.simpleMs as number) : '—',
     fmtDiff(r.maxAbsDiff) + (r.valid ? '' : ' ✗'),
     `${r.batch}×${r.repeats}`,
   ];
@@ -112,7 +147,9 @@ export function matmulSection(res: MatmulResults): string {
     '',
     markdownTable(res.rows),
     '',
-    `GFLOP/s = 2·n³ / (median ms per product). Ratio > 1 means ours is faster. ` +
+    `GFLOP/s = 2·n³ / (median ms per product). Ratio > 1 means ours is faster. "ours" is the variant our ` +
+      `selector (\`chooseMatmulVariant\` in \`src/gpu/kernels/matmul.ts\`) picks for the size on this device; ` +
+      `"simple" is our simple variant (\`shaders/matmul.wgsl\`: 64×64 tiles, scalar loads), timed the same way for comparison. ` +
       `"batch×repeats": products submitted back to back per timed sample × timed samples.` +
       (bad.length ? ` **${bad.length} size(s) failed the correctness check (marked ✗ / FAIL): no speed is posted for a side that is wrong.**` : ''),
     '',
@@ -123,6 +160,7 @@ export function matmulSection(res: MatmulResults): string {
     `- Browser: Chromium ${d.chromium}, headless; user agent \`${d.userAgent}\``,
     `- Host: ${d.host.cpu}, ${d.host.cores} cores, ${d.host.memGiB} GiB RAM, ${d.host.platform}, Node ${d.host.node}`,
     `- TF.js ${d.tfjsVersion}, backend \`${d.tfjsBackend}\`; ours: \`${d.oursLauncher}\``,
+    ...(d.limits ? [`- Device limits our variant selector saw: ${Object.entries(d.limits).map(([k, v]) => `${k} ${v}`).join(', ')}`] : []),
     '',
     '**Method.** ' + res.method,
   ];

@@ -1,6 +1,10 @@
-// Tiled matrix multiply  C[M,N] (+)= op(A)[M,K] · op(B)[K,N], all row-major f32.
+// Tiled matrix multiply  C[b] (+)= op(A[b])[M,K] · op(B[b])[K,N]  for b < batch, all row-major f32.
 //   TRANS_A: A is stored [K, M] (so op(A) = Aᵀ);  TRANS_B: B is stored [N, K] (op(B) = Bᵀ).
 //   ACCUMULATE: C += product instead of C = product.
+//   Batch entry b starts at element b·strideA of A, b·strideB of B, b·strideC of C (workgroup_id.z = b;
+//   a stride of 0 shares one matrix across the batch). A batch of 1 is the plain product.
+// This is the "simple" variant (src/gpu/kernels/matmul.ts): scalar loads, any sizes; the selector
+// prefers shaders/matmul_tuned.wgsl for large products.
 // A 16×16 workgroup computes a 64×64 tile of C, each invocation a 4×4 block strided by 16 (so
 // neighbouring invocations touch neighbouring columns: coalesced writes, conflict-free shared reads).
 // K advances in steps of 16 through workgroup-shared tiles; out-of-range loads read as 0, so any
@@ -14,6 +18,10 @@ struct Dims {
   M: u32,
   N: u32,
   K: u32,
+  batch: u32,
+  strideA: u32,
+  strideB: u32,
+  strideC: u32,
   _pad: u32,
 }
 
@@ -29,24 +37,24 @@ const TK: u32 = 16u;
 var<workgroup> As: array<f32, 1024>; // [TK][TM]
 var<workgroup> Bs: array<f32, 1024>; // [TK][TN]
 
-fn load_a(row: u32, k: u32) -> f32 {
+fn load_a(base: u32, row: u32, k: u32) -> f32 {
   if (row >= dims.M || k >= dims.K) {
     return 0.0;
   }
   if (TRANS_A) {
-    return A[k * dims.M + row];
+    return A[base + k * dims.M + row];
   }
-  return A[row * dims.K + k];
+  return A[base + row * dims.K + k];
 }
 
-fn load_b(k: u32, col: u32) -> f32 {
+fn load_b(base: u32, k: u32, col: u32) -> f32 {
   if (k >= dims.K || col >= dims.N) {
     return 0.0;
   }
   if (TRANS_B) {
-    return B[col * dims.K + k];
+    return B[base + col * dims.K + k];
   }
-  return B[k * dims.N + col];
+  return B[base + k * dims.N + col];
 }
 
 @compute @workgroup_size(16, 16)
@@ -54,6 +62,9 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
   let row0 = wid.y * TM;
   let col0 = wid.x * TN;
   let tid = lid.y * 16u + lid.x;
+  let baseA = wid.z * dims.strideA;
+  let baseB = wid.z * dims.strideB;
+  let baseC = wid.z * dims.strideC;
   // Four named vec4 accumulators (rows i = 0..3, columns j in the lanes) rather than an array: simple
   // JITs such as SwiftShader's keep these in registers but spill an indexed array to memory.
   var acc0 = vec4f(0.0);
@@ -73,7 +84,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
         kk = idx % TK;
         m = idx / TK;
       }
-      As[kk * TM + m] = load_a(row0 + m, k0 + kk);
+      As[kk * TM + m] = load_a(baseA, row0 + m, k0 + kk);
       var n: u32;
       var kb: u32;
       if (TRANS_B) {
@@ -83,7 +94,7 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
         n = idx % TN;
         kb = idx / TN;
       }
-      Bs[kb * TN + n] = load_b(k0 + kb, col0 + n);
+      Bs[kb * TN + n] = load_b(baseB, k0 + kb, col0 + n);
     }
     workgroupBarrier();
     for (var kk = 0u; kk < TK; kk++) {
@@ -97,21 +108,21 @@ fn matmul(@builtin(workgroup_id) wid: vec3u, @builtin(local_invocation_id) lid: 
     }
     workgroupBarrier();
   }
-  store_row(row0 + lid.y, col0 + lid.x, acc0);
-  store_row(row0 + lid.y + 16u, col0 + lid.x, acc1);
-  store_row(row0 + lid.y + 32u, col0 + lid.x, acc2);
-  store_row(row0 + lid.y + 48u, col0 + lid.x, acc3);
+  store_row(baseC, row0 + lid.y, col0 + lid.x, acc0);
+  store_row(baseC, row0 + lid.y + 16u, col0 + lid.x, acc1);
+  store_row(baseC, row0 + lid.y + 32u, col0 + lid.x, acc2);
+  store_row(baseC, row0 + lid.y + 48u, col0 + lid.x, acc3);
 }
 
-// Writes lanes j of `v` to C[r, c + 16·j] where inside C.
-fn store_row(r: u32, c: u32, v: vec4f) {
+// Writes lanes j of `v` to C[r, c + 16·j] where inside C (batch entry starting at `base`).
+fn store_row(base: u32, r: u32, c: u32, v: vec4f) {
   if (r >= dims.M) {
     return;
   }
   for (var j = 0u; j < 4u; j++) {
     let col = c + 16u * j;
     if (col < dims.N) {
-      let o = r * dims.N + col;
+      let o = base + r * dims.N + col;
       if (ACCUMULATE) {
         C[o] = C[o] + v[j];
       } else {

@@ -1,6 +1,7 @@
-// The matmul bench page: times our WGSL matmul (src/gpu/kernels/matmul.ts) and TF.js tf.matMul on
-// its WebGPU backend in the same page, on the same adapter, the same way, and checks that both give
-// the same product. The Node driver (bench/matmul.ts) calls window.starlingMatmulBench per size.
+// The matmul bench page: times our WGSL matmul (src/gpu/kernels/matmul.ts: the variant its selector
+// picks for the size on this device, plus the simple variant as a reference column) and TF.js
+// tf.matMul on its WebGPU backend in the same page, on the same adapter, the same way, and checks that
+// all give the same product. The Node driver (bench/matmul.ts) calls window.starlingMatmulBench per size.
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-webgpu';
 import type { WebGPUBackend } from '@tensorflow/tfjs-backend-webgpu';
@@ -8,13 +9,14 @@ import { createStorage, readF32 } from '../../src/gpu/buffers';
 import { acquireDevice } from '../../src/gpu/device';
 import { gpuChecked } from '../../src/gpu/error-scope';
 import { destroyLaunch, encodeLaunches, type Launch } from '../../src/gpu/launch';
-import { matmulLaunch } from '../../src/gpu/kernels/matmul';
+import { chooseMatmulVariant, matmulLaunch } from '../../src/gpu/kernels/matmul';
 import type { MatmulPageApi, MatmulSizeOptions, MatmulSizeResult, PageDeviceInfo } from '../matmul-types';
 import { classifyBackend } from '../report';
 import { batchSize, maxAbsDiff, mulberry32, randomMatrix } from '../stats';
 
 const OURS_LAUNCHER =
-  'src/gpu/kernels/matmul.ts matmulLaunch (shaders/matmul.wgsl), launch built once per size and encoded with src/gpu/launch.ts encodeLaunches';
+  'src/gpu/kernels/matmul.ts matmulLaunch with the variant chooseMatmulVariant picks (shaders/matmul_tuned.wgsl or shaders/matmul.wgsl), ' +
+  'launch built once per size and encoded with src/gpu/launch.ts encodeLaunches';
 
 // TF.js keeps these internals public in JS but not in its typings; they are what its own data()
 // path uses to flush recorded work (backend_webgpu.js getBufferData).
@@ -55,6 +57,7 @@ async function init(): Promise<PageDeviceInfo> {
     description: info.description ?? '',
   };
   log(`adapter: ${acquired.adapterInfo}`);
+  const l = device.limits;
   return {
     adapter: { ...adapterFields, isFallbackAdapter: fallback, summary: acquired.adapterInfo },
     userAgent: navigator.userAgent,
@@ -62,6 +65,13 @@ async function init(): Promise<PageDeviceInfo> {
     tfjsVersion: tf.version_core,
     tfjsBackend: tf.getBackend(),
     oursLauncher: OURS_LAUNCHER,
+    limits: {
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: l.maxComputeWorkgroupSizeY,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+    },
   };
 }
 
@@ -96,25 +106,35 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
   const aHost = randomMatrix(n * n, rand);
   const bHost = randomMatrix(n * n, rand);
 
-  // ---- ours: buffers and the launch are built once; a batch is k dispatches in one pass, one submit.
+  // ---- ours: buffers and the launches are built once; a batch is k dispatches in one pass, one submit.
+  // "ours" is what the selector picks; "simple" the untuned variant, with its own output buffer.
+  const shape = { M: n, N: n, K: n };
+  const variant = chooseMatmulVariant(dev.limits, shape).name;
   const aBuf = createStorage(dev, aHost, 'bench-A');
   const bBuf = createStorage(dev, bHost, 'bench-B');
   const cBuf = createStorage(dev, new Float32Array(n * n).fill(NaN), 'bench-C');
+  const cSimpleBuf = variant === 'simple' ? cBuf : createStorage(dev, new Float32Array(n * n).fill(NaN), 'bench-C-simple');
   let launch: Launch | undefined;
+  let simpleLaunch: Launch | undefined;
   // ---- TF.js: k tf.matMul calls, then flush its recorded commands and wait on its device's queue.
   const aT = tf.tensor2d(aHost, [n, n]);
   const bT = tf.tensor2d(bHost, [n, n]);
   let tfLast: tf.Tensor | undefined;
 
   try {
-    launch = await gpuChecked(dev, 'matmul launch', () => matmulLaunch(dev, { M: n, N: n, K: n }, { a: aBuf, b: bBuf, c: cBuf }));
-    const l = launch;
-    const ours = async (k: number) => {
+    launch = await gpuChecked(dev, 'matmul launch', () => matmulLaunch(dev, shape, { a: aBuf, b: bBuf, c: cBuf }));
+    simpleLaunch =
+      variant === 'simple'
+        ? launch
+        : await gpuChecked(dev, 'simple matmul launch', () => matmulLaunch(dev, shape, { a: aBuf, b: bBuf, c: cSimpleBuf }, { variant: 'simple' }));
+    const timeLaunch = (l: Launch) => async (k: number) => {
       const enc = dev.createCommandEncoder({ label: 'bench-matmul' });
       encodeLaunches(enc, new Array<Launch>(k).fill(l));
       dev.queue.submit([enc.finish()]);
       await dev.queue.onSubmittedWorkDone();
     };
+    const ours = timeLaunch(launch);
+    const simple = variant === 'simple' ? undefined : timeLaunch(simpleLaunch);
     const tfjs = async (k: number, keepLast = false) => {
       const outs: tf.Tensor[] = [];
       for (let i = 0; i < k; i++) outs.push(tf.matMul(aT, bT));
@@ -131,50 +151,61 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
 
     // First runs compile the pipelines (and upload TF.js's inputs); they are not timed.
     await gpuChecked(dev, 'matmul first run', () => ours(1));
+    if (simple) await gpuChecked(dev, 'simple matmul first run', () => simple(1));
     await tfjs(1);
     // One more single product each estimates the batch size.
     const estOurs = await timed(() => ours(1));
     const estTf = await timed(() => tfjs(1));
-    const batch = batchSize([estOurs, estTf], o.targetMs, o.maxBatch, o.maxSampleMs);
+    const estSimple = simple ? await timed(() => simple(1)) : estOurs;
+    const batch = batchSize([estOurs, estTf, estSimple], o.targetMs, o.maxBatch, o.maxSampleMs);
     for (let w = 0; w < o.warmup; w++) {
       await ours(batch);
       await tfjs(batch);
+      if (simple) await simple(batch);
     }
     const oursSamplesMs: number[] = [];
     const tfjsSamplesMs: number[] = [];
+    const simpleSamplesMs: number[] = [];
     for (let r = 0; r < o.repeats; r++) {
       const last = r === o.repeats - 1;
-      // Alternate which goes first, so neither always runs on a warmer (or hotter) machine.
-      if (r % 2 === 0) {
-        oursSamplesMs.push((await timed(() => ours(batch))) / batch);
-        tfjsSamplesMs.push((await timed(() => tfjs(batch, last))) / batch);
-      } else {
-        tfjsSamplesMs.push((await timed(() => tfjs(batch, last))) / batch);
-        oursSamplesMs.push((await timed(() => ours(batch))) / batch);
-      }
+      // Rotate who goes first, so no side always runs on a warmer (or hotter) machine.
+      const sides = [
+        async () => oursSamplesMs.push((await timed(() => ours(batch))) / batch),
+        async () => tfjsSamplesMs.push((await timed(() => tfjs(batch, last))) / batch),
+        ...(simple ? [async () => simpleSamplesMs.push((await timed(() => simple(batch))) / batch)] : []),
+      ];
+      for (let i = 0; i < sides.length; i++) await sides[(i + r) % sides.length]();
     }
 
     // Check the products the timed runs left behind (the last one of each side).
     const oursC = await readF32(dev, cBuf, n * n);
+    const simpleC = simple ? await readF32(dev, cSimpleBuf, n * n) : oursC;
     if (!tfLast) throw new Error('no TF.js output kept');
     const tfC = (await tfLast.data()) as Float32Array;
     const checkSeed = o.seed ^ 0x5eed;
     const res: MatmulSizeResult = {
       size: n,
+      variant,
       batch,
       oursSamplesMs,
       tfjsSamplesMs,
+      simpleSamplesMs: simple ? simpleSamplesMs : oursSamplesMs,
       maxAbsDiff: maxAbsDiff(oursC, tfC),
       oursRefErr: refError(n, aHost, bHost, oursC, o.checkSamples, checkSeed),
       tfjsRefErr: refError(n, aHost, bHost, tfC, o.checkSamples, checkSeed),
+      // Sampled entries against float64, and the whole output against ours (itself checked against TF.js).
+      simpleRefErr: Math.max(refError(n, aHost, bHost, simpleC, o.checkSamples, checkSeed), maxAbsDiff(simpleC, oursC)),
     };
-    log(`${n}: batch ${batch}, ours ${oursSamplesMs.map((x) => x.toFixed(2)).join(' ')} ms, tfjs ${tfjsSamplesMs.map((x) => x.toFixed(2)).join(' ')} ms`);
+    const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
+    log(`${n}: ${variant}, batch ${batch}, ours ${fmt(oursSamplesMs)} ms, tfjs ${fmt(tfjsSamplesMs)} ms, simple ${fmt(res.simpleSamplesMs ?? [])} ms`);
     return res;
   } finally {
     if (launch) destroyLaunch(launch);
+    if (simpleLaunch && simpleLaunch !== launch) destroyLaunch(simpleLaunch);
     aBuf.destroy();
     bBuf.destroy();
     cBuf.destroy();
+    if (cSimpleBuf !== cBuf) cSimpleBuf.destroy();
     aT.dispose();
     bT.dispose();
     tfLast?.dispose();
