@@ -2,6 +2,7 @@
 // compression, …), write bench/<name>.ts exporting its options and a run function, and list it here.
 import { describeOptions, parseOptions, splitArgs, UsageError, type OptionSpec, type OptionValue } from './args';
 import { matmulOptions, runMatmulBench } from './matmul';
+import { runTrainStepBench, trainStepOptions } from './train-step';
 
 interface BenchDef {
   summary: string;
@@ -15,6 +16,11 @@ const benches: Record<string, BenchDef> = {
     summary: 'our WGSL matmul vs TF.js tf.matMul (webgpu) in headless Chromium, square sizes',
     options: matmulOptions,
     run: runMatmulBench,
+  },
+  'train-step': {
+    summary: 'one training step (forward, backward, AdamW, loss readback) of each model: ours vs TF.js (webgpu) in headless Chromium',
+    options: trainStepOptions,
+    run: runTrainStepBench,
   },
 };
 
