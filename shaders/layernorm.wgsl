@@ -1,10 +1,12 @@
 // LayerNorm over the last dimension of x [rows, cols] (GPT's ln_1, ln_2, ln_f), with affine weight
 // and bias [cols].
-//   layernorm_forward:         one 64-wide workgroup per row. mean = Σx/C, then var = Σ(x − mean)²/C
+//   layernorm_forward:         ROW_LANES invocations per row, 64 / ROW_LANES rows per 64-wide
+//                              workgroup (narrow rows get few lanes, so small widths do not pay
+//                              for a 64-lane tree and barriers per row). mean = Σx/C, then var = Σ(x − mean)²/C
 //                              (two passes: no cancellation for rows with a large offset),
 //                              rstd = inverseSqrt(var + eps), out = (x − mean)·rstd·w + b; mean and rstd
 //                              are saved per row for the backward.
-//   layernorm_backward_dx:     one workgroup per row. xhat = (x − mean)·rstd, g = dout·w,
+//   layernorm_backward_dx:     rows laid out as in the forward. xhat = (x − mean)·rstd, g = dout·w,
 //                              dx (+)= rstd·(g − mean(g) − xhat·mean(g·xhat)).
 //   layernorm_backward_params: dweight[c] (+)= Σ_r dout[r,c]·xhat[r,c], dbias[c] (+)= Σ_r dout[r,c].
 //                              A 256-wide workgroup covers 32 columns with 8 row lanes; lane l sums
@@ -35,7 +37,9 @@ override ACCUMULATE: bool = false;
 @group(0) @binding(11) var<storage, read_write> dweight: array<f32>;
 @group(0) @binding(12) var<storage, read_write> dbias: array<f32>;
 
-const RW: u32 = 64u; // invocations per row
+// Invocations per row: a power of two ≤ 64, chosen by the host from the width (rowLanes in launch.ts).
+override ROW_LANES: u32 = 64u;
+const RW: u32 = 64u; // invocations per workgroup of the row kernels
 const PW: u32 = 256u; // invocations per workgroup in the params kernel
 const PC: u32 = 32u; // columns per params workgroup
 const PL: u32 = PW / PC; // row lanes per params workgroup
@@ -43,11 +47,13 @@ const PL: u32 = PW / PC; // row lanes per params workgroup
 var<workgroup> red_a: array<f32, 256>;
 var<workgroup> red_b: array<f32, 256>;
 
-// Sums red_a[0..RW) (and red_b) into element 0 by a fixed tree; call from uniform control flow.
+// Sums each row's ROW_LANES slots of red_a (and red_b) into its first slot by a fixed tree; call
+// from uniform control flow.
 fn reduce_row(lid: u32) {
   workgroupBarrier();
-  for (var s = RW / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
+  let lane = lid % ROW_LANES;
+  for (var s = ROW_LANES / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
       red_a[lid] = red_a[lid] + red_a[lid + s];
       red_b[lid] = red_b[lid] + red_b[lid + s];
     }
@@ -61,33 +67,41 @@ fn layernorm_forward(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let row = wid.y * nwg.x + wid.x; // uniform across the workgroup, so the early return is too
-  if (row >= dims.rows) {
-    return;
-  }
+  let lane = lid % ROW_LANES;
+  let head = lid - lane; // this row's first slot in red_a
+  let row = (wid.y * nwg.x + wid.x) * (RW / ROW_LANES) + lid / ROW_LANES;
+  // Surplus rows of the last workgroup keep running (as zeros) so every barrier stays uniform.
+  let live = row < dims.rows;
   let C = dims.cols;
   let base = row * C;
   var s = 0.0;
-  for (var c = lid; c < C; c += RW) {
-    s += x[base + c];
+  if (live) {
+    for (var c = lane; c < C; c += ROW_LANES) {
+      s += x[base + c];
+    }
   }
   red_a[lid] = s;
   red_b[lid] = 0.0;
   reduce_row(lid);
-  let mean = red_a[0] / f32(C);
-  workgroupBarrier(); // everyone has read red_a[0] before it is overwritten
+  let mean = red_a[head] / f32(C);
+  workgroupBarrier(); // everyone has read red_a[head] before it is overwritten
   var v = 0.0;
-  for (var c = lid; c < C; c += RW) {
-    let d = x[base + c] - mean;
-    v += d * d;
+  if (live) {
+    for (var c = lane; c < C; c += ROW_LANES) {
+      let d = x[base + c] - mean;
+      v += d * d;
+    }
   }
   red_a[lid] = v;
   reduce_row(lid);
-  let rstd = inverseSqrt(red_a[0] / f32(C) + dims.eps);
-  for (var c = lid; c < C; c += RW) {
+  let rstd = inverseSqrt(red_a[head] / f32(C) + dims.eps);
+  if (!live) {
+    return; // after the last barrier
+  }
+  for (var c = lane; c < C; c += ROW_LANES) {
     out[base + c] = (x[base + c] - mean) * rstd * weight[c] + bias[c];
   }
-  if (lid == 0u) {
+  if (lane == 0u) {
     mean_out[row] = mean;
     rstd_out[row] = rstd;
   }
@@ -99,28 +113,35 @@ fn layernorm_backward_dx(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let row = wid.y * nwg.x + wid.x;
-  if (row >= dims.rows) {
-    return;
-  }
+  let lane = lid % ROW_LANES;
+  let head = lid - lane;
+  let row = (wid.y * nwg.x + wid.x) * (RW / ROW_LANES) + lid / ROW_LANES;
+  let live = row < dims.rows;
   let C = dims.cols;
   let base = row * C;
-  let mean = mean_in[row];
-  let rstd = rstd_in[row];
   var sg = 0.0;
   var sgx = 0.0;
-  for (var c = lid; c < C; c += RW) {
-    let xhat = (x[base + c] - mean) * rstd;
-    let g = dout[base + c] * weight[c];
-    sg += g;
-    sgx += g * xhat;
+  var mean = 0.0;
+  var rstd = 0.0;
+  if (live) {
+    mean = mean_in[row];
+    rstd = rstd_in[row];
+    for (var c = lane; c < C; c += ROW_LANES) {
+      let xhat = (x[base + c] - mean) * rstd;
+      let g = dout[base + c] * weight[c];
+      sg += g;
+      sgx += g * xhat;
+    }
   }
   red_a[lid] = sg;
   red_b[lid] = sgx;
   reduce_row(lid);
-  let mean_g = red_a[0] / f32(C);
-  let mean_gx = red_b[0] / f32(C);
-  for (var c = lid; c < C; c += RW) {
+  if (!live) {
+    return;
+  }
+  let mean_g = red_a[head] / f32(C);
+  let mean_gx = red_b[head] / f32(C);
+  for (var c = lane; c < C; c += ROW_LANES) {
     let xhat = (x[base + c] - mean) * rstd;
     let g = dout[base + c] * weight[c];
     let d = (g - mean_g - xhat * mean_gx) * rstd;

@@ -1,5 +1,5 @@
 // Softmax cross-entropy over logits [rows, cols] with integer targets [rows].
-//   xent_forward:  one workgroup per row: lse = max + log(sum exp(l − max)) (stable for any logits),
+//   xent_forward:  ROW_LANES invocations per row, 64 / ROW_LANES rows per workgroup: lse = max + log(sum exp(l − max)) (stable for any logits),
 //                  losses[r] = lse − l[target], and lse kept for the backward.
 //   xent_mean:     one workgroup: loss = mean of losses, summed by a fixed tree (deterministic).
 //   xent_backward: dlogits[r, c] = (exp(l − lse) − [c == target]) / rows   (the gradient of the mean).
@@ -19,7 +19,9 @@ struct Dims {
 @group(0) @binding(7) var<storage, read> losses_in: array<f32>;
 @group(0) @binding(8) var<storage, read_write> loss: array<f32>;
 
-const RW: u32 = 64u; // invocations per row in the forward
+const RW: u32 = 64u; // invocations per workgroup in the forward
+// Invocations per row in the forward: a power of two ≤ 64 chosen by the host from the width (rowLanes in launch.ts).
+override ROW_LANES: u32 = 64u;
 const WG: u32 = 256u;
 
 var<workgroup> red: array<f32, 256>;
@@ -35,39 +37,44 @@ fn xent_forward(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let row = wid.y * nwg.x + wid.x; // uniform across the workgroup, so the early return is too
-  if (row >= dims.rows) {
-    return;
-  }
+  let lane = lid % ROW_LANES;
+  let head = lid - lane; // this row's first slot in red
+  let row = (wid.y * nwg.x + wid.x) * (RW / ROW_LANES) + lid / ROW_LANES;
+  // Surplus rows of the last workgroup keep running (as -inf/zeros) so every barrier stays uniform.
+  let live = row < dims.rows;
   let base = row * dims.cols;
   var m = -3.402823e38;
-  for (var c = lid; c < dims.cols; c += RW) {
-    m = max(m, logits[base + c]);
+  if (live) {
+    for (var c = lane; c < dims.cols; c += ROW_LANES) {
+      m = max(m, logits[base + c]);
+    }
   }
   red[lid] = m;
   workgroupBarrier();
-  for (var s = RW / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
+  for (var s = ROW_LANES / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
       red[lid] = max(red[lid], red[lid + s]);
     }
     workgroupBarrier();
   }
-  let mx = red[0];
+  let mx = red[head];
   workgroupBarrier();
   var sum = 0.0;
-  for (var c = lid; c < dims.cols; c += RW) {
-    sum += exp(logits[base + c] - mx);
+  if (live) {
+    for (var c = lane; c < dims.cols; c += ROW_LANES) {
+      sum += exp(logits[base + c] - mx);
+    }
   }
   red[lid] = sum;
   workgroupBarrier();
-  for (var s = RW / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
+  for (var s = ROW_LANES / 2u; s > 0u; s >>= 1u) {
+    if (lane < s) {
       red[lid] = red[lid] + red[lid + s];
     }
     workgroupBarrier();
   }
-  if (lid == 0u) {
-    let lse = mx + log(red[0]);
+  if (live && lane == 0u) {
+    let lse = mx + log(red[head]);
     lse_out[row] = lse;
     losses[row] = lse - logits[base + target_of(row)];
   }

@@ -115,3 +115,14 @@ export interface LaunchOptions {
   /** See LaunchSpec.maxWorkgroupsPerDim. */
   maxWorkgroupsPerDim?: number;
 }
+
+/**
+ * Invocations per row for kernels that reduce along rows in a 64-wide workgroup (layernorm, xent):
+ * about 16 values per lane (a power of two, at most 64), so a narrow GPT (C = 64: 4 lanes, 16 rows per workgroup) needs 16× fewer
+ * workgroups and barriers than a workgroup per row, while wide rows still use all 64 lanes.
+ */
+export function rowLanes(cols: number): number {
+  let lanes = 1;
+  while (lanes < 64 && lanes * 16 < cols) lanes *= 2;
+  return lanes;
+}

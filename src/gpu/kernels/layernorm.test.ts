@@ -30,6 +30,7 @@ const SHAPES: [number, number][] = [
   [5, 257],
   [67, 33],
   [300, 5],
+  [70, 1100], // 64 lanes per row; the others give 1, 4 and 32 lanes (rowLanes)
 ];
 
 for (const [N, C] of SHAPES) {

@@ -1,5 +1,5 @@
 // LayerNorm over rows of [rows, cols] with weight and bias; see shaders/layernorm.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import { rowLanes, createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
 
 export const LAYERNORM_EPS = 1e-5;
 
@@ -80,6 +80,11 @@ function uniformFor(what: string, rows: number, cols: number, eps: number): Arra
   return packUniform([rows, cols, { f32: eps }]);
 }
 
+function rowLaunchShape(rows: number, cols: number): { constants: Record<string, number>; workgroups: number } {
+  const lanes = rowLanes(cols);
+  return { constants: { ROW_LANES: lanes }, workgroups: Math.ceil(rows / (64 / lanes)) };
+}
+
 /** out [rows,cols], mean [rows], rstd [rows] from x [rows,cols], weight and bias [cols]. */
 export function layernormForwardLaunch(
   device: GPUDevice,
@@ -101,7 +106,7 @@ export function layernormForwardLaunch(
     entry: 'layernorm_forward',
     uniform,
     bindings: { 1: b.x, 2: b.weight, 3: b.bias, 4: b.out, 5: b.mean, 6: b.rstd },
-    workgroups: rows,
+    ...rowLaunchShape(rows, cols),
     ...launchOpts,
   });
 }
@@ -125,10 +130,10 @@ export function layernormBackwardDxLaunch(
   return createLaunch(device, {
     shader: 'layernorm',
     entry: 'layernorm_backward_dx',
-    constants: { ACCUMULATE: accumulate ? 1 : 0 },
     uniform: packUniform([rows, cols]),
     bindings: { 1: b.x, 2: b.weight, 7: b.dout, 8: b.mean, 9: b.rstd, 10: b.dx },
-    workgroups: rows,
+    ...rowLaunchShape(rows, cols),
+    constants: { ACCUMULATE: accumulate ? 1 : 0, ...rowLaunchShape(rows, cols).constants },
     ...launchOpts,
   });
 }

@@ -1,5 +1,5 @@
 // Softmax cross-entropy (mean over rows) and its logits gradient; see shaders/xent.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import { rowLanes, createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
 
 /** Mean loss and dlogits = (softmax − onehot)/rows, in double precision. */
 export function xentCpu(
@@ -42,6 +42,7 @@ export function xentForwardLaunch(
   opts: LaunchOptions = {},
 ): Launch {
   const uniform = check(rows, cols, b);
+  const lanes = rowLanes(cols);
   requireBytes('xent losses', b.losses, 4 * rows);
   requireBytes('xent lse', b.lse, 4 * rows);
   return createLaunch(device, {
@@ -49,7 +50,8 @@ export function xentForwardLaunch(
     entry: 'xent_forward',
     uniform,
     bindings: { 1: b.logits, 2: b.targets, 3: b.losses, 4: b.lse },
-    workgroups: rows,
+    constants: { ROW_LANES: lanes },
+    workgroups: Math.ceil(rows / (64 / lanes)),
     ...opts,
   });
 }
