@@ -1,17 +1,12 @@
 // The models `npm run bench -- train-step` times: one entry per (model, batch). Pure data, shared by
 // the Node driver (bench/train-step.ts) and the page (bench/page/train-step-page.ts).
 //
-// Adding a model kind (the GPT, once src/model/gpt-gpu.ts exists):
-//   1. add `interface GptStepModel { kind: 'gpt'; id; what; cfg: GptConfig; batch; seq }` below and put it
-//      in the `TrainStepModel` union; give it a case in `tokensPerStep` (batch · seq predictions per step);
-//   2. in bench/page/train-step-page.ts add a `gpt` entry to `sideBuilders`: `ours` wraps the GPU trainer
-//      (`step(tokens, targets, hp)` → loss, as a `StepSide`), `theirs` minimizes src/model/gpt-tfjs.test-helper.ts
-//      `gptTfLossFn` with `TfAdamW` from bench/train-step-tfjs.ts (as `tfMlpSide` does), `cpuLoss` is the float64
-//      loss of src/model/gpt-cpu.ts (or null), and the batches come from a `makeBatches`-like stream of
-//      [batch, seq] windows;
-//   3. list its entries in TRAIN_STEP_MODELS. The driver, checks, table and docs need no change.
+// Adding a model kind: add an interface to the `TrainStepModel` union with a case in `tokensPerStep`
+// and `makeBatches`, a `SideBuilders` entry in bench/page/train-step-page.ts, and entries in
+// TRAIN_STEP_MODELS. The driver, checks, table and docs need no change.
 import { sampleBatch, type Batch } from '../src/data/split';
 import type { MlpConfig } from '../src/model/mlp-spec';
+import type { GptConfig } from '../src/model/gpt-spec';
 import type { AdamWHyper } from '../src/optim/adamw';
 import { Rng } from '../src/util/rng';
 
@@ -26,8 +21,18 @@ export interface MlpStepModel {
   batch: number;
 }
 
+/** The GPT (src/model/gpt-spec.ts): every position of `batch` sequences of cfg.context tokens is a prediction. */
+export interface GptStepModel {
+  kind: 'gpt';
+  id: string;
+  what: string;
+  cfg: GptConfig;
+  /** Sequences per step. */
+  batch: number;
+}
+
 /** Every kind of model the benchmark knows; extend this union (see above). */
-export type TrainStepModel = MlpStepModel;
+export type TrainStepModel = MlpStepModel | GptStepModel;
 
 export type TrainStepKind = TrainStepModel['kind'];
 
@@ -49,6 +54,20 @@ export const TRAIN_STEP_MODELS: readonly TrainStepModel[] = [
     cfg: { vocab: BENCH_VOCAB, context: 16, embed: 32, hidden: 512 },
     batch: 256,
   },
+  {
+    kind: 'gpt',
+    id: 'gpt-small',
+    what: 'GPT (V64 T64 L2 H2 C64 tied, B16 × 64 tokens)',
+    cfg: { vocab: BENCH_VOCAB, context: 64, layers: 2, heads: 2, width: 64, tiedEmbeddings: true },
+    batch: 16,
+  },
+  {
+    kind: 'gpt',
+    id: 'gpt-lowrank',
+    what: 'GPT low rank 16 (same, every block U·Vᵀ)',
+    cfg: { vocab: BENCH_VOCAB, context: 64, layers: 2, heads: 2, width: 64, tiedEmbeddings: true, lowRank: { rank: 16, layers: 'all' } },
+    batch: 16,
+  },
 ];
 
 /**
@@ -62,6 +81,8 @@ export function tokensPerStep(m: TrainStepModel): number {
   switch (m.kind) {
     case 'mlp':
       return m.batch;
+    case 'gpt':
+      return m.batch * m.cfg.context;
   }
 }
 
@@ -79,13 +100,25 @@ export function selectModels(ids: readonly string[] | undefined, all: readonly T
 /**
  * A seeded synthetic token stream with something to learn (each token is one of 4 successors of the one
  * before it, so the loss can fall from ln V toward ln 4 and the gradients are not noise), and `count`
- * batches of windows sampled from it with src/data/split.ts sampleBatch.
+ * batches for model `m` sampled from it: MLP windows (src/data/split.ts sampleBatch) or GPT sequences
+ * (tokens and the same positions shifted by one as targets).
  */
-export function makeBatches(vocab: number, context: number, batch: number, count: number, seed: number): Batch[] {
+export function makeBatches(m: TrainStepModel, count: number, seed: number): Batch[] {
+  const { vocab, context } = m.cfg;
   const rng = new Rng(seed);
-  const stream = new Int32Array(Math.max(20_000, 4 * batch * (context + 1)));
+  const stream = new Int32Array(Math.max(20_000, 4 * m.batch * (context + 1)));
   stream[0] = rng.int(vocab);
   for (let i = 1; i < stream.length; i++) stream[i] = (stream[i - 1] * 7 + 3 + rng.int(4)) % vocab;
   const pick = new Rng(seed ^ 0x9e3779b9);
-  return Array.from({ length: count }, () => sampleBatch(stream, context, batch, pick));
+  if (m.kind === 'mlp') return Array.from({ length: count }, () => sampleBatch(stream, context, m.batch, pick));
+  return Array.from({ length: count }, () => {
+    const tokens = new Int32Array(m.batch * context);
+    const targets = new Int32Array(m.batch * context);
+    for (let b = 0; b < m.batch; b++) {
+      const s = pick.int(stream.length - context);
+      tokens.set(stream.subarray(s, s + context), b * context);
+      targets.set(stream.subarray(s + 1, s + 1 + context), b * context);
+    }
+    return { tokens, targets };
+  });
 }

@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../src/data/split';
 import { mlpParamSpecs, type MlpConfig } from '../src/model/mlp-spec';
+import { gptParamSpecs, type GptConfig } from '../src/model/gpt-spec';
+import { gptTfLossFn } from '../src/model/gpt-tfjs.test-helper';
 import { adamwStepConstants, type AdamWHyper } from '../src/optim/adamw';
 import type { StepSide } from './train-step-types';
 
@@ -113,8 +115,13 @@ export function tfMlpSide(cfg: MlpConfig, batch: number, params: Float32Array, h
     return value;
   };
 
+  return sideOf(THEIRS_MLP_IMPL, step, vars, opt);
+}
+
+/** A StepSide over TF.js variables trained by `step`. */
+function sideOf(impl: string, step: (b: Batch) => Promise<number>, vars: tf.Variable[], opt: tf.Optimizer): StepSide {
   return {
-    impl: THEIRS_MLP_IMPL,
+    impl,
     step,
     async kernelsPerStep(b) {
       const info = await tf.profile(async () => {
@@ -134,4 +141,29 @@ export function tfMlpSide(cfg: MlpConfig, batch: number, params: Float32Array, h
       for (const v of vars) v.dispose();
     },
   };
+}
+
+export const THEIRS_GPT_IMPL =
+  'src/model/gpt-tfjs.test-helper.ts gptTfLossFn (gather, moments layernorm, matMul, batched attention with a band mask, ' +
+  'GELU(tanh) from ops, softmaxCrossEntropy), optimizer.minimize(f, true) with the same tf.Optimizer AdamW, `await loss.data()`';
+
+/** The GPT in TF.js (autodiff backward), variables initialised from `params` (gpt-spec layout). */
+export function tfGptSide(cfg: GptConfig, batch: number, params: Float32Array, hp: AdamWHyper): StepSide {
+  const specs = gptParamSpecs(cfg);
+  const serial = tfVarSerial++;
+  const vars = specs.map((s) => tf.variable(tf.tensor(params.slice(s.offset, s.offset + s.size), s.shape), true, `tg${serial}/${s.name}`));
+  const opt = new TfAdamW(hp, new Map(vars.map((v) => [v.name, v])));
+  const fn = gptTfLossFn(cfg);
+  const T = cfg.context;
+
+  const step = async (b: Batch): Promise<number> => {
+    const tokens = tf.tensor2d(b.tokens, [batch, T], 'int32');
+    const targets = tf.tensor2d(b.targets, [batch, T], 'int32');
+    const cost = opt.minimize(() => fn(vars, tokens, targets), true, vars);
+    if (!cost) throw new Error('minimize returned no cost');
+    const value = (await cost.data())[0];
+    tf.dispose([cost, tokens, targets]);
+    return value;
+  };
+  return sideOf(THEIRS_GPT_IMPL, step, vars, opt);
 }

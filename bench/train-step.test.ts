@@ -9,6 +9,8 @@ import { AdamWCpu } from '../src/optim/adamw-cpu';
 import type { AdamWHyper } from '../src/optim/adamw';
 import { Rng } from '../src/util/rng';
 import { sectionEnd, sectionStart, upsertSection } from './report';
+import { gptInit, gptParamCount, type GptConfig } from '../src/model/gpt-spec';
+import { gptForwardBackward } from '../src/model/gpt-cpu';
 import { BENCH_HYPER, makeBatches, selectModels, tokensPerStep, TRAIN_STEP_MODELS, type TrainStepModel } from './train-step-models';
 import {
   checkTrainStep,
@@ -20,7 +22,7 @@ import {
   trainStepRow,
   trainStepSection,
 } from './train-step-report';
-import { TfAdamW, tfMlpSide } from './train-step-tfjs';
+import { TfAdamW, tfMlpSide, tfGptSide } from './train-step-tfjs';
 import type { TrainStepModelResult, TrainStepResults } from './train-step-types';
 
 function result(over: Partial<TrainStepModelResult> = {}): TrainStepModelResult {
@@ -190,27 +192,34 @@ describe('train-step rows and rendering', () => {
 });
 
 describe('train-step models and batches', () => {
-  it('the default entries: the demo job shape first, then a larger one', () => {
-    const [demo, large] = TRAIN_STEP_MODELS;
+  it('the default entries: the MLP demo job shape first, a larger MLP, then the GPT and its low-rank twin', () => {
+    const [demo, large, gpt, gptLow] = TRAIN_STEP_MODELS;
+    assert.ok(demo.kind === 'mlp' && large.kind === 'mlp' && gpt.kind === 'gpt' && gptLow.kind === 'gpt');
     assert.deepEqual({ ...demo.cfg, batch: demo.batch }, { vocab: 64, context: 8, embed: 16, hidden: 128, batch: 64 });
     assert.ok(large.cfg.hidden > demo.cfg.hidden && large.batch > demo.batch);
+    // The GPT of issue 3's training target: 2 layers, 2 heads, width 64, context 64, 16 sequences.
+    assert.deepEqual([gpt.cfg.layers, gpt.cfg.heads, gpt.cfg.width, gpt.cfg.context, gpt.batch], [2, 2, 64, 64, 16]);
+    assert.equal(tokensPerStep(gpt), 16 * 64);
+    assert.ok(gptLow.cfg.lowRank && gptLow.cfg.lowRank.rank <= gptLow.cfg.width / 4);
     assert.equal(new Set(TRAIN_STEP_MODELS.map((m) => m.id)).size, TRAIN_STEP_MODELS.length, 'ids are unique');
     assert.equal(tokensPerStep(demo), 64);
   });
 
   it('selectModels keeps the order asked for and names unknown ids', () => {
     assert.deepEqual(selectModels(undefined).map((m) => m.id), TRAIN_STEP_MODELS.map((m) => m.id));
-    assert.deepEqual(selectModels(['mlp-large', 'mlp-demo']).map((m) => m.id), ['mlp-large', 'mlp-demo']);
-    assert.throws(() => selectModels(['gpt-tiny']), /unknown model "gpt-tiny" \(known: mlp-demo, mlp-large\)/);
+    assert.deepEqual(selectModels(['gpt-small', 'mlp-demo']).map((m) => m.id), ['gpt-small', 'mlp-demo']);
+    assert.throws(() => selectModels(['gpt-tiny']), /unknown model "gpt-tiny" \(known: mlp-demo, mlp-large, gpt-small, gpt-lowrank\)/);
     assert.throws(() => selectModels([]), RangeError);
   });
 
+  const mlp = (batch: number): TrainStepModel => ({ kind: 'mlp', id: 'm', what: 'm', cfg: { vocab: 64, context: 8, embed: 4, hidden: 4 }, batch });
+
   it('batches are reproducible, in range, and follow the stream rule', () => {
-    const a = makeBatches(64, 8, 32, 3, 5);
-    const b = makeBatches(64, 8, 32, 3, 5);
+    const a = makeBatches(mlp(32), 3, 5);
+    const b = makeBatches(mlp(32), 3, 5);
     assert.equal(a.length, 3);
     assert.deepEqual(a, b);
-    assert.notDeepEqual(makeBatches(64, 8, 32, 3, 6)[0].tokens, a[0].tokens);
+    assert.notDeepEqual(makeBatches(mlp(32), 3, 6)[0].tokens, a[0].tokens);
     for (const { tokens, targets } of a) {
       assert.equal(tokens.length, 32 * 8);
       assert.equal(targets.length, 32);
@@ -219,6 +228,20 @@ describe('train-step models and batches', () => {
         const last = tokens[r * 8 + 7];
         const d = (targets[r] - ((last * 7 + 3) % 64) + 64) % 64;
         assert.ok(d < 4, `row ${r}: target ${targets[r]} is not a successor of ${last}`);
+      }
+    }
+  });
+
+  it('GPT batches: sequences of the context whose targets are the tokens shifted by one', () => {
+    const m: TrainStepModel = { kind: 'gpt', id: 'g', what: 'g', cfg: { vocab: 64, context: 9, layers: 1, heads: 1, width: 4, tiedEmbeddings: true }, batch: 5 };
+    const [{ tokens, targets }] = makeBatches(m, 1, 5);
+    assert.equal(tokens.length, 45);
+    assert.equal(targets.length, 45);
+    for (let r = 0; r < 5; r++) {
+      for (let t = 0; t < 9; t++) {
+        if (t < 8) assert.equal(targets[r * 9 + t], tokens[r * 9 + t + 1], `row ${r} position ${t}`);
+        const d = (targets[r * 9 + t] - ((tokens[r * 9 + t] * 7 + 3) % 64) + 64) % 64;
+        assert.ok(d < 4, `row ${r} position ${t}: target is not a successor`);
       }
     }
   });
@@ -261,7 +284,7 @@ describe('train-step TF.js side (CPU backend) vs the float64 CPU model and AdamW
     const side = tfMlpSide(cfg, batch, params, hp);
     const ref = Float32Array.from(params);
     const adam = new AdamWCpu(mlpParamCount(cfg));
-    const batches = makeBatches(cfg.vocab, cfg.context, batch, 3, 9);
+    const batches = makeBatches({ kind: 'mlp', id: 't', what: 't', cfg, batch }, 3, 9);
     let tensors = 0;
     for (let s = 0; s < 3; s++) {
       const { tokens, targets } = batches[s];
@@ -279,6 +302,34 @@ describe('train-step TF.js side (CPU backend) vs the float64 CPU model and AdamW
     // AdamW moves each weight ~lr per step whatever the gradient's size; f32 vs f64 gradients agree to ~1e-6
     // relative, so the weights agree far below lr = 3e-3 (a wrong gradient or layout is off by ~lr).
     assert.ok(worst <= 1e-5, `max |θ_TF.js − θ_CPU| = ${worst}`);
+    side.destroy();
+  });
+
+  it('two GPT steps: losses and weights match the float64 GPT + AdamWCpu; no tensor leaks', async () => {
+    await tf.setBackend('cpu');
+    const cfg: GptConfig = { vocab: 13, context: 6, layers: 2, heads: 2, width: 8, tiedEmbeddings: true, lowRank: { rank: 2, layers: 'all' } };
+    const batch = 3;
+    const hp = BENCH_HYPER;
+    const params = gptInit(cfg, 4);
+    const side = tfGptSide(cfg, batch, params, hp);
+    const ref = Float32Array.from(params);
+    const adam = new AdamWCpu(gptParamCount(cfg));
+    const batches = makeBatches({ kind: 'gpt', id: 't', what: 't', cfg, batch }, 3, 9);
+    let tensors = 0;
+    for (let s = 0; s < 3; s++) {
+      const { tokens, targets } = batches[s];
+      const { loss: want, grads } = gptForwardBackward(cfg, ref, tokens, targets, batch);
+      adam.step(ref, grads, hp);
+      const got = await side.step(batches[s]);
+      assert.ok(Math.abs(got - want) <= 1e-5 * Math.max(1, want), `step ${s}: TF.js loss ${got} vs CPU ${want}`);
+      if (s === 1) tensors = tf.memory().numTensors;
+      if (s === 2) assert.equal(tf.memory().numTensors, tensors, 'a TF.js step leaks tensors');
+    }
+    const got = await side.params();
+    let worst = 0;
+    for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(got[i] - ref[i]));
+    // As for the MLP: a wrong gradient or layout would be off by ~lr = 3e-3.
+    assert.ok(worst <= 1e-4, `max |θ_TF.js − θ_CPU| = ${worst}`);
     side.destroy();
   });
 });

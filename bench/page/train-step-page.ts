@@ -13,7 +13,9 @@ import type { AdamWHyper } from '../../src/optim/adamw';
 import { classifyBackend } from '../report';
 import { batchSize, maxAbsDiff } from '../stats';
 import { makeBatches, tokensPerStep, type TrainStepKind, type TrainStepModel } from '../train-step-models';
-import { tfMlpSide } from '../train-step-tfjs';
+import { tfMlpSide, tfGptSide } from '../train-step-tfjs';
+import { GptTrainer } from '../../src/model/gpt-gpu';
+import { gptInit, gptParamCount } from '../../src/model/gpt-spec';
 import type { StepSide, TrainStepDeviceInfo, TrainStepModelResult, TrainStepPageApi, TrainStepRunOptions } from '../train-step-types';
 
 let device: GPUDevice | undefined;
@@ -57,9 +59,6 @@ async function init(): Promise<TrainStepDeviceInfo> {
 interface SideBuilders<M extends TrainStepModel> {
   paramCount(m: M): number;
   init(m: M, seed: number): Float32Array;
-  /** A synthetic token stream for sampleBatch; its windows feed both sides. */
-  vocab(m: M): number;
-  context(m: M): number;
   ours(dev: GPUDevice, m: M, params: Float32Array, hp: AdamWHyper): Promise<StepSide>;
   theirs(m: M, params: Float32Array, hp: AdamWHyper): StepSide;
   cpuLoss(m: M, params: Float32Array, b: Batch): number | null;
@@ -70,8 +69,6 @@ const OURS_MLP_IMPL = 'src/model/mlp-gpu.ts MlpTrainer.step (one command buffer:
 const mlpBuilders: SideBuilders<Extract<TrainStepModel, { kind: 'mlp' }>> = {
   paramCount: (m) => mlpParamCount(m.cfg),
   init: (m, seed) => mlpInit(m.cfg, seed),
-  vocab: (m) => m.cfg.vocab,
-  context: (m) => m.cfg.context,
   async ours(dev, m, params, hp) {
     const trainer = await MlpTrainer.create(dev, m.cfg, m.batch);
     trainer.setParams(params);
@@ -86,8 +83,29 @@ const mlpBuilders: SideBuilders<Extract<TrainStepModel, { kind: 'mlp' }>> = {
   cpuLoss: (m, params, b) => mlpLoss(m.cfg, params, b.tokens, b.targets),
 };
 
+const OURS_GPT_IMPL = 'src/model/gpt-gpu.ts GptTrainer.step (one command buffer: forward, backward, AdamW; then a 4-byte loss readback)';
+
+const gptBuilders: SideBuilders<Extract<TrainStepModel, { kind: 'gpt' }>> = {
+  paramCount: (m) => gptParamCount(m.cfg),
+  init: (m, seed) => gptInit(m.cfg, seed),
+  async ours(dev, m, params, hp) {
+    const trainer = await GptTrainer.create(dev, m.cfg, m.batch);
+    trainer.setParams(params);
+    return {
+      impl: OURS_GPT_IMPL,
+      step: (b) => trainer.step(b.tokens, b.targets, hp),
+      params: () => trainer.getParams(),
+      destroy: () => trainer.destroy(),
+    };
+  },
+  theirs: (m, params, hp) => tfGptSide(m.cfg, m.batch, params, hp),
+  // The float64 reference costs seconds per GPT batch in a page; the GPU check is src/model/gpt-gpu.test.ts.
+  cpuLoss: () => null,
+};
+
 const sideBuilders: { [K in TrainStepKind]: SideBuilders<Extract<TrainStepModel, { kind: K }>> } = {
   mlp: mlpBuilders,
+  gpt: gptBuilders,
 };
 
 /** The builders for `m`'s kind (TypeScript cannot correlate the union with the mapped type by itself). */
@@ -108,7 +126,7 @@ async function run(o: TrainStepRunOptions): Promise<TrainStepModelResult> {
   const m = o.model;
   const b = buildersFor(m);
   const params = b.init(m, o.seed);
-  const batches = makeBatches(b.vocab(m), b.context(m), m.batch, o.batchPool, o.seed + 1);
+  const batches = makeBatches(m, o.batchPool, o.seed + 1);
   const cpuLoss0 = b.cpuLoss(m, params, batches[0]);
 
   const ours = await b.ours(device, m, params, o.hp);
