@@ -1,6 +1,8 @@
 // `npm run bench -- matmul`: our WGSL matmul (the variant our selector picks, and the simple variant as a
 // column) vs TF.js tf.matMul (webgpu backend) in one headless Chromium page. Builds bench/matmul.html, serves it on 127.0.0.1, runs each size in the page, writes
 // bench/results/matmul.json, prints a table and refreshes the matmul section of docs/BENCHMARKS.md.
+// `npm run bench -- matmul --gpt-shapes` instead times the products of a GPT training step in Node
+// (bench/matmul-shapes.ts): the chosen plan vs the simple variant, per shape and per step.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, type, release, arch } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
@@ -8,6 +10,7 @@ import type { OptionSpec, OptionValue } from './args';
 import { buildPages, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
 import type { MatmulPageApi, MatmulResults, MatmulRow, MatmulSizeOptions } from './matmul-types';
 import { formatTable, matmulRow, matmulSection, upsertSection } from './report';
+import { runGptShapesBench } from './matmul-shapes';
 import { defaultRepeats, defaultWarmup } from './stats';
 
 export const matmulOptions: OptionSpec[] = [
@@ -22,6 +25,10 @@ export const matmulOptions: OptionSpec[] = [
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/matmul.json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md' },
   { name: 'verbose', kind: 'flag', help: "forward the page's console" },
+  { name: 'gpt-shapes', kind: 'flag', help: 'time the products of a GPT training step in Node instead (bench/matmul-shapes.ts)' },
+  { name: 'variants', kind: 'string', help: 'with --gpt-shapes: extra variants to time, comma-separated, each optionally :splits (direct-64:4)' },
+  { name: 'only', kind: 'string', help: "with --gpt-shapes: only shapes whose label or shape contains one of these, comma-separated (dW, Aᵀ)" },
+  { name: 'ranks', kind: 'string', help: 'with --gpt-shapes: low-rank ranks to list, comma-separated (0 = full rank)', default: '0,16' },
 ];
 
 export const MATMUL_METHOD =
@@ -82,6 +89,19 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Runs the matmul benchmark; resolves to the process exit code (1 if any size failed its check). */
 export async function runMatmulBench(raw: Record<string, OptionValue>, command: string): Promise<number> {
+  if (raw['gpt-shapes']) {
+    const list = (x: OptionValue | undefined) => (typeof x === 'string' ? x.split(',').map((v) => v.trim()).filter(Boolean) : []);
+    return runGptShapesBench({
+      variants: list(raw.variants),
+      rank: list(raw.ranks ?? '0,16').map(Number),
+      only: list(raw.only),
+      repeats: (raw.repeats as number | undefined) ?? 5,
+      targetMs: (raw['target-ms'] as number | undefined) ?? 100,
+      maxBatch: (raw['max-batch'] as number | undefined) ?? 64,
+      seed: (raw.seed as number | undefined) ?? 1,
+      out: raw.out === undefined ? 'bench/results/matmul-gpt-shapes.json' : (raw.out as string),
+    });
+  }
   const o = toOptions(raw);
   const log = (line: string) => console.log(line);
   const t0 = Date.now();

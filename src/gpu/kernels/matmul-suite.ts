@@ -22,8 +22,11 @@ import {
   matmulCpu,
   matmulElements,
   matmulLaunch,
+  matmulLaunches,
+  matmulSplit,
   matmulVariantSupport,
   resolveMatmulShape,
+  splitScratchBytes,
   type MatmulShape,
   type MatmulVariantName,
 } from './matmul';
@@ -83,9 +86,11 @@ async function checkProduct(
   shape: MatmulShape,
   rng: Rng,
   label: string,
+  splits = 1,
 ): Promise<boolean> {
   const device = await testDevice();
-  const why = matmulVariantSupport(MATMUL_VARIANTS[variant], device.limits, shape);
+  const split = matmulSplit(MATMUL_VARIANTS[variant], shape, splits);
+  const why = matmulVariantSupport(MATMUL_VARIANTS[variant], device.limits, shape, split);
   if (why) {
     t.diagnostic(`skipped ${label}: ${why}`);
     return false;
@@ -98,8 +103,14 @@ async function checkProduct(
   const A = createStorage(device, a);
   const B = createStorage(device, b);
   const C = s.accumulate ? createStorage(device, c0) : poisoned(device, n.c);
+  // Split K: the partials go through a NaN-poisoned scratch, so a partial left unwritten fails too.
+  const S = splits > 1 ? poisoned(device, splitScratchBytes(s, split) / 4, 'scratch') : undefined;
   try {
-    await run(device, [matmulLaunch(device, s, { a: A, b: B, c: C }, { variant })]);
+    const launches = S
+      ? matmulLaunches(device, s, { a: A, b: B, c: C, scratch: S }, { variant, splits })
+      : [matmulLaunch(device, s, { a: A, b: B, c: C }, { variant })];
+    assert.equal(launches.length, split.splits > 1 ? 2 : 1, `${variant} ${label}: launches`);
+    await run(device, launches);
     const got = await readF32(device, C, n.c);
     const want = matmulCpu(s, a, b, s.accumulate ? c0 : undefined);
     const inside = insideEntries(s);
@@ -116,52 +127,76 @@ async function checkProduct(
       assert.ok(Object.is(got[i], c0[i]), `${variant} ${label}: gap element ${i} of C was written (${got[i]}, was ${c0[i]})`);
     }
   } finally {
-    [A, B, C].forEach((x) => x.destroy());
+    [A, B, C, S].forEach((x) => x?.destroy());
   }
   return true;
 }
 
-/** Registers the shared matmul tests for one variant. */
-export function matmulSuite(variant: MatmulVariantName, seed: number): void {
+export interface MatmulSuiteOptions {
+  /**
+   * Split K into this many chunks (matmulLaunches with a NaN-poisoned scratch; K shorter than that
+   * splits less). Each test then also requires that at least MIN_RUN of its products really split.
+   */
+  splits?: number;
+}
+
+/** Registers the shared matmul tests for one variant (optionally split along K). */
+export function matmulSuite(variant: MatmulVariantName, seed: number, opts: MatmulSuiteOptions = {}): void {
+  const splits = opts.splits ?? 1;
+  const name = splits > 1 ? `${variant}, ${splits} K-splits` : variant;
+  const v = MATMUL_VARIANTS[variant];
+  /** Runs one product; counts it, and counts it as split if it was. */
+  const counter = () => {
+    const n = { ran: 0, split: 0 };
+    const check = async (t: TestContext, shape: MatmulShape, rng: Rng, label: string) => {
+      if (await checkProduct(t, variant, shape, rng, label, splits)) {
+        n.ran++;
+        if (matmulSplit(v, shape, splits).splits > 1) n.split++;
+      }
+    };
+    const verify = (what: string, minRun: number) => {
+      assert.ok(n.ran >= minRun, `${name} ${what}: only ${n.ran} shapes ran (need ${minRun})`);
+      if (splits > 1) assert.ok(n.split >= MIN_RUN, `${name} ${what}: only ${n.split} products were split (need ${MIN_RUN})`);
+    };
+    return { check, verify };
+  };
+
   for (const [transA, transB] of FORMS) {
     const form = formName(transA, transB);
-    test(`matmul[${variant}] ${form} matches the CPU reference (sizes 1, primes, ragged tiles)`, async (t) => {
+    test(`matmul[${name}] ${form} matches the CPU reference (sizes 1, primes, ragged tiles)`, async (t) => {
       const rng = new Rng(seed + (transA ? 2 : 0) + (transB ? 1 : 0));
-      let ran = 0;
-      for (const [M, N, K] of MATMUL_SUITE_SHAPES) {
-        if (await checkProduct(t, variant, { M, N, K, transA, transB }, rng, `${form} ${M}x${N}x${K}`)) ran++;
-      }
-      assert.ok(ran >= MIN_RUN, `${variant} ${form}: only ${ran} shapes ran (need ${MIN_RUN})`);
+      const c = counter();
+      for (const [M, N, K] of MATMUL_SUITE_SHAPES) await c.check(t, { M, N, K, transA, transB }, rng, `${form} ${M}x${N}x${K}`);
+      c.verify(form, MIN_RUN);
     });
   }
 
-  test(`matmul[${variant}] accumulate adds into C (TN form)`, async (t) => {
+  test(`matmul[${name}] accumulate adds into C (TN form)`, async (t) => {
     const rng = new Rng(seed + 7);
-    let ran = 0;
+    const c = counter();
     for (const [M, N, K] of MATMUL_SUITE_SHAPES) {
-      const s: MatmulShape = { M, N, K, transA: true, transB: false, accumulate: true };
-      if (await checkProduct(t, variant, s, rng, `TN C+= ${M}x${N}x${K}`)) ran++;
+      await c.check(t, { M, N, K, transA: true, transB: false, accumulate: true }, rng, `TN C+= ${M}x${N}x${K}`);
     }
-    assert.ok(ran >= MIN_RUN, `${variant} accumulate: only ${ran} shapes ran (need ${MIN_RUN})`);
+    c.verify('accumulate', MIN_RUN);
   });
 
-  test(`matmul[${variant}] batched: shared operand, padded strides, gaps untouched, every form`, async (t) => {
+  test(`matmul[${name}] batched: shared operand, padded strides, gaps untouched, every form`, async (t) => {
     const rng = new Rng(seed + 11);
-    let ran = 0;
+    const c = counter();
     for (const [transA, transB] of FORMS) {
       const form = formName(transA, transB);
       // vec4-friendly: one B for every entry (strideB 0), A padded by 4, C padded by 5 (gaps).
       const aligned: MatmulShape = { M: 12, N: 8, K: 20, transA, transB, batch: 3, strideA: 12 * 20 + 4, strideB: 0, strideC: 12 * 8 + 5 };
-      if (await checkProduct(t, variant, aligned, rng, `${form} 3×12x8x20 strides ${aligned.strideA}/0/${aligned.strideC}`)) ran++;
+      await c.check(t, aligned, rng, `${form} 3×12x8x20 strides ${aligned.strideA}/0/${aligned.strideC}`);
       // odd sizes and odd strides (the vec4 variant refuses these).
       const odd: MatmulShape = { M: 7, N: 5, K: 3, transA, transB, batch: 4, strideA: 7 * 3 + 2, strideB: 5 * 3 + 1, strideC: 7 * 5 + 1 };
-      if (await checkProduct(t, variant, odd, rng, `${form} 4×7x5x3 strides 23/16/36`)) ran++;
+      await c.check(t, odd, rng, `${form} 4×7x5x3 strides 23/16/36`);
       // packed (default strides), more entries than the tile has rows
       const packed: MatmulShape = { M: 4, N: 4, K: 8, transA, transB, batch: 37 };
-      if (await checkProduct(t, variant, packed, rng, `${form} 37×4x4x8 packed`)) ran++;
+      await c.check(t, packed, rng, `${form} 37×4x4x8 packed`);
     }
     const acc: MatmulShape = { M: 12, N: 8, K: 20, transA: true, transB: false, accumulate: true, batch: 2, strideC: 12 * 8 + 3 };
-    if (await checkProduct(t, variant, acc, rng, `TN C+= 2×12x8x20`)) ran++;
-    assert.ok(ran >= 9, `${variant} batched: only ${ran} cases ran`);
+    await c.check(t, acc, rng, `TN C+= 2×12x8x20`);
+    c.verify('batched', 9);
   });
 }
