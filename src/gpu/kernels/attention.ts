@@ -14,7 +14,7 @@ export interface AttentionDims {
   heads: number;
 }
 
-/** Largest head size (C / NH) the kernels support: each invocation keeps rows in private arrays. */
+/** Largest head size (C / NH) the kernels support: the head goes through 32-column tiles in at most 4 chunks. */
 export const ATTENTION_MAX_HEAD_SIZE = 128;
 
 export function headSize(d: AttentionDims): number {
@@ -111,9 +111,17 @@ function uniformFor(what: string, d: AttentionDims): ArrayBuffer {
   return packUniform([d.batch, d.seq, d.channels, d.heads, hs, { f32: 1 / Math.sqrt(hs) }]);
 }
 
-/** Workgroups of the row-block kernels: one per (b, h, 64 rows). */
+/** Workgroups of the row-block kernels: one per (b, h, 32 rows). */
 function blockCount(d: AttentionDims): number {
-  return d.batch * d.heads * Math.ceil(d.seq / 64);
+  return d.batch * d.heads * Math.ceil(d.seq / ATTENTION_TILE);
+}
+
+/** Rows per tile of the kernels (query or key rows per workgroup; also the head-column chunk). */
+export const ATTENTION_TILE = 32;
+
+/** The override constants: the head goes through the tiles in ceil(hs / 32) column chunks. */
+function constantsFor(d: AttentionDims): Record<string, number> {
+  return { HC: Math.ceil(headSize(d) / ATTENTION_TILE) };
 }
 
 /** out [B,T,C] and lse [B,NH,T] (kept for the backward) from qkv [B,T,3C]. */
@@ -131,6 +139,7 @@ export function attentionForwardLaunch(
   return createLaunch(device, {
     shader: 'attention',
     entry: 'attention_forward',
+    constants: constantsFor(d),
     uniform,
     bindings: { 1: b.qkv, 2: b.out, 3: b.lse },
     workgroups: blockCount(d),
@@ -139,8 +148,9 @@ export function attentionForwardLaunch(
 }
 
 /**
- * The backward as three launches (delta, dq, dk/dv), writing every element of dqkv [B,T,3C].
- * `out` and `lse` are the forward's outputs; `delta` is scratch of B·NH·T floats.
+ * The backward as two launches, writing every element of dqkv [B,T,3C]: dq (which first computes
+ * delta[t] = dout_t·out_t for its rows into `delta`, scratch of B·NH·T floats), then dk/dv (which
+ * reads delta of all rows). `out` and `lse` are the forward's outputs.
  */
 export function attentionBackwardLaunches(
   device: GPUDevice,
@@ -156,25 +166,17 @@ export function attentionBackwardLaunches(
   requireBytes('attention dout', b.dout, 4 * B * T * C);
   requireBytes('attention delta', b.delta, 4 * B * NH * T);
   requireBytes('attention dqkv', b.dqkv, 4 * B * T * 3 * C);
-  const common = { shader: 'attention', uniform, ...opts };
+  const common = { shader: 'attention', uniform, constants: constantsFor(d), workgroups: blockCount(d), ...opts };
   return [
     createLaunch(device, {
       ...common,
-      entry: 'attention_backward_delta',
-      bindings: { 4: b.out, 5: b.dout, 6: b.delta },
-      workgroups: Math.ceil((B * NH * T) / 256),
-    }),
-    createLaunch(device, {
-      ...common,
       entry: 'attention_backward_dq',
-      bindings: { 1: b.qkv, 5: b.dout, 7: b.lse, 8: b.delta, 9: b.dqkv },
-      workgroups: blockCount(d),
+      bindings: { 1: b.qkv, 4: b.out, 5: b.dout, 6: b.delta, 7: b.lse, 9: b.dqkv },
     }),
     createLaunch(device, {
       ...common,
       entry: 'attention_backward_dkv',
       bindings: { 1: b.qkv, 5: b.dout, 7: b.lse, 8: b.delta, 9: b.dqkv },
-      workgroups: blockCount(d),
     }),
   ];
 }
