@@ -12,7 +12,9 @@ import { TrainerCore, type AdamWHyper, type TrainerOptions } from './trainer-cor
 import { upload } from '../gpu/buffers';
 import { gpuChecked } from '../gpu/error-scope';
 import type { Binding, Launch } from '../gpu/launch';
-import { matmulLaunch } from '../gpu/kernels/matmul';
+import { matmulLaunch, matmulLaunches, matmulScratchBytes, type MatmulShape } from '../gpu/kernels/matmul';
+import { halfMatmulLaunch } from '../gpu/kernels/half-matmul';
+import { f32ToHalfLaunch, halfWords } from '../gpu/kernels/half';
 import { biasAddLaunch, biasGradLaunch } from '../gpu/kernels/bias';
 import { geluForwardLaunch, geluBackwardLaunch } from '../gpu/kernels/gelu';
 import { xentForwardLaunch, xentMeanLaunch, xentBackwardLaunch } from '../gpu/kernels/xent';
@@ -30,6 +32,7 @@ export const GPT_MAX_BATCH = 4096;
 export class GptTrainer extends TrainerCore {
   private readonly fwd: Launch[] = [];
   private readonly bwd: Launch[] = [];
+  private readonly casts: Launch[] = [];
   /** Tokens per sequence (the model's context: every batch is B × context). */
   readonly seq: number;
 
@@ -51,7 +54,34 @@ export class GptTrainer extends TrainerCore {
     const a = (name: string, floats: number) => this.alloc(name, 4 * floats);
     const f = this.buf;
     const P = (name: string): Binding => this.view(f.local, this.tensorIndex(name));
+    // Matmuls that read a weight: from its f16 copy when halfWeights is on (one per weight, cast
+    // from the f32 master after every update), else from the f32 weights.
+    const half = Boolean(opts.halfWeights);
+    const halfCopy = (name: string): GPUBuffer => {
+      const key = `half:${name}`;
+      if (!f[key]) {
+        const t = this.tensorIndex(name);
+        this.alloc(key, 4 * halfWords(this.specs[t].size));
+        this.casts.push(...this.track([f32ToHalfLaunch(device, this.specs[t].size, { src: P(name), dst: f[key] })]));
+      }
+      return f[key];
+    };
+    const mmW = (shape: MatmulShape, a: Binding, weight: string, c: Binding): Launch =>
+      half ? halfMatmulLaunch(device, { ...shape, halfB: true }, { a, b: halfCopy(weight), c }) : matmulLaunch(device, shape, { a, b: P(weight), c });
     const G = (name: string): Binding => this.view(f.grads, this.tensorIndex(name));
+    // Weight gradients are Aᵀ·B over all N = B·T positions: a long K and a small output, i.e. few
+    // workgroups, so they may split K (partials in one scratch buffer shared by every such product,
+    // sized for the largest split the planner picks).
+    const headName = cfg.tiedEmbeddings ? 'wte.weight' : 'lm_head.weight';
+    const weightGradShapes: MatmulShape[] = [{ M: V, N: C, K: N, transA: true }];
+    for (const lin of linears) {
+      if (lin.rank > 0) weightGradShapes.push({ M: lin.out, N: lin.rank, K: N, transA: true }, { M: lin.in, N: lin.rank, K: N, transA: true });
+      else weightGradShapes.push({ M: lin.out, N: lin.in, K: N, transA: true });
+    }
+    const scratchBytes = Math.max(0, ...weightGradShapes.map((s) => matmulScratchBytes(device.limits, s)));
+    if (scratchBytes > 0) a('mmScratch', scratchBytes / 4);
+    const mmGrad = (shape: MatmulShape, a: Binding, b: Binding, c: Binding): Launch[] =>
+      matmulLaunches(device, shape, { a, b, c, ...(f.mmScratch ? { scratch: f.mmScratch } : {}) });
 
     a('tokens', N);
     a('targets', N);
@@ -94,7 +124,6 @@ export class GptTrainer extends TrainerCore {
     a('delta', B * NH * T);
     if (maxRank > 0) a('dh', N * maxRank);
 
-    const headName = cfg.tiedEmbeddings ? 'wte.weight' : 'lm_head.weight';
     const attn = { batch: B, seq: T, channels: C, heads: NH };
     const enc = { batch: B, seq: T, channels: C, vocab: V };
 
@@ -104,10 +133,10 @@ export class GptTrainer extends TrainerCore {
       if (lin.rank > 0) {
         // h = inp·V [N, r]; out = h·Uᵀ [N, out]
         const h = f[`${lin.name}.h`];
-        ls.push(matmulLaunch(device, { M: N, N: lin.rank, K: lin.in }, { a: inp, b: P(`${lin.name}.weight_v`), c: h }));
-        ls.push(matmulLaunch(device, { M: N, N: lin.out, K: lin.rank, transB: true }, { a: h, b: P(`${lin.name}.weight_u`), c: out }));
+        ls.push(mmW({ M: N, N: lin.rank, K: lin.in }, inp, `${lin.name}.weight_v`, h));
+        ls.push(mmW({ M: N, N: lin.out, K: lin.rank, transB: true }, h, `${lin.name}.weight_u`, out));
       } else {
-        ls.push(matmulLaunch(device, { M: N, N: lin.out, K: lin.in, transB: true }, { a: inp, b: P(`${lin.name}.weight`), c: out }));
+        ls.push(mmW({ M: N, N: lin.out, K: lin.in, transB: true }, inp, `${lin.name}.weight`, out));
       }
       ls.push(biasAddLaunch(device, N, lin.out, { bias: P(`${lin.name}.bias`), y: out }));
       return ls;
@@ -137,7 +166,7 @@ export class GptTrainer extends TrainerCore {
     const xL = f[`x${L}`];
     fwd.push(
       layernormForwardLaunch(device, N, C, { x: xL, weight: P('ln_f.weight'), bias: P('ln_f.bias'), out: f.lnf, mean: f.lnfMean, rstd: f.lnfRstd }),
-      matmulLaunch(device, { M: N, N: V, K: C, transB: true }, { a: f.lnf, b: P(headName), c: f.logits }),
+      mmW({ M: N, N: V, K: C, transB: true }, f.lnf, headName, f.logits),
       xentForwardLaunch(device, N, V, { logits: f.logits, targets: f.targets, losses: f.losses, lse: f.lse }),
       xentMeanLaunch(device, N, { losses: f.losses, loss: f.loss }),
     );
@@ -152,16 +181,16 @@ export class GptTrainer extends TrainerCore {
         const dh: Binding = { buffer: f.dh, offset: 0, size: 4 * N * r };
         ls.push(
           // dh = dout·U [N, r]; dU = doutᵀ·h [out, r]; dV = inpᵀ·dh [in, r]; dinp = dh·Vᵀ [N, in]
-          matmulLaunch(device, { M: N, N: r, K: lin.out }, { a: dout, b: P(`${lin.name}.weight_u`), c: dh }),
-          matmulLaunch(device, { M: lin.out, N: r, K: N, transA: true }, { a: dout, b: h, c: G(`${lin.name}.weight_u`) }),
-          matmulLaunch(device, { M: lin.in, N: r, K: N, transA: true }, { a: inp, b: dh, c: G(`${lin.name}.weight_v`) }),
-          matmulLaunch(device, { M: N, N: lin.in, K: r, transB: true }, { a: dh, b: P(`${lin.name}.weight_v`), c: dinp }),
+          mmW({ M: N, N: r, K: lin.out }, dout, `${lin.name}.weight_u`, dh),
+          ...mmGrad({ M: lin.out, N: r, K: N, transA: true }, dout, h, G(`${lin.name}.weight_u`)),
+          ...mmGrad({ M: lin.in, N: r, K: N, transA: true }, inp, dh, G(`${lin.name}.weight_v`)),
+          mmW({ M: N, N: lin.in, K: r, transB: true }, dh, `${lin.name}.weight_v`, dinp),
         );
       } else {
         ls.push(
           // dW = doutᵀ·inp [out, in]; dinp = dout·W [N, in]
-          matmulLaunch(device, { M: lin.out, N: lin.in, K: N, transA: true }, { a: dout, b: inp, c: G(`${lin.name}.weight`) }),
-          matmulLaunch(device, { M: N, N: lin.in, K: lin.out }, { a: dout, b: P(`${lin.name}.weight`), c: dinp }),
+          ...mmGrad({ M: lin.out, N: lin.in, K: N, transA: true }, dout, inp, G(`${lin.name}.weight`)),
+          mmW({ M: N, N: lin.in, K: lin.out }, dout, `${lin.name}.weight`, dinp),
         );
       }
       ls.push(biasGradLaunch(device, N, lin.out, { dy: dout, dbias: G(`${lin.name}.bias`) }));
@@ -169,8 +198,8 @@ export class GptTrainer extends TrainerCore {
     };
     const bwd: Launch[] = [
       xentBackwardLaunch(device, N, V, { logits: f.logits, targets: f.targets, lse: f.lse, dlogits: f.dlogits }),
-      matmulLaunch(device, { M: V, N: C, K: N, transA: true }, { a: f.dlogits, b: f.lnf, c: G(headName) }),
-      matmulLaunch(device, { M: N, N: C, K: V }, { a: f.dlogits, b: P(headName), c: f.dlnf }),
+      ...mmGrad({ M: V, N: C, K: N, transA: true }, f.dlogits, f.lnf, G(headName)),
+      mmW({ M: N, N: C, K: V }, f.dlogits, headName, f.dlnf),
       layernormBackwardDxLaunch(device, N, C, { dout: f.dlnf, x: xL, weight: P('ln_f.weight'), mean: f.lnfMean, rstd: f.lnfRstd, dx: f.dres }),
       layernormBackwardParamsLaunch(device, N, C, { dout: f.dlnf, x: xL, mean: f.lnfMean, rstd: f.lnfRstd, dweight: G('ln_f.weight'), dbias: G('ln_f.bias') }),
     ];
@@ -228,6 +257,10 @@ export class GptTrainer extends TrainerCore {
 
   protected forwardLaunches(): Launch[] {
     return this.fwd;
+  }
+
+  protected override afterUpdateLaunches(): Launch[] {
+    return this.casts;
   }
 
   protected backwardLaunches(): Launch[] {
