@@ -9,7 +9,8 @@ import express from 'express';
 import { ApiError, apiNotFound, createApiRouter, prepareJobData, type JobRunner } from './api';
 import { decodeSafetensors, writeCheckpoint, tensorsToParams } from './checkpoint';
 import { Store } from './store';
-import { mlpInit } from '../src/model/mlp-spec';
+import { modelInit } from '../src/model/model';
+import { jobModelConfig } from './job-spec';
 import { shardRange } from '../src/data/split';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -267,9 +268,8 @@ test('checkpoint download: 404 before the first, then bytes that parse', async (
   const none = await call('GET', `/api/jobs/${job.id}/checkpoint`);
   assert.equal(none.status, 404);
   assert.equal(none.data.error, `job "${job.id}" has no checkpoint yet`);
-  const cfg = { vocab: job.vocabSize, ...job.spec.model };
-  delete cfg.type;
-  const params = mlpInit(cfg, 9);
+  const cfg = jobModelConfig(job.spec.model, job.vocabSize);
+  const params = modelInit(cfg, 9);
   await writeCheckpoint(join(dir, 'data'), job.id, cfg, 3, params);
   const r = await call('GET', `/api/jobs/${job.id}/checkpoint`);
   assert.equal(r.status, 200);

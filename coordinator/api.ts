@@ -347,6 +347,7 @@ export function createApiRouter(deps: ApiDeps): Router {
           weightDecay: train.weightDecay,
           beta1: train.beta1,
           beta2: train.beta2,
+          gradClip: train.gradClip ?? 0,
           roundDeadlineMs: train.roundDeadlineMs,
           seed: train.seed,
         },

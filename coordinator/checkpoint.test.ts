@@ -4,7 +4,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/util/rng';
-import { mlpInit, mlpParamSpecs, type MlpConfig } from '../src/model/mlp-spec';
+import { mlpInit, mlpParamSpecs } from '../src/model/mlp-spec';
+import { gptInit, gptParamSpecs } from '../src/model/gpt-spec';
+import { convertToLowRank } from '../src/model/lowrank';
+import type { GptModelConfig, MlpModelConfig } from '../src/model/model';
 import {
   decodeSafetensors,
   encodeSafetensors,
@@ -15,6 +18,7 @@ import {
   paramsToTensors,
   readSafetensors,
   writeCheckpoint,
+  readModelCheckpoint,
   tensorsToParams,
   writeSafetensors,
   KEEP_VERSIONS,
@@ -140,7 +144,7 @@ test('reading from an unaligned buffer works', () => {
   assert.deepEqual(decodeSafetensors(shifted.subarray(1)).tensors, sampleTensors(4));
 });
 
-const cfg: MlpConfig = { vocab: 11, context: 3, embed: 4, hidden: 6 };
+const cfg: MlpModelConfig = { type: 'mlp', vocab: 11, context: 3, embed: 4, hidden: 6 };
 
 test('params ⇄ tensors use mlpParamSpecs names and PyTorch shapes', () => {
   const flat = mlpInit(cfg, 5);
@@ -175,7 +179,7 @@ test('job checkpoints: versioned files, latest, pruning and loading', async (t) 
   assert.deepEqual(latest!.params, saved[5]);
   assert.equal(latest!.metadata.job_id, 'job1');
   assert.equal(latest!.metadata.name, 'test');
-  assert.deepEqual(JSON.parse(latest!.metadata.model), { type: 'mlp', ...cfg });
+  assert.deepEqual(JSON.parse(latest!.metadata.model), cfg);
   const paths = checkpointPaths(dir, 'job1');
   assert.deepEqual(readFileSync(paths.latest), readFileSync(paths.version(5)));
   assert.deepEqual((await readCheckpointParams(paths.version(4), cfg))!.params, saved[4]);
@@ -198,4 +202,47 @@ test('loading a damaged or mismatched checkpoint is an error, not a silent fresh
   await assert.rejects(readCheckpointParams(paths.latest, cfg), /non-finite value NaN/);
   await writeSafetensors(paths.latest, paramsToTensors(cfg, mlpInit(cfg, 3)));
   await assert.rejects(readCheckpointParams(paths.latest, cfg), /has no valid "version" in its metadata/);
+});
+
+test('GPT checkpoints round-trip, full and low rank, and identify their model', async (t) => {
+  const dir = tempDir(t);
+  const gpt: GptModelConfig = { type: 'gpt', vocab: 13, context: 8, layers: 3, heads: 2, width: 8, tiedEmbeddings: false };
+  const params = gptInit(gpt, 4);
+  await writeCheckpoint(dir, 'g', gpt, 7, params, { vocab: JSON.stringify([]) });
+  const paths = checkpointPaths(dir, 'g');
+  const st = await readSafetensors(paths.latest);
+  assert.deepEqual(st.tensors.map((x) => [x.name, x.shape]), gptParamSpecs(gpt).map((s) => [s.name, s.shape]));
+  assert.ok(st.tensors.some((x) => x.name === 'lm_head.weight'), 'untied: lm_head is stored');
+  const back = await readCheckpointParams(paths.latest, gpt);
+  assert.equal(back!.version, 7);
+  assert.deepEqual(back!.params, params);
+  const any = await readModelCheckpoint(paths.latest);
+  assert.deepEqual(any.cfg, gpt, 'the model comes back from the metadata');
+  assert.deepEqual(any.params, params);
+  // Low rank: factor tensors instead of the middle block's weights.
+  const low = convertToLowRank(gpt, params, 3, 'middle');
+  const lowCfg = { type: 'gpt' as const, ...low.cfg };
+  await writeCheckpoint(dir, 'g', lowCfg, 8, low.params);
+  const lowBack = await readModelCheckpoint(paths.latest);
+  assert.deepEqual(lowBack.cfg, lowCfg);
+  assert.deepEqual(lowBack.params, low.params);
+  assert.ok((await readSafetensors(paths.latest)).tensors.some((x) => x.name === 'h.1.mlp.c_fc.weight_u'));
+  // A checkpoint read as another model is refused by tensor name.
+  await assert.rejects(readCheckpointParams(paths.latest, gpt), /missing tensor "h\.1\.attn\.c_attn\.weight"/);
+  await assert.rejects(readCheckpointParams(paths.latest, cfg), /missing tensor "embedding\.weight"/);
+});
+
+test('readModelCheckpoint: an MLP file without model metadata is inferred from its tensors; anything else is named', async (t) => {
+  const dir = tempDir(t);
+  const path = join(dir, 'plain.safetensors');
+  const flat = mlpInit(cfg, 9);
+  await writeSafetensors(path, paramsToTensors(cfg, flat));
+  const r = await readModelCheckpoint(path);
+  assert.deepEqual(r.cfg, cfg);
+  assert.deepEqual(r.params, flat);
+  await writeSafetensors(path, paramsToTensors(cfg, flat), { model: '{"type":"gpt","vocab":11}' });
+  await assert.rejects(readModelCheckpoint(path), /metadata "model" is not a valid model: model\.context must be an integer/);
+  const gpt: GptModelConfig = { type: 'gpt', vocab: 5, context: 2, layers: 1, heads: 1, width: 4, tiedEmbeddings: true };
+  await writeSafetensors(path, paramsToTensors(gpt, gptInit(gpt, 1)));
+  await assert.rejects(readModelCheckpoint(path), /has no "model" in its metadata and is not a Starling MLP checkpoint/);
 });

@@ -5,7 +5,7 @@
 // Per job: <dataDir>/jobs/<jobId>/v<version>.safetensors and latest.safetensors; old versions are pruned.
 import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { mlpParamCount, mlpParamSpecs, type MlpConfig } from '../src/model/mlp-spec';
+import { modelParamCount, modelParamSpecs, parseModelConfig, type ModelConfig } from '../src/model/model';
 import { ID_RE } from './job-spec';
 
 export interface Tensor {
@@ -194,17 +194,17 @@ export async function readSafetensors(source: string | Uint8Array, opts: DecodeO
 }
 
 /** Splits the flat parameter vector into named tensors with PyTorch shapes (views, not copies). */
-export function paramsToTensors(cfg: MlpConfig, flat: Float32Array): Tensor[] {
-  const count = mlpParamCount(cfg);
+export function paramsToTensors(cfg: ModelConfig, flat: Float32Array): Tensor[] {
+  const count = modelParamCount(cfg);
   if (flat.length !== count) throw new RangeError(`expected ${count} parameters for this model, got ${flat.length}`);
-  return mlpParamSpecs(cfg).map((s) => ({ name: s.name, shape: s.shape, data: flat.subarray(s.offset, s.offset + s.size) }));
+  return modelParamSpecs(cfg).map((s) => ({ name: s.name, shape: s.shape, data: flat.subarray(s.offset, s.offset + s.size) }));
 }
 
 /** Reassembles the flat parameter vector, checking that every tensor is present with its shape. */
-export function tensorsToParams(cfg: MlpConfig, tensors: Tensor[]): Float32Array {
+export function tensorsToParams(cfg: ModelConfig, tensors: Tensor[]): Float32Array {
   const byName = new Map(tensors.map((t) => [t.name, t]));
-  const specs = mlpParamSpecs(cfg);
-  const out = new Float32Array(mlpParamCount(cfg));
+  const specs = modelParamSpecs(cfg);
+  const out = new Float32Array(modelParamCount(cfg));
   for (const s of specs) {
     const t = byName.get(s.name);
     if (!t) throw new SafetensorsError(`checkpoint is missing tensor "${s.name}"`);
@@ -237,15 +237,20 @@ export function checkpointPaths(dataDir: string, jobId: string): CheckpointPaths
 
 const VERSION_FILE = /^v(\d+)\.safetensors$/;
 
+/** The metadata `model` entry: the whole ModelConfig (type included) as JSON, so a file identifies its model. */
+export function modelMetadata(cfg: ModelConfig): string {
+  return JSON.stringify(cfg);
+}
+
 /**
  * Saves version `version` of a job's weights as v<version>.safetensors and latest.safetensors,
  * then prunes all but the newest KEEP_VERSIONS versioned files. Metadata records the job, the
- * version and the model shape so that a file identifies itself. Returns the versioned path.
+ * version and the model (modelMetadata) so that a file identifies itself. Returns the versioned path.
  */
 export async function writeCheckpoint(
   dataDir: string,
   jobId: string,
-  cfg: MlpConfig,
+  cfg: ModelConfig,
   version: number,
   params: Float32Array,
   metadata: Record<string, string> = {},
@@ -258,7 +263,7 @@ export async function writeCheckpoint(
     format: 'pt',
     job_id: jobId,
     version: String(version),
-    model: JSON.stringify({ type: 'mlp', ...cfg }),
+    model: modelMetadata(cfg),
   });
   await writeAtomic(paths.version(version), bytes);
   await writeAtomic(paths.latest, bytes);
@@ -282,7 +287,7 @@ export interface LoadedCheckpoint {
  * when the file does not exist; a damaged, non-finite or mismatched file is an error (resuming
  * from it, or silently from fresh weights, would both be wrong).
  */
-export async function readCheckpointParams(path: string, cfg: MlpConfig): Promise<LoadedCheckpoint | undefined> {
+export async function readCheckpointParams(path: string, cfg: ModelConfig): Promise<LoadedCheckpoint | undefined> {
   let bytes: Buffer;
   try {
     bytes = await readFile(path);
@@ -304,6 +309,42 @@ export async function readCheckpointParams(path: string, cfg: MlpConfig): Promis
 }
 
 /** The job's latest checkpoint, or undefined when none was written yet. */
-export function loadLatestCheckpoint(dataDir: string, jobId: string, cfg: MlpConfig): Promise<LoadedCheckpoint | undefined> {
+export function loadLatestCheckpoint(dataDir: string, jobId: string, cfg: ModelConfig): Promise<LoadedCheckpoint | undefined> {
   return readCheckpointParams(checkpointPaths(dataDir, jobId).latest, cfg);
+}
+
+/**
+ * The model a checkpoint holds: its metadata's `model` (parsed and validated, MLP or GPT). A file
+ * without one (written by another tool) is read as an MLP when its tensors have the MLP's names;
+ * the MLP's shape follows from them, the GPT's does not (heads are not in any tensor shape).
+ */
+export function checkpointModel(st: Safetensors, what: string): ModelConfig {
+  if (st.metadata.model !== undefined) {
+    try {
+      return parseModelConfig(JSON.parse(st.metadata.model));
+    } catch (e) {
+      throw new SafetensorsError(`${what}: metadata "model" is not a valid model: ${(e as Error).message}`);
+    }
+  }
+  const byName = new Map(st.tensors.map((t) => [t.name, t]));
+  const emb = byName.get('embedding.weight');
+  const hid = byName.get('hidden.weight');
+  if (!emb || !hid || emb.shape.length !== 2 || hid.shape.length !== 2) {
+    throw new SafetensorsError(`${what} has no "model" in its metadata and is not a Starling MLP checkpoint (no embedding.weight / hidden.weight)`);
+  }
+  const [V, D] = emb.shape;
+  const [H, KD] = hid.shape;
+  if (D === 0 || KD % D !== 0) throw new SafetensorsError(`${what}: hidden.weight's ${KD} inputs are not a multiple of the embedding width ${D}`);
+  try {
+    return parseModelConfig({ type: 'mlp', vocab: V, context: KD / D, embed: D, hidden: H });
+  } catch (e) {
+    throw new SafetensorsError(`${what}: ${(e as Error).message}`);
+  }
+}
+
+/** Reads any Starling checkpoint (finite values required) with the model it holds. */
+export async function readModelCheckpoint(path: string): Promise<{ cfg: ModelConfig; params: Float32Array; metadata: Record<string, string> }> {
+  const st = await readSafetensors(path, { requireFinite: true });
+  const cfg = checkpointModel(st, path);
+  return { cfg, params: tensorsToParams(cfg, st.tensors), metadata: st.metadata };
 }

@@ -135,7 +135,7 @@ function config(over: Partial<EngineConfig> = {}): EngineConfig {
   return {
     jobId: 'job-1',
     name: 'engine test',
-    model: { vocab: 4, context: 2, embed: 3, hidden: 5 },
+    model: { type: 'mlp', vocab: 4, context: 2, embed: 3, hidden: 5 },
     vocab: ['a', 'b', 'c', 'd'],
     rounds: 1,
     localSteps: 7,

@@ -4,7 +4,7 @@
 // validated, checkpointed and recorded. A late update is left out of its round; a donor that stays
 // silent through `dropAfterMisses` deadlines is dropped.
 import { EventEmitter } from 'node:events';
-import type { MlpConfig } from '../src/model/mlp-spec';
+import type { ModelConfig } from '../src/model/model';
 import { int8Codec } from '../src/compress/int8';
 import type { JobTrain, UpdateHeader } from '../src/protocol/messages';
 
@@ -50,7 +50,7 @@ export interface EngineHooks {
 export interface EngineConfig extends JobTrain {
   jobId: string;
   name: string;
-  model: MlpConfig;
+  model: ModelConfig;
   vocab: string[];
   rounds: number;
   localSteps: number;
@@ -124,9 +124,9 @@ export class JobEngine extends EventEmitter {
     return {
       jobId: c.jobId,
       name: c.name,
-      model: { type: 'mlp', ...c.model },
+      model: c.model,
       vocab: c.vocab,
-      train: { batch: c.batch, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay },
+      train: { batch: c.batch, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, gradClip: c.gradClip ?? 0 },
       shards: c.shards,
     };
   }

@@ -3,9 +3,7 @@
 // running is resumed from its latest checkpoint, so a coordinator restart loses no job.
 import { EventEmitter } from 'node:events';
 import type { Message } from '../src/protocol/messages';
-import { mlpInit, mlpParamCount, type MlpConfig } from '../src/model/mlp-spec';
-import { mlpLoss } from '../src/model/mlp-cpu';
-import { evalWindows } from '../src/data/split';
+import { modelEvalBatch, modelFlopsPerToken, modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
 import { int8Codec } from '../src/compress/int8';
 import { JobEngine, type DonorLink, type EngineConfig, type RoundResult } from './job-engine';
 import type { HubTarget } from './donor-hub';
@@ -13,9 +11,20 @@ import type { JobRunner } from './api';
 import type { Store } from './store';
 import { prepareJobData } from './api';
 import { checkpointPaths, readCheckpointParams, writeCheckpoint } from './checkpoint';
+import { jobModelConfig } from './job-spec';
 
-/** Validation examples evaluated on the coordinator's CPU after every round. */
-const VAL_EXAMPLES = 2048;
+/** Predicted tokens in the validation set evaluated on the coordinator's CPU after every round. */
+const VAL_TARGETS = 2048;
+/**
+ * Cap on one evaluation's forward FLOPs: it runs on the event loop (~0.35 GFLOP/s in float64), so a
+ * bigger GPT gets fewer validation sequences (at least one) rather than stalling the round.
+ */
+const VAL_MAX_FLOPS = 3e8;
+
+/** How many predicted tokens the validation set holds for this model (see VAL_MAX_FLOPS). */
+export function validationTargets(model: ModelConfig): number {
+  return Math.max(1, Math.min(VAL_TARGETS, Math.floor(VAL_MAX_FLOPS / modelFlopsPerToken(model))));
+}
 
 export class Runner extends EventEmitter implements JobRunner, HubTarget {
   private active: JobEngine | null = null;
@@ -147,15 +156,10 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     if (!job) throw new Error(`unknown job id "${jobId}"`);
     const data = await prepareJobData(this.store, job);
     const spec = job.spec;
-    const model: MlpConfig = {
-      vocab: data.tokenizer.vocab.length,
-      context: spec.model.context,
-      embed: spec.model.embed,
-      hidden: spec.model.hidden,
-    };
-    const n = mlpParamCount(model);
+    const model = jobModelConfig(spec.model, data.tokenizer.vocab.length);
+    const n = modelParamCount(model);
     const paths = checkpointPaths(this.dataDir, jobId);
-    let params = mlpInit(model, spec.train.seed);
+    let params = modelInit(model, spec.train.seed);
     let version = 0;
     // A missing checkpoint means a fresh job; a damaged one fails the job rather than silently restarting it.
     const saved = await readCheckpointParams(paths.latest, model);
@@ -164,7 +168,7 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
       version = saved.version;
     }
     if (params.length !== n) throw new Error(`checkpoint has ${params.length} values, model needs ${n}`);
-    const val = evalWindows(data.val, model.context, VAL_EXAMPLES);
+    const val = modelEvalBatch(model, data.val, validationTargets(model));
     const t = spec.train;
     const cfg: EngineConfig = {
       jobId,
@@ -179,6 +183,8 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
       beta2: t.beta2,
       eps: 1e-8,
       weightDecay: t.weightDecay,
+      // Jobs stored before gradClip existed have none: they were MLP jobs, which did not clip.
+      gradClip: t.gradClip ?? 0,
       roundDeadlineMs: t.roundDeadlineMs,
       minDonors: t.minDonors,
       shards: t.shards,
@@ -188,7 +194,7 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     };
     const store = this.store;
     const engine = new JobEngine(cfg, params, version, job.round ?? 0, {
-      evaluate: (p) => mlpLoss(model, p, val.tokens, val.targets),
+      evaluate: (p) => modelLoss(model, p, val),
       checkpoint: async (v, p) => {
         await writeCheckpoint(this.dataDir, jobId, model, v, p, { job: spec.name, vocab: JSON.stringify(data.tokenizer.vocab) });
       },

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_JOB, JobSpecError, parseJobSpec } from './job-spec';
+import { DEFAULT_GPT_MODEL, DEFAULT_JOB, DEFAULT_MLP_MODEL, JobSpecError, jobModelConfig, parseJobSpec } from './job-spec';
+import { validateModel } from '../src/model/model';
 import { validateMlpConfig } from '../src/model/mlp-spec';
 
 function expectSpecError(input: unknown, field: string, pattern: RegExp): void {
@@ -27,17 +28,19 @@ test('an empty spec (or none) gives the defaults, as a fresh copy', () => {
   }, TypeError);
 });
 
-test('the defaults are themselves valid and the model passes validateMlpConfig', () => {
+test('the defaults are themselves valid and the models pass the model validation', () => {
   assert.deepEqual(parseJobSpec(JSON.parse(JSON.stringify(DEFAULT_JOB))), DEFAULT_JOB);
-  const { context, embed, hidden } = DEFAULT_JOB.model;
+  assert.equal(DEFAULT_JOB.model, DEFAULT_MLP_MODEL, 'the default job is the MLP');
+  const { context, embed, hidden } = DEFAULT_MLP_MODEL;
   validateMlpConfig({ vocab: 64, context, embed, hidden });
+  validateModel(jobModelConfig(DEFAULT_GPT_MODEL, 65));
 });
 
 test('given fields are kept, missing ones in the same section are defaulted', () => {
   const s = parseJobSpec({ name: 'tiny', model: { context: 4 }, train: { lr: 0.01, seed: 0 }, data: { source: 'upload:abc_12' } });
   assert.equal(s.name, 'tiny');
   assert.equal(s.model.context, 4);
-  assert.equal(s.model.hidden, DEFAULT_JOB.model.hidden);
+  assert.equal(s.model.type === 'mlp' && s.model.hidden, DEFAULT_MLP_MODEL.hidden);
   assert.equal(s.train.lr, 0.01);
   assert.equal(s.train.seed, 0);
   assert.equal(s.train.batch, DEFAULT_JOB.train.batch);
@@ -68,7 +71,7 @@ test('wrong types are rejected with the field and the allowed range', () => {
   expectSpecError({ train: { batch: true } }, 'train.batch', /train.batch must be an integer in \[1, 4096\], got true/);
   expectSpecError({ train: { lr: null } }, 'train.lr', /got null/);
   expectSpecError({ name: 5 }, 'name', /name must be a string of 1..80 characters, got 5/);
-  expectSpecError({ model: { type: 'gpt' } }, 'model.type', /model.type must be one of "mlp", got "gpt"/);
+  expectSpecError({ model: { type: 'rnn' } }, 'model.type', /model.type must be one of "mlp", "gpt", got "rnn"/);
   expectSpecError({ data: { source: 7 } }, 'data.source', /data.source must be a string/);
 });
 
@@ -98,7 +101,8 @@ test('out-of-range values are rejected, at and just past each bound', () => {
 });
 
 test('data.source must name a known kind of source', () => {
-  for (const bad of ['', 'http://example.com/x.txt', 'builtin:shakespeare', 'file:', 'upload:../etc', 'upload:']) {
+  assert.equal(parseJobSpec({ data: { source: 'shared:tinyshakespeare' } }).data.source, 'shared:tinyshakespeare');
+  for (const bad of ['', 'http://example.com/x.txt', 'builtin:shakespeare', 'file:', 'upload:../etc', 'upload:', 'shared:../x', 'shared:']) {
     expectSpecError({ data: { source: bad } }, 'data.source', /data.source must be/);
   }
 });
@@ -113,4 +117,48 @@ test('long offending values are shortened in the message', () => {
   })();
   assert.ok(e instanceof JobSpecError);
   assert.ok(e.message.length < 200, `message is ${e.message.length} chars`);
+});
+
+test('model.type "gpt" takes the GPT fields and defaults, and clips gradients at 1 by default', () => {
+  const s = parseJobSpec({ model: { type: 'gpt' } });
+  assert.deepEqual(s.model, DEFAULT_GPT_MODEL);
+  assert.notEqual(s.model, DEFAULT_GPT_MODEL, 'a fresh copy');
+  assert.equal(s.train.gradClip, 1);
+  assert.equal(parseJobSpec({}).train.gradClip, 0, 'the MLP does not clip by default');
+  assert.equal(parseJobSpec({ model: { type: 'gpt' }, train: { gradClip: 0 } }).train.gradClip, 0, 'gradClip 0 turns it off');
+  assert.equal(parseJobSpec({ train: { gradClip: 0.5 } }).train.gradClip, 0.5);
+  expectSpecError({ train: { gradClip: -1 } }, 'train.gradClip', /^train.gradClip must be a number in \[0, 1000\], got -1$/);
+  const g = parseJobSpec({
+    model: { type: 'gpt', context: 16, layers: 3, heads: 4, width: 32, tiedEmbeddings: false, lowRank: { rank: 8 } },
+  }).model;
+  assert.deepEqual(g, { type: 'gpt', context: 16, layers: 3, heads: 4, width: 32, tiedEmbeddings: false, lowRank: { rank: 8, layers: 'middle' } });
+  // With the data's vocabulary it is a valid model for the facade.
+  validateModel(jobModelConfig(g, 65));
+  assert.equal(parseJobSpec({ model: { type: 'gpt', lowRank: { rank: 4, layers: 'all' } } }).model.type, 'gpt');
+});
+
+test('a field of the other model family is named as such', () => {
+  expectSpecError({ model: { layers: 2 } }, 'model.layers', /^model.layers is a GPT field; it needs model.type "gpt" \(model.type is "mlp"; allowed: type, context, embed, hidden\)$/);
+  expectSpecError({ model: { type: 'mlp', lowRank: { rank: 2 } } }, 'model.lowRank', /model.lowRank is a GPT field/);
+  expectSpecError({ model: { type: 'gpt', hidden: 64 } }, 'model.hidden', /^model.hidden is an MLP field; it needs model.type "mlp" \(model.type is "gpt"; allowed: type, context, layers, heads, width, tiedEmbeddings, lowRank\)$/);
+  expectSpecError({ model: { type: 'gpt', depth: 2 } }, 'model.depth', /unknown field "model.depth" for model.type "gpt" \(allowed: type, context, layers/);
+});
+
+test('GPT fields: each limit, and the cross-field rules, name the field', () => {
+  const gpt = (m: Record<string, unknown>) => ({ model: { type: 'gpt', ...m } });
+  expectSpecError(gpt({ layers: 0 }), 'model.layers', /^model.layers must be an integer in \[1, 96\], got 0$/);
+  expectSpecError(gpt({ heads: 129 }), 'model.heads', /\[1, 128\], got 129/);
+  expectSpecError(gpt({ width: 8193 }), 'model.width', /\[1, 8192\], got 8193/);
+  expectSpecError(gpt({ context: 4097 }), 'model.context', /\[1, 4096\], got 4097/);
+  expectSpecError(gpt({ tiedEmbeddings: 'yes' }), 'model.tiedEmbeddings', /^model.tiedEmbeddings must be true or false, got "yes"$/);
+  expectSpecError(gpt({ width: 30, heads: 4 }), 'model.width', /model.width \(30\) must be divisible by model.heads \(4\)/);
+  expectSpecError(gpt({ width: 256, heads: 1 }), 'model.heads', /head size model.width \/ model.heads = 256 is over the attention kernel's limit of 128/);
+  expectSpecError(gpt({ lowRank: { rank: 65 } }), 'model.lowRank.rank', /model.lowRank.rank must be an integer in \[1, 64\] \(the width\), got 65/);
+  expectSpecError(gpt({ lowRank: { rank: 0 } }), 'model.lowRank.rank', /model.lowRank.rank must be an integer in \[1, 8192\], got 0/);
+  expectSpecError(gpt({ lowRank: {} }), 'model.lowRank.rank', /model.lowRank.rank is required/);
+  expectSpecError(gpt({ lowRank: 4 }), 'model.lowRank', /model.lowRank must be an object, got 4/);
+  expectSpecError(gpt({ lowRank: { rank: 4, layers: 'some' } }), 'model.lowRank.layers', /must be one of "middle", "all", got "some"/);
+  expectSpecError(gpt({ lowRank: { rank: 4, r: 2 } }), 'model.lowRank.r', /unknown field "model.lowRank.r" \(allowed: rank, layers\)/);
+  // The default GPT has 2 layers: 'middle' would factorise nothing.
+  expectSpecError(gpt({ lowRank: { rank: 4 } }), 'model.lowRank.layers', /needs model.layers ≥ 3, got 2/);
 });

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
-import { evalWindows, sampleBatch, shardRange, splitTokens } from './split';
+import { evalSequences, evalWindows, sampleBatch, sampleSequences, shardRange, splitTokens } from './split';
 
 function ramp(n: number): Int32Array {
   return Int32Array.from({ length: n }, (_, i) => i);
@@ -108,4 +108,45 @@ test('evalWindows are evenly spaced, deterministic and capped', () => {
   assert.deepEqual(Array.from(all.targets), Array.from({ length: 12 - 4 }, (_, s) => s + 4));
   assert.throws(() => evalWindows(ramp(3), 4, 10), /only 3 tokens, need 5/);
   assert.throws(() => evalWindows(tokens, 4, 0), /maxExamples/);
+});
+
+test('sampleSequences: each row is a piece of the stream and its targets are the same piece shifted by one', () => {
+  const rng = new Rng(11);
+  const tokens = Int32Array.from({ length: 300 }, () => rng.int(1000));
+  const T = 6;
+  const B = 40;
+  const b = sampleSequences(tokens, T, B, new Rng(5));
+  assert.equal(b.tokens.length, B * T);
+  assert.equal(b.targets.length, B * T);
+  const text = Array.from(tokens).join(',');
+  for (let r = 0; r < B; r++) {
+    const row = b.tokens.subarray(r * T, (r + 1) * T);
+    const tgt = b.targets.subarray(r * T, (r + 1) * T);
+    assert.ok(text.includes([...row, tgt[T - 1]].join(',')), `row ${r} plus its last target is contiguous in the stream`);
+    for (let t = 0; t + 1 < T; t++) assert.equal(tgt[t], row[t + 1], `row ${r}: targets[${t}] is the next token`);
+  }
+  assert.deepEqual(sampleSequences(tokens, T, B, new Rng(5)), b, 'same seed, same batch');
+  // Exactly context + 1 tokens: the one possible window.
+  const one = sampleSequences(ramp(5), 4, 3, new Rng(1));
+  assert.deepEqual(Array.from(one.tokens), [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3]);
+  assert.deepEqual(Array.from(one.targets), [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
+  assert.throws(() => sampleSequences(ramp(4), 4, 1, new Rng(1)), /only 4 tokens, need 5/);
+  assert.throws(() => sampleSequences(tokens, 4, 0, new Rng(1)), /batch must be an integer >= 1, got 0/);
+});
+
+test('evalSequences are evenly spaced, shifted by one, deterministic, and do not overlap when the stream is long enough', () => {
+  const T = 8;
+  const e = evalSequences(ramp(10 * T + 1), T, 10);
+  assert.equal(e.tokens.length, 10 * T);
+  for (let i = 0; i < 10 * T; i++) {
+    assert.equal(e.tokens[i], i, 'ten back-to-back sequences cover the stream');
+    assert.equal(e.targets[i], i + 1);
+  }
+  assert.deepEqual(evalSequences(ramp(10 * T + 1), T, 10), e);
+  // Fewer positions than asked: every start once.
+  const all = evalSequences(ramp(7), 4, 100);
+  assert.equal(all.tokens.length, 3 * 4);
+  assert.deepEqual(Array.from(all.tokens.filter((_, i) => i % 4 === 0)), [0, 1, 2]);
+  assert.throws(() => evalSequences(ramp(3), 4, 10), /only 3 tokens, need 5/);
+  assert.throws(() => evalSequences(ramp(30), 4, 0), /maxSequences must be an integer >= 1, got 0/);
 });

@@ -1,12 +1,15 @@
 // Deterministic views of a token stream for next-token training: a train/validation split, the
 // contiguous shards donors train on, random training windows and fixed evaluation windows.
 // A window is `context` input tokens followed by its target, so every piece needs context + 1 tokens.
+// The MLP predicts one target per window (sampleBatch, evalWindows); a GPT predicts at every position,
+// so its sequences carry a target per token: the same window shifted by one (sampleSequences,
+// evalSequences).
 import type { Rng } from '../util/rng';
 
 export interface Batch {
   /** batch × context input tokens, row-major. */
   tokens: Int32Array;
-  /** The token that follows each row. */
+  /** Windows: the token that follows each row (batch of them). Sequences: batch × context, tokens shifted by one. */
   targets: Int32Array;
 }
 
@@ -92,5 +95,50 @@ export function evalWindows(tokens: Int32Array, context: number, maxExamples: nu
     x.set(tokens.subarray(s, s + context), i * context);
     y[i] = tokens[s + context];
   }
+  return { tokens: x, targets: y };
+}
+
+/** Copies the window starting at `s` into row `row`: tokens[s..s+T) and, shifted by one, targets. */
+function putSequence(src: Int32Array, s: number, T: number, row: number, x: Int32Array, y: Int32Array): void {
+  x.set(src.subarray(s, s + T), row * T);
+  y.set(src.subarray(s + 1, s + T + 1), row * T);
+}
+
+/**
+ * `batch` sequences at uniformly random positions for a model that predicts every position: each
+ * takes a window of context + 1 tokens; tokens are its first `context`, targets its last `context`
+ * (targets[i] is the token after tokens[i]). Both are batch × context, row-major.
+ */
+export function sampleSequences(tokens: Int32Array, context: number, batch: number, rng: Rng): Batch {
+  checkInt('context', context, 1);
+  checkInt('batch', batch, 1);
+  const positions = tokens.length - context;
+  if (positions < 1) {
+    throw new RangeError(`cannot sample sequences of context ${context}: only ${tokens.length} tokens, need ${context + 1}`);
+  }
+  const x = new Int32Array(batch * context);
+  const y = new Int32Array(batch * context);
+  for (let b = 0; b < batch; b++) putSequence(tokens, rng.int(positions), context, b, x, y);
+  return { tokens: x, targets: y };
+}
+
+/**
+ * Up to `maxSequences` evenly spaced sequences (as sampleSequences') covering the stream, the same on
+ * every call; they do not overlap when the stream holds maxSequences · context + 1 tokens or more.
+ */
+export function evalSequences(tokens: Int32Array, context: number, maxSequences: number): Batch {
+  checkInt('context', context, 1);
+  checkInt('maxSequences', maxSequences, 1);
+  const positions = tokens.length - context;
+  if (positions < 1) {
+    throw new RangeError(`cannot make evaluation sequences of context ${context}: only ${tokens.length} tokens, need ${context + 1}`);
+  }
+  const count = Math.min(maxSequences, positions);
+  const x = new Int32Array(count * context);
+  const y = new Int32Array(count * context);
+  // From the first start to the last (positions − 1), so that count·context + 1 tokens give
+  // back-to-back sequences and the tail of the stream is always evaluated.
+  const last = positions - 1;
+  for (let i = 0; i < count; i++) putSequence(tokens, count === 1 ? 0 : Math.floor((i * last) / (count - 1)), context, i, x, y);
   return { tokens: x, targets: y };
 }

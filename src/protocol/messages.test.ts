@@ -89,7 +89,9 @@ test('ranges and formats are enforced', () => {
 });
 
 test('job headers are checked in depth', () => {
-  rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).type = 'gpt'), /job\.model\.type: expected one of "mlp", got "gpt"/);
+  rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).type = 'rnn'), /^job\.model\.type: expected one of "mlp", "gpt", got "rnn"$/);
+  // A GPT model is checked against the GPT's shape, so the MLP's fields are unknown there.
+  rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).type = 'gpt'), /^job\.model: unknown fields "embed", "hidden"/);
   // the model's own limits apply (validateMlpConfig)
   rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).context = 1000), /job\.model: model\.context must be an integer in/);
   rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).beta1 = 1), /job\.train\.beta1: expected a finite number in \[0, 1\), got 1/);
@@ -100,6 +102,36 @@ test('job headers are checked in depth', () => {
   rejectsPatched('job', (h) => ((h.vocab as unknown[])[2] = 7), /job\.vocab\[2\]: expected a string of 1\.\.8 characters, got 7/);
   rejectsPatched('job', (h) => ((h.vocab as string[])[2] = ''), /job\.vocab\[2\]: expected a string of 1\.\.8 characters, got ""/);
   rejectsPatched('job', (h) => (h.shards = 0), /job\.shards: expected an integer in \[1, 1000000\], got 0/);
+});
+
+test('a job may carry a GPT model, checked field by field and by validateGptConfig', () => {
+  const header = structuredClone(samples.job.header) as unknown as Record<string, unknown>;
+  const vocab = (header.vocab as string[]).length;
+  const gpt = { type: 'gpt', vocab, context: 16, layers: 3, heads: 2, width: 16, tiedEmbeddings: true, lowRank: { rank: 4, layers: 'middle' } };
+  const withModel = (m: Record<string, unknown>, train: Record<string, unknown> = {}) => ({
+    ...header,
+    model: m,
+    train: { ...(header.train as Record<string, unknown>), ...train },
+  });
+  validateMessage('job', withModel(gpt, { gradClip: 1 }), 0);
+  const { lowRank: _, ...fullRank } = gpt;
+  validateMessage('job', withModel(fullRank), 0);
+  validateMessage('job', withModel({ ...gpt, lowRank: { rank: 4 } }), 0);
+  const rejects = (m: Record<string, unknown>, pattern: RegExp, train: Record<string, unknown> = {}) =>
+    assert.throws(() => validateMessage('job', withModel(m, train), 0), (e: unknown) => {
+      assert.ok(e instanceof ProtocolError, String(e));
+      assert.match(e.message, pattern);
+      return true;
+    });
+  rejects({ ...gpt, heads: 3 }, /^job\.model: model\.width \(16\) must be divisible by model\.heads \(3\)$/);
+  rejects({ ...gpt, lowRank: { rank: 17 } }, /^job\.model: model\.lowRank\.rank must be an integer in \[1, 16\]/);
+  rejects({ ...gpt, lowRank: { rank: 2, layers: 'first' } }, /^job\.model\.lowRank\.layers: expected one of "middle", "all", got "first"$/);
+  rejects({ ...gpt, tiedEmbeddings: 1 }, /^job\.model\.tiedEmbeddings: expected true or false, got 1$/);
+  rejects({ ...gpt, context: 5000 }, /^job\.model: model\.context must be an integer in \[1, 4096\], got 5000$/);
+  rejects({ ...gpt, embed: 8 }, /^job\.model: unknown field "embed"/);
+  const { layers: _l, ...noLayers } = gpt;
+  rejects(noLayers, /^job\.model\.layers: missing required field$/);
+  rejects(gpt, /^job\.train\.gradClip: expected a finite number in \[0, 1000\], got -1$/, { gradClip: -1 });
 });
 
 test('body presence and exact sizes', () => {

@@ -7,6 +7,8 @@
 // `update` body is non-empty. Receivers that know the codec pass `updateBodyBytes` (for int8, the
 // codec's `encodedBytes(n)`) and get an exact length check before anything is decoded.
 import { validateMlpConfig } from '../model/mlp-spec';
+import { validateGptConfig } from '../model/gpt-spec';
+import type { ModelConfig } from '../model/model';
 import { ProtocolError } from './errors';
 import { MAX_PARAMS } from './limits';
 
@@ -42,20 +44,18 @@ export interface StatusHeader {
   state: DonorState;
   detail?: string;
 }
-export interface JobModel {
-  type: 'mlp';
-  vocab: number;
-  context: number;
-  embed: number;
-  hidden: number;
-}
+/** The model with its vocabulary size: an MLP or a GPT config (src/model/model.ts). */
+export type JobModel = ModelConfig;
 export interface JobTrain {
+  /** Windows (MLP) or sequences of model.context tokens (GPT) per local step. */
   batch: number;
   lr: number;
   beta1: number;
   beta2: number;
   eps: number;
   weightDecay: number;
+  /** Global gradient-norm clip (0 or absent: off). */
+  gradClip?: number;
 }
 export interface JobHeader {
   jobId: string;
@@ -158,6 +158,10 @@ function num(lo: number, hi: number, loOpen = false, hiOpen = false): Check {
   };
 }
 
+const bool: Check = (v, path) => {
+  if (typeof v !== 'boolean') fail(path, 'true or false', v);
+};
+
 const finite: Check = (v, path) => {
   if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, 'a finite number', v);
 };
@@ -221,15 +225,32 @@ const vocabCheck: Check = (v, path) => {
   });
 };
 
-// The model's size limits live with the model (validateMlpConfig); here only the types are checked.
+// The model's size limits live with the model (validateMlpConfig, validateGptConfig); here only the
+// types are checked, per model.type.
+const MODEL_SHAPES: Record<JobModel['type'], Shape> = {
+  mlp: { type: req(oneOf('mlp')), vocab: req(int(1)), context: req(int(1)), embed: req(int(1)), hidden: req(int(1)) },
+  gpt: {
+    type: req(oneOf('gpt')),
+    vocab: req(int(1)),
+    context: req(int(1)),
+    layers: req(int(1)),
+    heads: req(int(1)),
+    width: req(int(1)),
+    tiedEmbeddings: req(bool),
+    lowRank: opt(obj({ rank: req(int(1)), layers: opt(oneOf('middle', 'all')) })),
+  },
+};
+
 const modelCheck: Check = (v, path) => {
-  checkShape(
-    { type: req(oneOf('mlp')), vocab: req(int(1)), context: req(int(1)), embed: req(int(1)), hidden: req(int(1)) },
-    v,
-    path,
-  );
+  const type = isPlainObject(v) ? v.type : undefined;
+  if (type !== 'mlp' && type !== 'gpt') {
+    if (!isPlainObject(v)) fail(path, 'an object', v);
+    fail(`${path}.type`, 'one of "mlp", "gpt"', type);
+  }
+  checkShape(MODEL_SHAPES[type], v, path);
   try {
-    validateMlpConfig(v as JobModel);
+    if (type === 'mlp') validateMlpConfig(v as Extract<JobModel, { type: 'mlp' }>);
+    else validateGptConfig(v as Extract<JobModel, { type: 'gpt' }>);
   } catch (e) {
     throw new ProtocolError(`${path}: ${(e as Error).message}`);
   }
@@ -280,6 +301,7 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
           beta2: req(num(0, 1, false, true)),
           eps: req(num(0, 1, true)),
           weightDecay: req(num(0, 10)),
+          gradClip: opt(num(0, 1000)),
         }),
       ),
       shards: req(int(1, 1_000_000)),

@@ -1,5 +1,6 @@
 // The training worker's API, shared by the worker (implementation) and the page (comlink proxy).
 import type { AssignHeader, JobHeader } from '../protocol/messages';
+import type { SampleOptions } from '../model/sample';
 
 /** What the worker needs of a `job` message (the vocabulary stays on the page). */
 export type WorkerJob = Omit<JobHeader, 'vocab'>;
@@ -18,6 +19,11 @@ export interface TrainResult {
   update: Uint8Array;
 }
 
+export interface WorkerSampleOptions extends SampleOptions {
+  /** Token that pads a prompt shorter than the model needs (e.g. the id of "\n"); default 0. */
+  pad?: number;
+}
+
 export interface WorkerInfo {
   adapter: string;
 }
@@ -30,5 +36,10 @@ export interface TrainerWorkerApi {
   setWeights(jobId: string, version: number, params: Float32Array): Promise<void>;
   /** Runs the assigned local steps and returns the encoded update. `stop()` cuts it short. */
   train(a: WorkerAssign): Promise<TrainResult>;
+  /**
+   * Generates `count` tokens after `prompt` from the current base weights (CPU; greedy at
+   * temperature 0, seeded otherwise). Resolves the new tokens only.
+   */
+  sample(prompt: Int32Array, count: number, opts: WorkerSampleOptions, seed: number): Promise<Int32Array>;
   gpuBytes(): Promise<number>;
 }

@@ -2,14 +2,14 @@
 // the job's model on the GPU, the cached data shards and the weights version it trains from.
 import * as Comlink from 'comlink';
 import { acquireDevice } from '../gpu/device';
-import { MlpTrainer } from '../model/mlp-gpu';
+import { createTrainer, modelGenerate, modelSampleBatch, modelTokensPerStep, type Trainer } from '../model/model';
+import { validateSampleOptions } from '../model/sample';
 import { DonorCache } from '../data/idb-cache';
-import { sampleBatch } from '../data/split';
 import { Rng } from '../util/rng';
-import type { TrainerWorkerApi, TrainResult, WorkerAssign, WorkerJob } from './api';
+import type { TrainerWorkerApi, TrainResult, WorkerAssign, WorkerJob, WorkerSampleOptions } from './api';
 
 let device: GPUDevice | null = null;
-let trainer: MlpTrainer | null = null;
+let trainer: Trainer | null = null;
 let job: WorkerJob | null = null;
 let origin = '';
 let baseVersion = -1;
@@ -56,8 +56,9 @@ const api: TrainerWorkerApi = {
     origin = o;
     if (job?.jobId !== j.jobId || !trainer) {
       trainer?.destroy();
+      trainer = null; // a failed build below must not leave a destroyed trainer in place
       shards.clear();
-      trainer = await MlpTrainer.create(device, j.model, j.train.batch);
+      trainer = await createTrainer(device, j.model, j.train.batch, { gradClip: j.train.gradClip ?? 0 });
       baseVersion = -1;
       baseParams = null;
     }
@@ -95,7 +96,7 @@ const api: TrainerWorkerApi = {
     const hp = job.train;
     let lossSum = 0;
     for (let s = 0; s < a.steps; s++) {
-      const b = sampleBatch(tokens, job.model.context, hp.batch, rng);
+      const b = modelSampleBatch(job.model, tokens, hp.batch, rng);
       lossSum += await trainer.step(b.tokens, b.targets, hp);
     }
     const update = await trainer.encodeUpdate();
@@ -106,12 +107,21 @@ const api: TrainerWorkerApi = {
         baseVersion: a.version,
         steps: a.steps,
         loss: lossSum / a.steps,
-        tokens: a.steps * hp.batch,
+        tokens: a.steps * modelTokensPerStep(job.model, hp.batch),
         computeMs,
         update,
       },
       [update.buffer],
     );
+  },
+
+  // On the CPU, from the base weights (θ_v as received): the GPU trainers read back only the loss of
+  // fixed B × context batches, not one position's logits, and sampling there would also have to
+  // leave the local weights and AdamW state of a round in progress untouched.
+  async sample(prompt: Int32Array, count: number, opts: WorkerSampleOptions, seed: number) {
+    if (!job || !baseParams) throw new Error('sample before any weights arrived: load a job and its weights first');
+    validateSampleOptions(opts);
+    return modelGenerate(job.model, baseParams, prompt, count, { ...opts, seed }, opts.pad ?? 0);
   },
 
   async gpuBytes() {

@@ -1,0 +1,271 @@
+// One facade over the model families (the char-level MLP and the GPT), so the worker, the
+// coordinator and the CLI never switch on the model type by hand. A ModelConfig is the family's
+// own config tagged with `type`; every function here dispatches on that tag.
+//
+// The families differ in what one training example is: the MLP predicts one target per window of
+// `context` tokens (targets has B entries), the GPT predicts at every position of a sequence of
+// `context` tokens (targets has B × context entries, the tokens shifted by one). Batches, losses and
+// tokens-per-step below account for that; callers only pass `batch` (windows or sequences).
+import { mlpFlopsPerToken, mlpInit, mlpParamCount, mlpParamSpecs, validateMlpConfig, type MlpConfig, type ParamSpec } from './mlp-spec';
+import { mlpLogits, mlpLoss } from './mlp-cpu';
+import { MlpTrainer } from './mlp-gpu';
+import { GPT_LIMITS, gptFlopsPerToken, gptInit, gptParamCount, gptParamSpecs, validateGptConfig, type GptConfig } from './gpt-spec';
+import { gptLogits, gptLoss } from './gpt-cpu';
+import { GptTrainer } from './gpt-gpu';
+import { generate, type SampleOptions } from './sample';
+import type { AdamWHyper, TrainerOptions } from './trainer-core';
+import { ATTENTION_MAX_HEAD_SIZE } from '../gpu/kernels/attention';
+import { evalSequences, evalWindows, sampleBatch, sampleSequences, type Batch } from '../data/split';
+import type { Rng } from '../util/rng';
+
+export type { ParamSpec, Batch, AdamWHyper, TrainerOptions, MlpConfig, GptConfig };
+
+export type MlpModelConfig = { type: 'mlp' } & MlpConfig;
+export type GptModelConfig = { type: 'gpt' } & GptConfig;
+export type ModelConfig = MlpModelConfig | GptModelConfig;
+export type ModelType = ModelConfig['type'];
+export const MODEL_TYPES: readonly ModelType[] = ['mlp', 'gpt'];
+
+/** What the worker and the CLI need of a GPU trainer; MlpTrainer and GptTrainer both satisfy it. */
+export interface Trainer {
+  readonly paramCount: number;
+  setParams(flat: Float32Array): void;
+  getParams(): Promise<Float32Array>;
+  /** Mean loss over the batch, forward only. */
+  loss(tokens: Int32Array, targets: Int32Array): Promise<number>;
+  /** Loss and the raw (unclipped) gradient in the flat layout. */
+  forwardBackward(tokens: Int32Array, targets: Int32Array): Promise<{ loss: number; grads: Float32Array }>;
+  /** One AdamW step (after gradient clipping, when on); returns the batch's loss before the step. */
+  step(tokens: Int32Array, targets: Int32Array, hp: AdamWHyper): Promise<number>;
+  /** Forgets the AdamW moments and step count. */
+  resetOptimizer(): void;
+  /** int8 blockwise Δ = θ_base − θ_local plus the error-feedback residual. */
+  encodeUpdate(): Promise<Uint8Array>;
+  gpuBytes(): number;
+  destroy(): void;
+}
+
+function unknownType(cfg: { type?: unknown }): never {
+  throw new RangeError(`model.type must be one of ${MODEL_TYPES.map((t) => `"${t}"`).join(', ')}, got ${JSON.stringify(cfg.type)}`);
+}
+
+/**
+ * Checks the config against the family's limits (errors name `model.<field>`), plus what the GPU
+ * trainers can run: a GPT's head size (width / heads) is at most the attention kernel's limit.
+ */
+export function validateModel(cfg: ModelConfig): void {
+  if (cfg === null || typeof cfg !== 'object') throw new RangeError(`model must be an object, got ${JSON.stringify(cfg)}`);
+  switch (cfg.type) {
+    case 'mlp':
+      return validateMlpConfig(cfg);
+    case 'gpt': {
+      validateGptConfig(cfg);
+      const hs = cfg.width / cfg.heads;
+      if (hs > ATTENTION_MAX_HEAD_SIZE) {
+        throw new RangeError(
+          `model.heads: head size model.width / model.heads = ${hs} is over the attention kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`,
+        );
+      }
+      return;
+    }
+    default:
+      unknownType(cfg);
+  }
+}
+
+const MLP_KEYS = ['type', 'vocab', 'context', 'embed', 'hidden'];
+const GPT_KEYS = ['type', 'vocab', 'context', 'layers', 'heads', 'width', 'tiedEmbeddings', 'lowRank'];
+
+/**
+ * A ModelConfig from untrusted JSON (a checkpoint's metadata): a plain object of the family's fields
+ * and no others, then validateModel. Returns a fresh object.
+ */
+export function parseModelConfig(v: unknown): ModelConfig {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RangeError(`model must be an object, got ${JSON.stringify(v)}`);
+  const o = v as Record<string, unknown>;
+  const keys = o.type === 'mlp' ? MLP_KEYS : o.type === 'gpt' ? GPT_KEYS : unknownType(o);
+  for (const k of Object.keys(o)) {
+    if (!keys.includes(k)) throw new RangeError(`unknown field "model.${k}" for model.type "${o.type}" (allowed: ${keys.join(', ')})`);
+  }
+  let cfg: ModelConfig;
+  if (o.type === 'mlp') {
+    cfg = { type: 'mlp', vocab: o.vocab, context: o.context, embed: o.embed, hidden: o.hidden } as MlpModelConfig;
+  } else {
+    const lr = o.lowRank as Record<string, unknown> | undefined;
+    if (lr !== undefined) {
+      if (lr === null || typeof lr !== 'object' || Array.isArray(lr)) throw new RangeError(`model.lowRank must be an object, got ${JSON.stringify(lr)}`);
+      for (const k of Object.keys(lr)) {
+        if (k !== 'rank' && k !== 'layers') throw new RangeError(`unknown field "model.lowRank.${k}" (allowed: rank, layers)`);
+      }
+    }
+    cfg = {
+      type: 'gpt',
+      vocab: o.vocab,
+      context: o.context,
+      layers: o.layers,
+      heads: o.heads,
+      width: o.width,
+      tiedEmbeddings: o.tiedEmbeddings,
+      ...(lr ? { lowRank: { rank: lr.rank, ...(lr.layers === undefined ? {} : { layers: lr.layers }) } } : {}),
+    } as GptModelConfig;
+  }
+  validateModel(cfg);
+  return cfg;
+}
+
+/** Flat parameter layout (names, PyTorch shapes, offsets). */
+export function modelParamSpecs(cfg: ModelConfig): ParamSpec[] {
+  switch (cfg.type) {
+    case 'mlp':
+      return mlpParamSpecs(cfg);
+    case 'gpt':
+      return gptParamSpecs(cfg);
+    default:
+      unknownType(cfg);
+  }
+}
+
+export function modelParamCount(cfg: ModelConfig): number {
+  switch (cfg.type) {
+    case 'mlp':
+      return mlpParamCount(cfg);
+    case 'gpt':
+      return gptParamCount(cfg);
+    default:
+      unknownType(cfg);
+  }
+}
+
+/** Seeded initial weights (the family's own init: PyTorch-like for the MLP, GPT-2 for the GPT). */
+export function modelInit(cfg: ModelConfig, seed: number): Float32Array {
+  switch (cfg.type) {
+    case 'mlp':
+      return mlpInit(cfg, seed);
+    case 'gpt':
+      return gptInit(cfg, seed);
+    default:
+      unknownType(cfg);
+  }
+}
+
+/**
+ * Forward FLOPs per trained (predicted) token, multiply-adds counted as 2; a training step costs
+ * about 3× this per token. The GPT's attention term is for full-context sequences (how it trains).
+ */
+export function modelFlopsPerToken(cfg: ModelConfig): number {
+  switch (cfg.type) {
+    case 'mlp':
+      return mlpFlopsPerToken(cfg);
+    case 'gpt':
+      return gptFlopsPerToken(cfg);
+    default:
+      unknownType(cfg);
+  }
+}
+
+/** Predicted tokens in one step of `batch` examples: batch windows (MLP), batch × context (GPT). */
+export function modelTokensPerStep(cfg: ModelConfig, batch: number): number {
+  return cfg.type === 'gpt' ? batch * cfg.context : batch;
+}
+
+/** `batch` random training examples from a token stream: windows (MLP) or sequences (GPT). */
+export function modelSampleBatch(cfg: ModelConfig, tokens: Int32Array, batch: number, rng: Rng): Batch {
+  return cfg.type === 'gpt' ? sampleSequences(tokens, cfg.context, batch, rng) : sampleBatch(tokens, cfg.context, batch, rng);
+}
+
+/**
+ * A fixed evaluation set of about `maxTargets` predicted tokens, evenly spread over the stream:
+ * that many windows (MLP), or maxTargets / context sequences (GPT, at least one).
+ */
+export function modelEvalBatch(cfg: ModelConfig, tokens: Int32Array, maxTargets: number): Batch {
+  if (!Number.isInteger(maxTargets) || maxTargets < 1) throw new RangeError(`maxTargets must be an integer >= 1, got ${maxTargets}`);
+  return cfg.type === 'gpt'
+    ? evalSequences(tokens, cfg.context, Math.max(1, Math.floor(maxTargets / cfg.context)))
+    : evalWindows(tokens, cfg.context, maxTargets);
+}
+
+/** Mean cross-entropy over every target of a batch from modelSampleBatch/modelEvalBatch, on the CPU. */
+export function modelLoss(cfg: ModelConfig, params: Float32Array, batch: Batch): number {
+  switch (cfg.type) {
+    case 'mlp':
+      return mlpLoss(cfg, params, batch.tokens, batch.targets);
+    case 'gpt': {
+      const B = batch.tokens.length / cfg.context;
+      if (!Number.isInteger(B) || B < 1) {
+        throw new RangeError(`a GPT batch holds whole sequences of ${cfg.context} tokens (the context), got ${batch.tokens.length} tokens`);
+      }
+      return gptLoss(cfg, params, batch.tokens, batch.targets, B);
+    }
+    default:
+      unknownType(cfg);
+  }
+}
+
+/**
+ * Logits of the token after `context`, on the CPU. Only the last cfg.context tokens are used. The
+ * MLP needs at least cfg.context tokens (modelGenerate pads a short prompt); the GPT at least one.
+ */
+export function modelNextLogits(cfg: ModelConfig, params: Float32Array, context: Int32Array): Float64Array {
+  const ctx = context.subarray(Math.max(0, context.length - cfg.context));
+  switch (cfg.type) {
+    case 'mlp':
+      if (ctx.length < cfg.context) {
+        throw new RangeError(`the MLP predicts from exactly ${cfg.context} tokens (model.context), got ${ctx.length}; pad the prompt`);
+      }
+      return mlpLogits(cfg, params, ctx);
+    case 'gpt': {
+      if (ctx.length < 1) throw new RangeError('the GPT needs at least one token of context, got none');
+      const V = cfg.vocab;
+      return gptLogits(cfg, params, ctx, 1).subarray((ctx.length - 1) * V, ctx.length * V);
+    }
+    default:
+      unknownType(cfg);
+  }
+}
+
+/**
+ * Generates `count` tokens after `prompt` on the CPU (greedy at temperature 0, else sampled; seeded).
+ * A prompt too short for the model is padded on the left with `pad` (the MLP needs context tokens,
+ * the GPT one); the padding is not part of the result. Returns only the new tokens.
+ */
+export async function modelGenerate(
+  cfg: ModelConfig,
+  params: Float32Array,
+  prompt: Int32Array,
+  count: number,
+  opts: SampleOptions & { seed: number },
+  pad: number,
+): Promise<Int32Array> {
+  if (!Number.isInteger(pad) || pad < 0 || pad >= cfg.vocab) throw new RangeError(`pad token ${pad} is outside the vocabulary [0, ${cfg.vocab})`);
+  const need = cfg.type === 'mlp' ? cfg.context : 1;
+  const start = new Int32Array(Math.max(need, prompt.length)).fill(pad);
+  start.set(prompt, start.length - prompt.length);
+  const out = await generate((ctx) => modelNextLogits(cfg, params, ctx), start, count, cfg.context, opts);
+  return out.subarray(start.length);
+}
+
+/** The GPU trainer for this model: `batch` windows (MLP) or sequences of cfg.context tokens (GPT) per step. */
+export async function createTrainer(device: GPUDevice, cfg: ModelConfig, batch: number, opts: TrainerOptions = {}): Promise<Trainer> {
+  validateModel(cfg);
+  switch (cfg.type) {
+    case 'mlp':
+      return MlpTrainer.create(device, cfg, batch, opts);
+    case 'gpt':
+      return GptTrainer.create(device, cfg, batch, opts);
+    default:
+      unknownType(cfg);
+  }
+}
+
+/** One line for logs: family, shape and parameter count. */
+export function describeModel(cfg: ModelConfig): string {
+  const n = modelParamCount(cfg).toLocaleString('en-US');
+  if (cfg.type === 'mlp') return `MLP context ${cfg.context}, embed ${cfg.embed}, hidden ${cfg.hidden}, vocab ${cfg.vocab}: ${n} params`;
+  const lr = cfg.lowRank ? `, low rank ${cfg.lowRank.rank} (${cfg.lowRank.layers ?? 'middle'} blocks)` : '';
+  return (
+    `GPT ${cfg.layers} layers × width ${cfg.width}, ${cfg.heads} heads, context ${cfg.context}, vocab ${cfg.vocab}, ` +
+    `${cfg.tiedEmbeddings ? 'tied' : 'untied'} embeddings${lr}: ${n} params`
+  );
+}
+
+export { GPT_LIMITS, ATTENTION_MAX_HEAD_SIZE };
