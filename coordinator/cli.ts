@@ -10,6 +10,8 @@ import { checkpointPaths } from './checkpoint';
 import type { RoundResult } from './job-engine';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 import { trainLocal } from './train-local';
+import { parseTrainArgs } from './train-args';
+import { DEMO_GPT_JOB } from './demo-jobs';
 
 const USAGE = `usage: starling <command> [options]
 
@@ -19,11 +21,18 @@ commands:
   fleet   launch headless Chromium donors against a coordinator
             --url URL (http://127.0.0.1:8080)  --donors N (2)  --verbose
   demo    start a coordinator and local headless donors, train the default job, print a summary
-            --rounds N (20)  --donors N (2)  --port N (0: any free port)  --data-dir DIR (a new temp dir)  --verbose
+            --model mlp|gpt (mlp; gpt: a 1-layer GPT, width 32, context 16)  --rounds N (20)  --donors N (2)
+            --port N (0: any free port)  --data-dir DIR (a new temp dir)  --verbose
   train   train one model on this machine's GPU (Node WebGPU), single donor, no coordinator
-            --data SOURCE (builtin:cmudict | file:PATH)  --steps N (2000)  --batch N (64)  --lr X (3e-3)
-            --warmup N (100)  --context N (8)  --embed N (16)  --hidden N (128)  --eval-every N (200)
-            --out FILE (model.safetensors)  --seed S (1)  --max-bytes N (1000000)
+            --model mlp|gpt (mlp)  --data SOURCE (builtin:cmudict | shared:tinyshakespeare | file:PATH)
+            --steps N (2000)  --batch N (64; windows for the MLP, sequences for the GPT)  --lr X (3e-3)
+            --warmup N (100)  --grad-clip X (1 for the GPT, 0 for the MLP; 0 = off)  --eval-every N (200)
+            --eval-tokens N (2048)  --out FILE (model.safetensors)  --seed S (1)  --max-bytes N (1000000)
+            MLP: --context N (8)  --embed N (16)  --hidden N (128)
+            GPT: --context N (32)  --layers N (2)  --heads N (2)  --width N (64)  --tied | --untied (tied)
+                 --rank R  --lowrank-layers middle|all (middle): low rank from the start, or with
+                 --lowrank-at STEP: full rank until STEP, then factorise (Pufferfish) and train on;
+                 --cuttlefish (with --lowrank-at): choose the rank from the stable ranks
   sample  generate text from a checkpoint (safetensors) on the CPU
             --checkpoint FILE  --prompt TEXT ('')  --tokens N (200)  --temperature T (0.8; 0 = greedy)  --top-k K  --seed S (1)
 
@@ -97,6 +106,7 @@ async function demo(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
+      model: { type: 'string' },
       rounds: { type: 'string' },
       donors: { type: 'string' },
       port: { type: 'string' },
@@ -104,6 +114,8 @@ async function demo(args: string[]): Promise<void> {
       verbose: { type: 'boolean' },
     },
   });
+  const type = values.model ?? 'mlp';
+  if (type !== 'mlp' && type !== 'gpt') fail(`--model must be "mlp" or "gpt", got "${type}"`);
   const rounds = intOpt(values.rounds, 'rounds', 20, 1, 10000);
   const donors = intOpt(values.donors, 'donors', 2, 1, 16);
   const dataDir = values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'starling-demo-'));
@@ -122,7 +134,11 @@ async function demo(args: string[]): Promise<void> {
     const res = await fetch(`${server.url}/api/jobs`, {
       method: 'POST',
       headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: 'demo', train: { rounds, minDonors: donors } }),
+      body: JSON.stringify(
+        type === 'gpt'
+          ? { name: 'demo-gpt', model: DEMO_GPT_JOB.model, train: { ...DEMO_GPT_JOB.train, rounds, minDonors: donors } }
+          : { name: 'demo', train: { rounds, minDonors: donors } },
+      ),
     });
     const created = (await res.json()) as { id?: string; job?: { id: string }; error?: string };
     const jobId = created.id ?? created.job?.id;
@@ -207,40 +223,7 @@ async function sample(args: string[]): Promise<void> {
 }
 
 async function train(args: string[]): Promise<void> {
-  const { values: v } = parseArgs({
-    args,
-    options: Object.fromEntries(
-      ['data', 'steps', 'batch', 'lr', 'warmup', 'context', 'embed', 'hidden', 'eval-every', 'out', 'seed', 'max-bytes'].map((k) => [
-        k,
-        { type: 'string' as const },
-      ]),
-    ),
-  });
-  const lr = v.lr === undefined ? 3e-3 : Number(v.lr);
-  if (!(lr > 0 && lr <= 1)) fail(`--lr must be a number in (0, 1], got "${v.lr}"`);
-  const steps = intOpt(v.steps, 'steps', 2000, 1, 10_000_000);
-  const r = await trainLocal({
-    source: v.data ?? 'builtin:cmudict',
-    maxBytes: intOpt(v['max-bytes'], 'max-bytes', 1_000_000, 1024, 32 * 1024 * 1024),
-    valFraction: 0.1,
-    model: {
-      context: intOpt(v.context, 'context', 8, 1, 64),
-      embed: intOpt(v.embed, 'embed', 16, 1, 512),
-      hidden: intOpt(v.hidden, 'hidden', 128, 1, 4096),
-    },
-    steps,
-    batch: intOpt(v.batch, 'batch', 64, 1, 4096),
-    lr,
-    warmup: intOpt(v.warmup, 'warmup', Math.min(100, steps), 0, steps),
-    minLrRatio: 0.1,
-    weightDecay: 0,
-    evalEvery: intOpt(v['eval-every'], 'eval-every', 200, 1, 10_000_000),
-    evalExamples: 2048,
-    seed: intOpt(v.seed, 'seed', 1, 0, 0xffffffff),
-    out: v.out ?? 'model.safetensors',
-    sampleTokens: 200,
-    log: (l) => console.log(l),
-  });
+  const r = await trainLocal({ ...parseTrainArgs(args), log: (l) => console.log(l) });
   console.log(`\nsample:\n${r.sample}\n`);
   const { sample: _s, ...summary } = r;
   console.log(JSON.stringify(summary));

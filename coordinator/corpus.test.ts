@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildJobData, CorpusError, decodeText, loadCorpus, prepareJobData, sha256Hex } from './corpus';
+import { buildJobData, CorpusError, decodeText, loadCorpus, prepareJobData, sha256Hex, SHARED_DATA_DIR, sharedSourcePath } from './corpus';
 import { MAX_CORPUS_BYTES, parseJobSpec } from './job-spec';
 import { Store } from './store';
 
@@ -112,6 +112,42 @@ test('tiny shakespeare from ../shared/data loads as a file source', async (t) =>
   const data = buildJobData(parseJobSpec({}), c);
   assert.ok(data.tokenizer.size > 30 && data.tokenizer.size < 100);
   assert.equal(data.tokenizer.decode(data.train.subarray(0, 20)), c.text.slice(0, 20));
+});
+
+test('shared:<name> reads ../shared/data/<name>.txt, and says where it looked when the file is absent', async (t) => {
+  assert.equal(sharedSourcePath('tinyshakespeare'), join(SHARED_DATA_DIR, 'tinyshakespeare.txt'));
+  assert.equal(SHARED_DATA_DIR, join(process.cwd(), '..', 'shared', 'data'));
+  await assert.rejects(loadCorpus('shared:no-such-corpus'), (e: unknown) => {
+    assert.ok(e instanceof CorpusError);
+    assert.match(e.message, /^shared:no-such-corpus: .*no-such-corpus\.txt not found\. The reference data sets are not part of Starling: .* or point at your copy with file:PATH$/);
+    return true;
+  });
+  await assert.rejects(loadCorpus('shared:../etc/passwd'), /shared: source needs a name of 1\.\.64 of a-z 0-9 _ -/);
+  const path = sharedSourcePath('tinyshakespeare');
+  if (!existsSync(path)) {
+    t.skip(`reference data absent: ${path} not found`);
+    return;
+  }
+  const c = await loadCorpus('shared:tinyshakespeare', { maxBytes: 50_000 });
+  assert.ok(c.text.startsWith('First Citizen:\n'));
+  assert.match(c.description, /tinyshakespeare\.txt: first \d+ of 1115394 bytes/);
+});
+
+test('buildJobData fits a GPT to the data: vocabulary, parameter limit, sequences of context + 1', () => {
+  const text = 'to be or not to be, that is the question\n'.repeat(30);
+  const spec = parseJobSpec({ model: { type: 'gpt', context: 16, layers: 1, heads: 2, width: 16 }, train: { shards: 4 } });
+  const d = buildJobData(spec, { text, description: 't' });
+  assert.equal(d.train.length + d.val.length, text.length);
+  assert.throws(
+    () => buildJobData(parseJobSpec({ model: { type: 'gpt', layers: 96, width: 1024, heads: 8 } }), { text, description: 't' }),
+    /^CorpusError: GPT 96 layers × width 1024, .*: [\d,]+ params: over the limit of 16,000,000 parameters a job may have/,
+  );
+  const wide = Array.from({ length: 4097 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
+  assert.throws(() => buildJobData(spec, { text: wide, description: 't' }), /model.vocab must be an integer in \[2, 4096\], got 4097 \(the corpus has 4097 distinct characters\)/);
+  assert.throws(
+    () => buildJobData(parseJobSpec({ model: { type: 'gpt', context: 200, layers: 1, heads: 2, width: 16 } }), { text: text.slice(0, 300), description: 't' }),
+    /corpus too small/,
+  );
 });
 
 test('buildJobData checks vocabulary limits, shard sizes and the stored vocabulary', () => {

