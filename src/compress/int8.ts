@@ -38,6 +38,7 @@ function checkN(n: number): void {
 
 export const int8Codec: Codec = {
   name: 'int8-block256',
+  fixedSize: true,
 
   encodedBytes(n: number): number {
     checkN(n);
