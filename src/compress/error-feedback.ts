@@ -1,6 +1,6 @@
 // Error feedback for a lossy codec: what a round failed to send is added to the next round's
 // update, so compression error does not accumulate as bias (Seide et al. 2014; Karimireddy et al. 2019).
-import type { Codec } from './codec';
+import type { Codec, CodecContext } from './codec';
 
 export class ErrorFeedback {
   /** What was not sent so far (f32, like the GPU's residual buffer). */
@@ -16,14 +16,15 @@ export class ErrorFeedback {
 
   /**
    * Encodes d = delta + residual and keeps residual ← d − decode(bytes). If encoding throws (e.g. a
-   * NaN in delta) the residual is left as it was.
+   * NaN in delta) the residual is left as it was. ctx goes to the codec's encode and decode (codecs
+   * with random choices need it).
    */
-  encode(delta: Float32Array): Uint8Array {
+  encode(delta: Float32Array, ctx?: CodecContext): Uint8Array {
     if (delta.length !== this.n) throw new RangeError(`error feedback: expected ${this.n} values, got ${delta.length}`);
     const d = new Float32Array(this.n);
     for (let i = 0; i < this.n; i++) d[i] = delta[i] + this.residual[i];
-    const bytes = this.codec.encode(d);
-    const sent = this.codec.decode(bytes, this.n);
+    const bytes = this.codec.encode(d, ctx);
+    const sent = this.codec.decode(bytes, this.n, ctx);
     for (let i = 0; i < this.n; i++) this.residual[i] = d[i] - sent[i];
     return bytes;
   }
