@@ -10,7 +10,7 @@
 // the maximum and uses the inner codec's maximum). Every stage receives the same context; the stages
 // draw with different PRNG purposes, so their random choices are independent (the same sparsifier
 // twice in one chain would repeat its draws on the survivors' positions).
-import type { Codec, CodecContext } from './codec';
+import type { Codec } from './codec';
 import type { SparseCodec } from './sparse';
 
 export function isSparseCodec(c: Codec): c is SparseCodec {
@@ -31,18 +31,3 @@ export function composeCodecs(...stages: Codec[]): Codec {
   return inner;
 }
 
-/**
- * The codec with a context bound to it, for callers that do not pass one (ErrorFeedback.encode calls
- * codec.encode(d) and codec.decode(bytes, n) without a context). `ctx` may be a function, read at every
- * call (e.g. the current round's context). A context passed explicitly to encode/decode wins.
- */
-export function bindContext(codec: Codec, ctx: CodecContext | (() => CodecContext)): Codec {
-  const get = typeof ctx === 'function' ? ctx : () => ctx;
-  return {
-    name: codec.name,
-    fixedSize: codec.fixedSize,
-    encodedBytes: (n: number) => codec.encodedBytes(n),
-    encode: (x: Float32Array, c?: CodecContext) => codec.encode(x, c ?? get()),
-    decode: (bytes: Uint8Array, n: number, c?: CodecContext) => codec.decode(bytes, n, c ?? get()),
-  };
-}
