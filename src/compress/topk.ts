@@ -99,6 +99,49 @@ function indexBytes(mode: number, w: number, k: number, n: number): number {
   return mode === TOPK_DELTA ? 4 * Math.ceil((k * w) / 32) : 4 * Math.ceil(n / 32);
 }
 
+/**
+ * The top-k payload (layout in the file comment) of a given kept set: `idx`, the kept indices in
+ * strictly increasing order (< n), and `kept`, their values (encoded by `values`). The codec's encode
+ * is topkIndices followed by this; a GPU selection (src/gpu/kernels/codec-topk.ts) calls it on the
+ * (index, value) list it read back, so both produce the same bytes from the same kept set.
+ */
+export function topkPack(idx: Uint32Array, kept: Float32Array, n: number, values: Codec, ctx?: CodecContext): Uint8Array {
+  const k = idx.length;
+  if (kept.length !== k) throw new RangeError(`top-k pack: ${k} indices but ${kept.length} values`);
+  let maxGap = 0;
+  for (let j = 0; j < k; j++) {
+    if (idx[j] >= n || (j > 0 && idx[j] <= idx[j - 1])) {
+      throw new RangeError(`top-k pack: index ${j} is ${idx[j]}; indices must increase strictly and stay below n = ${n}`);
+    }
+    const gap = j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1;
+    if (gap > maxGap) maxGap = gap;
+  }
+  const w = bitLength(maxGap);
+  const mode = indexBytes(TOPK_DELTA, w, k, n) < indexBytes(TOPK_BITMAP, 0, k, n) ? TOPK_DELTA : TOPK_BITMAP;
+  const ib = indexBytes(mode, w, k, n);
+  const payload = values.encode(kept, ctx);
+  const out = new Uint8Array(HEADER + ib + payload.length);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, k, true);
+  dv.setUint32(4, mode === TOPK_DELTA ? mode | (w << 8) : mode, true);
+  const words = new Uint32Array(ib / 4);
+  if (mode === TOPK_DELTA) {
+    for (let j = 0; j < k && w > 0; j++) {
+      const gap = j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1;
+      const p = j * w;
+      const wi = Math.floor(p / 32);
+      const sh = p % 32;
+      words[wi] |= gap << sh;
+      if (sh + w > 32) words[wi + 1] |= gap >>> (32 - sh);
+    }
+  } else {
+    for (let j = 0; j < k; j++) words[idx[j] >>> 5] |= 1 << (idx[j] & 31);
+  }
+  for (let i = 0; i < words.length; i++) dv.setUint32(HEADER + 4 * i, words[i], true);
+  out.set(payload, HEADER + ib);
+  return out;
+}
+
 export function topkCodec(options: TopKOptions): SparseCodec {
   const { fraction } = options;
   checkFraction(fraction, 'top-k');
@@ -130,36 +173,8 @@ export function topkCodec(options: TopKOptions): SparseCodec {
       const k = keep(n);
       const idx = topkIndices(x, k);
       const kept = new Float32Array(k);
-      let maxGap = 0;
-      for (let j = 0; j < k; j++) {
-        kept[j] = x[idx[j]];
-        const gap = j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1;
-        if (gap > maxGap) maxGap = gap;
-      }
-      const w = bitLength(maxGap);
-      const mode = indexBytes(TOPK_DELTA, w, k, n) < indexBytes(TOPK_BITMAP, 0, k, n) ? TOPK_DELTA : TOPK_BITMAP;
-      const ib = indexBytes(mode, w, k, n);
-      const payload = values.encode(kept, ctx);
-      const out = new Uint8Array(HEADER + ib + payload.length);
-      const dv = new DataView(out.buffer);
-      dv.setUint32(0, k, true);
-      dv.setUint32(4, mode === TOPK_DELTA ? mode | (w << 8) : mode, true);
-      const words = new Uint32Array(ib / 4);
-      if (mode === TOPK_DELTA) {
-        for (let j = 0; j < k && w > 0; j++) {
-          const gap = j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1;
-          const p = j * w;
-          const wi = Math.floor(p / 32);
-          const sh = p % 32;
-          words[wi] |= gap << sh;
-          if (sh + w > 32) words[wi + 1] |= gap >>> (32 - sh);
-        }
-      } else {
-        for (let j = 0; j < k; j++) words[idx[j] >>> 5] |= 1 << (idx[j] & 31);
-      }
-      for (let i = 0; i < words.length; i++) dv.setUint32(HEADER + 4 * i, words[i], true);
-      out.set(payload, HEADER + ib);
-      return out;
+      for (let j = 0; j < k; j++) kept[j] = x[idx[j]];
+      return topkPack(idx, kept, n, values, ctx);
     },
 
     decode(bytes: Uint8Array, n: number, ctx?: CodecContext): Float32Array {
