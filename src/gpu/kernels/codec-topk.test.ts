@@ -1,0 +1,282 @@
+// GPU top-k (shaders/codec_topk.wgsl) against the CPU codec (src/compress/topk.ts): the threshold,
+// the count above it, the kept indices, the kept value bits and the payload bytes must be identical.
+// Inputs are fresh random bit patterns (never zero): both signs, magnitudes from subnormal to 2^63,
+// a tenth drawn from a pool of 6 magnitudes, and extra copies of the threshold magnitude so that many
+// values tie at the threshold and only the lowest-indexed of them are kept. Output and scratch buffers
+// are NaN-poisoned so an unwritten entry fails.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Rng } from '../../util/rng';
+import { createStorage, readBuffer, upload } from '../buffers';
+import { testDevice, poisoned, run } from '../test-helpers';
+import { topkCodec, topkIndices, topkPack, topkThreshold } from '../../compress/topk';
+import { f16Codec } from '../../compress/plain';
+import { randomkCodec } from '../../compress/randomk';
+import { ErrorFeedback } from '../../compress/error-feedback';
+import {
+  readTopkKept,
+  readTopkState,
+  topkErrorFeedbackLaunches,
+  topkKeptBytes,
+  topkLaunches,
+  topkPayload,
+  topkPrepareLaunch,
+  topkScratchBytes,
+  type TopkKept,
+  type TopkState,
+} from './codec-topk';
+
+const ABS = 0x7fffffff;
+const SIZES = [1, 7, 257, 1031, 65537];
+const FRACTIONS = [1e-9, 0.003, 0.25, 0.9, 1]; // k = 1, small, a quarter, most, k = n
+
+const bitsOf = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
+
+/** A random nonzero f32 magnitude (as bits): 15% subnormal, else exponent 2^-126 .. 2^(maxExp − 127). */
+function magnitude(rng: Rng, maxExp: number): number {
+  if (rng.next() < 0.15) return 1 + rng.int(0x7fffff);
+  return ((1 + rng.int(maxExp)) << 23) | rng.int(0x800000);
+}
+
+/**
+ * Fresh random values (see the file comment); when k < n, about n/8 values below the k-th largest
+ * magnitude are replaced by ± that magnitude, so the threshold is shared by many values.
+ */
+function update(n: number, k: number, rng: Rng, maxExp = 190): Float32Array {
+  const bits = new Uint32Array(n);
+  const pool = Array.from({ length: 6 }, () => magnitude(rng, maxExp));
+  const sign = () => (rng.next() < 0.5 ? 0x80000000 : 0);
+  for (let i = 0; i < n; i++) bits[i] = ((rng.next() < 0.1 ? pool[rng.int(6)] : magnitude(rng, maxExp)) | sign()) >>> 0;
+  const x = new Float32Array(bits.buffer);
+  if (k < n) {
+    const { threshold } = topkThreshold(x, k);
+    for (let c = 0; c < Math.ceil(n / 8); c++) {
+      const i = rng.int(n);
+      if ((bits[i] & ABS) < threshold) bits[i] = (threshold | sign()) >>> 0;
+    }
+  }
+  return x;
+}
+
+interface GpuTopk {
+  kept: TopkKept;
+  state: TopkState;
+}
+
+async function gpuTopk(device: GPUDevice, x: Float32Array, k: number, maxWorkgroupsPerDim?: number): Promise<GpuTopk> {
+  const n = x.length;
+  const X = createStorage(device, x);
+  const scratch = poisoned(device, topkScratchBytes(n) / 4, 'topk-scratch');
+  const kept = poisoned(device, topkKeptBytes(k) / 4, 'topk-kept');
+  await run(device, topkLaunches(device, n, k, { x: X, scratch, kept }, { maxWorkgroupsPerDim }));
+  const out = { kept: await readTopkKept(device, kept, k), state: await readTopkState(device, scratch) };
+  [X, scratch, kept].forEach((b) => b.destroy());
+  return out;
+}
+
+/** Asserts the GPU result equals the CPU's selection for x; returns #{|x| = T} (for coverage). */
+function assertSameSelection(what: string, x: Float32Array, k: number, g: GpuTopk): number {
+  const cpu = topkThreshold(x, k);
+  assert.equal(g.state.threshold, cpu.threshold, `${what}: threshold bits`);
+  assert.equal(g.state.above, cpu.above, `${what}: values above the threshold`);
+  assert.equal(g.state.ties, k - cpu.above, `${what}: ties kept`);
+  assert.equal(g.state.bad, false, `${what}: no NaN/Inf flagged`);
+  const idx = topkIndices(x, k);
+  assert.deepEqual(g.kept.indices, idx, `${what}: kept indices`);
+  const xb = bitsOf(x);
+  assert.deepEqual(bitsOf(g.kept.values), Uint32Array.from(idx, (i) => xb[i]), `${what}: kept value bits`);
+  let eq = 0;
+  for (let i = 0; i < x.length; i++) if ((xb[i] & ABS) === cpu.threshold) eq++;
+  return eq;
+}
+
+test('GPU top-k selects the CPU kept set and gives the CPU payload bytes, n ∈ {1, 7, 257, 1031, 65537}, k from 1 to n', async () => {
+  const device = await testDevice();
+  let partialTies = 0;
+  let subnormalThreshold = 0;
+  for (const n of SIZES) {
+    const seen = new Set<number>();
+    for (const fraction of FRACTIONS) {
+      const codec = topkCodec({ fraction });
+      const k = codec.keep(n);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      const what = `n=${n} k=${k}`;
+      const x = update(n, k, new Rng(1000 * n + k));
+      const g = await gpuTopk(device, x, k);
+      const eq = assertSameSelection(what, x, k, g);
+      if (g.state.ties < eq) partialTies++;
+      if (g.state.threshold < 0x800000) subnormalThreshold++;
+      assert.deepEqual(topkPayload(codec, n, g.kept), codec.encode(x), `${what}: payload bytes`);
+    }
+  }
+  assert.ok(partialTies >= 6, `cases where only some of the values tied at the threshold were kept: ${partialTies}`);
+  assert.ok(subnormalThreshold >= 1, 'some case had a subnormal threshold');
+});
+
+test('GPU top-k: all-equal magnitudes, values differing only in the last mantissa bits, subnormals only', async () => {
+  const device = await testDevice();
+  const rng = new Rng(7);
+  const n = 1031;
+  const cases: [string, Float32Array][] = [];
+  // Every |x| equal, both signs: the kept set is the first k indices.
+  cases.push(['all equal', Float32Array.from({ length: n }, () => (rng.next() < 0.5 ? -0.75 : 0.75))]);
+  // Shared bits 30..10, so the third histogram pass decides (and ties in the last 10 bits).
+  const close = new Uint32Array(n);
+  for (let i = 0; i < n; i++) close[i] = (0x3f8abc00 | rng.int(64) | (rng.next() < 0.5 ? 0x80000000 : 0)) >>> 0;
+  cases.push(['last bits', new Float32Array(close.buffer)]);
+  // Subnormals only (the selection never touches floats, so none is flushed).
+  const sub = new Uint32Array(n);
+  for (let i = 0; i < n; i++) sub[i] = ((1 + rng.int(300)) | (rng.next() < 0.5 ? 0x80000000 : 0)) >>> 0;
+  cases.push(['subnormal', new Float32Array(sub.buffer)]);
+  for (const [name, x] of cases) {
+    for (const k of [1, 13, 500, n - 1]) {
+      const g = await gpuTopk(device, x, k);
+      assertSameSelection(`${name} k=${k}`, x, k, g);
+      const codec = topkCodec({ fraction: k / n });
+      assert.equal(codec.keep(n), k);
+      assert.deepEqual(topkPayload(codec, n, g.kept), codec.encode(x), `${name} k=${k}: payload bytes`);
+    }
+  }
+});
+
+test('GPU top-k over more groups than the scan has invocations, on a folded 2-D grid (forced small per-dimension limit)', async () => {
+  const device = await testDevice();
+  // 293 compaction groups (2 per scan invocation) on 20×15 (7 surplus); 74 histogram parts on 19×4 (2 surplus).
+  const n = 300007;
+  const codec = topkCodec({ fraction: 0.01 });
+  const k = codec.keep(n);
+  const x = update(n, k, new Rng(11));
+  const g = await gpuTopk(device, x, k, 20);
+  assertSameSelection('folded', x, k, g);
+  assert.deepEqual(topkPayload(codec, n, g.kept), codec.encode(x), 'payload bytes');
+});
+
+test('GPU top-k with an f16 inner codec: the CPU step serialises the GPU kept list to the CPU bytes', async () => {
+  const device = await testDevice();
+  const n = 1031;
+  const codec = topkCodec({ fraction: 0.05, values: f16Codec });
+  const k = codec.keep(n);
+  const x = update(n, k, new Rng(12), 140); // below 2^13, inside f16's range
+  const g = await gpuTopk(device, x, k);
+  assert.deepEqual(topkPayload(codec, n, g.kept), codec.encode(x));
+});
+
+test('GPU top-k flags NaN/Inf; the payload step refuses them like the CPU encoder', async () => {
+  const device = await testDevice();
+  const n = 257;
+  const codec = topkCodec({ fraction: 0.1 });
+  const x = update(n, codec.keep(n), new Rng(13));
+  x[200] = NaN;
+  x[5] = -Infinity;
+  const g = await gpuTopk(device, x, codec.keep(n));
+  assert.equal(g.state.bad, true);
+  assert.ok(g.kept.indices.includes(200) && g.kept.indices.includes(5), 'non-finite values are always kept');
+  assert.throws(() => codec.encode(x), RangeError);
+  assert.throws(() => topkPayload(codec, n, g.kept), /only finite values can be encoded/);
+});
+
+test('topkPayload and topkPack check what they are given', () => {
+  const kept = { indices: new Uint32Array([1, 3]), values: new Float32Array([1, 2]) };
+  assert.throws(() => topkPayload(randomkCodec({ fraction: 0.5 }), 4, kept), /needs a top-k codec/);
+  assert.throws(() => topkPayload(topkCodec({ fraction: 0.25 }), 4, kept), /expected k = 1/);
+  assert.throws(() => topkPack(new Uint32Array([3, 1]), new Float32Array(2), 4, topkCodec({ fraction: 1 }).values), /increase strictly/);
+  assert.throws(() => topkPack(new Uint32Array([1, 4]), new Float32Array(2), 4, topkCodec({ fraction: 1 }).values), /below n = 4/);
+});
+
+/** f32 bit patterns for the add test: random, subnormal, near-cancelling and huge values. */
+function addOperands(n: number, rng: Rng): [Uint32Array, Uint32Array, Uint32Array] {
+  const ops = [new Uint32Array(n), new Uint32Array(n), new Uint32Array(n)];
+  const sign = () => (rng.next() < 0.5 ? 0x80000000 : 0);
+  for (let i = 0; i < n; i++) {
+    const kind = i % 5;
+    for (const o of ops) {
+      let m: number;
+      if (kind === 0) m = rng.int(0x7f800000); // any finite magnitude
+      else if (kind === 1) m = rng.int(0x1000000); // subnormals and the lowest normals
+      else if (kind === 2) m = (((110 + rng.int(20)) << 23) | rng.int(0x800000)) >>> 0; // close exponents: carries, rounding
+      else if (kind === 3) m = ((254 << 23) | rng.int(0x800000)) >>> 0; // near the top: overflow to ±Inf
+      else m = (0x3f800000 + rng.int(8)) >>> 0; // 1 + a few ulps: cancellation
+      o[i] = (m | sign()) >>> 0;
+    }
+    if (kind === 4 && rng.next() < 0.3) ops[1][i] = ops[0][i]; // base − local = exactly 0
+  }
+  return ops as [Uint32Array, Uint32Array, Uint32Array];
+}
+
+test('GPU error-feedback prepare: (base − local) + residual is the IEEE f32 result bit for bit, subnormals included', async () => {
+  const device = await testDevice();
+  const n = 40000;
+  const [b, l, r] = addOperands(n, new Rng(14));
+  const f = (u: Uint32Array) => new Float32Array(u.buffer);
+  const want = bitsOf(Float32Array.from(f(b), (v, i) => Math.fround(v - f(l)[i]) + f(r)[i]));
+  const base = createStorage(device, b);
+  const local = createStorage(device, l);
+  const residual = createStorage(device, r);
+  const d = poisoned(device, n);
+  await run(device, [topkPrepareLaunch(device, n, { base, local, residual, d })]);
+  const got = new Uint32Array(await readBuffer(device, d, 4 * n));
+  let nonFinite = 0;
+  let subnormal = 0;
+  for (let i = 0; i < n; i++) {
+    if ((want[i] & ABS) !== 0 && (want[i] & ABS) < 0x800000) subnormal++;
+    if ((want[i] & ABS) >= 0x7f800000) {
+      // An overflow in the first add gives ±Inf on both; the GPU's second add then says NaN.
+      assert.ok((got[i] & ABS) >= 0x7f800000, `element ${i}: CPU non-finite, GPU 0x${got[i].toString(16)}`);
+      nonFinite++;
+    } else if (got[i] !== want[i]) {
+      assert.fail(`element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, CPU 0x${want[i].toString(16)}`);
+    }
+  }
+  assert.ok(nonFinite > 0 && nonFinite < n / 5, `non-finite results: ${nonFinite}`);
+  assert.ok(subnormal > n / 20, `subnormal results: ${subnormal}`);
+  [base, local, residual, d].forEach((x) => x.destroy());
+});
+
+test('GPU top-k with error feedback follows the CPU ErrorFeedback over 3 rounds (bytes and residual bits)', async () => {
+  const device = await testDevice();
+  for (const [n, fraction] of [
+    [1031, 0.05],
+    [65537, 0.01],
+  ] as const) {
+    const codec = topkCodec({ fraction });
+    const k = codec.keep(n);
+    const rng = new Rng(15 + n);
+    const base = createStorage(device, 4 * n);
+    const local = createStorage(device, 4 * n);
+    const residual = createStorage(device, new Float32Array(n));
+    const d = poisoned(device, n, 'topk-d');
+    const scratch = poisoned(device, topkScratchBytes(n) / 4, 'topk-scratch');
+    const kept = createStorage(device, topkKeptBytes(k));
+    const launches = topkErrorFeedbackLaunches(device, n, k, { base, local, residual, d, scratch, kept });
+    const ef = new ErrorFeedback(codec, n);
+    for (let round = 0; round < 3; round++) {
+      const what = `n=${n} round ${round}`;
+      const b = update(n, k, rng, 150);
+      const lb = bitsOf(Float32Array.from(b)); // local = base with a fifth of the values replaced
+      for (let i = 0; i < n; i++) if (rng.next() < 0.2) lb[i] = (magnitude(rng, 150) | (rng.next() < 0.5 ? 0x80000000 : 0)) >>> 0;
+      const l = new Float32Array(lb.buffer);
+      upload(device, base, b);
+      upload(device, local, l);
+      upload(device, kept, new Float32Array(2 * k).fill(NaN));
+      await run(device, launches, true); // reused next round
+      const g = await readTopkKept(device, kept, k);
+      const delta = Float32Array.from(b, (v, i) => v - l[i]);
+      const cpu = ef.encode(delta);
+      assert.deepEqual(topkPayload(codec, n, g), cpu, `${what}: payload bytes`);
+      const r = new Uint32Array(await readBuffer(device, residual, 4 * n));
+      assert.deepEqual(r, bitsOf(ef.residual), `${what}: residual bits`);
+    }
+    // A NaN in the update: the payload step throws and the residual is left as it was.
+    const before = new Uint32Array(await readBuffer(device, residual, 4 * n));
+    const b = update(n, k, rng, 150);
+    b[n >> 1] = NaN;
+    upload(device, base, b);
+    await run(device, launches);
+    assert.equal((await readTopkState(device, scratch)).bad, true);
+    const bad = await readTopkKept(device, kept, k);
+    assert.throws(() => topkPayload(codec, n, bad), /only finite values/);
+    assert.deepEqual(new Uint32Array(await readBuffer(device, residual, 4 * n)), before, `n=${n}: residual unchanged after NaN`);
+    [base, local, residual, d, scratch, kept].forEach((x) => x.destroy());
+  }
+});
