@@ -6,22 +6,27 @@
 //
 // Launch order (src/gpu/kernels/codec-topk.ts builds it; one compute pass, each dispatch sees the
 // previous one's writes):
-//   topk_select  stage 0      1 workgroup: zero the 2048-bin histogram, state ← (prefix 0, above 0, need k)
-//   topk_hist    pass 0      `parts` workgroups: histogram of bits 30..20 of |x| (2048 bins)
-//   topk_select  stage 1      1 workgroup: the bin d holding the need-th largest (walking from the top),
-//                             prefix ← d, above += count above d, need −= that; zero the bins
-//   topk_hist    pass 1       bits 19..10 (1024 bins) of the |x| whose bits 30..20 equal the prefix
+//   topk_select  stage 0   1 workgroup: zero the histograms, state ← (prefix 0, above 0, need k)
+//   topk_hist    pass 0    `parts` workgroups (grid-stride): histogram of bits 30..20 of |x| (2048 bins)
+//   topk_select  stage 1   1 workgroup: sum the 8 histogram copies; the bin d holding the need-th
+//                          largest (walking from the top, a suffix scan over the workgroup); prefix ← d,
+//                          above += count above d, need −= that; zero the bins
+//   topk_hist    pass 1    bits 19..10 (1024 bins) of the |x| whose bits 30..20 equal the prefix
 //   topk_select  stage 2
-//   topk_hist    pass 2       bits 9..0 of the |x| whose bits 30..10 equal the prefix
-//   topk_select  stage 3      prefix is now T, the exact bits of the k-th largest |x|; ties = need =
-//                             k − #{|x| > T}, how many |x| = T are kept (the lowest-indexed ones)
-//   topk_count               `groups` workgroups of CHUNK = 1024 elements: #{|x| > T}, #{|x| = T}
-//   topk_scan                1 workgroup: exclusive prefix sums of both counts over the groups
-//   topk_compact(_ef)        `groups` workgroups: each writes its kept elements in index order at
-//                             position #{|x| > T before i} + min(#{|x| = T before i}, ties)
+//   topk_hist    pass 2    bits 9..0 of the |x| whose bits 30..10 equal the prefix
+//   topk_select  stage 3   prefix is now T, the exact bits of the k-th largest |x|; ties = need =
+//                          k − #{|x| > T}, how many |x| = T are kept (the lowest-indexed ones)
+//   topk_count             one invocation per segment of seg_len contiguous elements: #{|x| > T}, #{|x| = T}
+//   topk_scan              1 workgroup: exclusive prefix sums of both counts over the segments
+//   topk_compact(_ef)      one invocation per segment: walks it in index order, writing each kept
+//                          element at #{|x| > T before i} + min(#{|x| = T before i}, ties)
 // The histograms use atomicAdd (counts are order-free, so exact and deterministic); everything else is
-// fixed-order integer arithmetic. Output `kept`: words [0, k) the kept indices (ascending), words
-// [k, 2k) their values' f32 bits. The host serialises those with topk.ts's topkPack.
+// fixed-order integer arithmetic. Only the single-workgroup launches (select, scan) use workgroup
+// memory and barriers: on SwiftShader one workgroupBarrier costs ~0.7 ms per workgroup (a 4096-workgroup
+// dispatch: ~3 s with one barrier, ~15–40 ms without), and a first version with per-workgroup
+// histograms and per-workgroup scans in the compaction took 6.7 s for n = 2^20 against 0.17 s now.
+// Output `kept`: words [0, k) the kept indices (ascending), words [k, 2k) their values' f32 bits. The
+// host serialises those with topk.ts's topkPack.
 //
 // Error feedback: topk_ef_prepare writes d = (base − local) + residual (IEEE f32, round to nearest
 // even, done in integer arithmetic so subnormals are exact on GPUs that flush them), the selection runs
@@ -31,11 +36,12 @@
 // encode refuses them.
 
 struct Dims {
-  n: u32,      // elements
-  k: u32,      // values kept, 1 <= k <= n
-  stage: u32,  // topk_hist: pass 0..2; topk_select: 0 (init) or 1..3 (after hist pass stage − 1)
-  groups: u32, // compaction workgroups, ceil(n / CHUNK)
-  parts: u32,  // topk_hist workgroups
+  n: u32,       // elements
+  k: u32,       // values kept, 1 <= k <= n
+  stage: u32,   // topk_hist: pass 0..2; topk_select: 0 (init) or 1..3 (after hist pass stage − 1)
+  segs: u32,    // segments of seg_len contiguous elements (count / compact: one invocation each)
+  parts: u32,   // topk_hist workgroups
+  seg_len: u32,
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -50,23 +56,21 @@ struct Dims {
 
 const WG: u32 = 256u;
 const BINS: u32 = 2048u;
-const PER: u32 = 4u;        // elements per invocation in count / compact
-const CHUNK: u32 = 1024u;   // WG · PER elements per compaction workgroup
+const REPLICAS: u32 = 8u; // copies of the histogram; part p adds into copy p % 8 (less contention)
 const ABS: u32 = 0x7fffffffu;
 const SIGN: u32 = 0x80000000u;
 const INF_BITS: u32 = 0x7f800000u;
 const NAN_BITS: u32 = 0x7fc00000u;
 
-// state words: the selection state, then (gt, eq) per compaction group.
+// state words: the selection state, then (gt, eq) per segment.
 const S_PREFIX: u32 = 0u; // digits of T chosen so far
 const S_ABOVE: u32 = 1u;  // #{|x| > any value with this prefix}
 const S_NEED: u32 = 2u;   // rank of T among the values with this prefix
 const S_BAD: u32 = 3u;    // 1 when some |x| >= Inf (NaN or ±Inf)
 const S_T: u32 = 4u;      // the threshold bits (after stage 3)
 const S_TIES: u32 = 5u;   // |x| = T values kept (after stage 3)
-const S_GROUPS: u32 = 8u; // group g: words S_GROUPS + 2g (gt), + 1 (eq); counts, then exclusive sums
+const S_SEGS: u32 = 8u;   // segment s: words S_SEGS + 2s (gt), + 1 (eq); counts, then exclusive sums
 
-var<workgroup> wg_hist: array<atomic<u32>, BINS>;
 var<workgroup> wg_a: array<u32, WG>;
 var<workgroup> wg_b: array<u32, WG>;
 
@@ -83,6 +87,8 @@ fn linear_group(wid: vec3u, nwg: vec3u) -> u32 {
   return wid.y * nwg.x + wid.x;
 }
 
+// Grid-stride over the input; global atomics straight into this part's copy of the histogram.
+// No workgroup memory and no barriers (SwiftShader runs a shader with barriers ~50× slower).
 @compute @workgroup_size(WG)
 fn topk_hist(
   @builtin(workgroup_id) wid: vec3u,
@@ -98,22 +104,12 @@ fn topk_hist(
   let top = shift + width;
   let digit = (1u << width) - 1u;
   let prefix = state[S_PREFIX];
-  for (var b = lid; b < BINS; b += WG) {
-    atomicStore(&wg_hist[b], 0u);
-  }
-  workgroupBarrier();
+  let copy = (part % REPLICAS) * BINS;
   let stride = dims.parts * WG;
   for (var i = part * WG + lid; i < dims.n; i += stride) {
     let a = x[i] & ABS;
     if ((a >> top) == prefix) {
-      atomicAdd(&wg_hist[(a >> shift) & digit], 1u);
-    }
-  }
-  workgroupBarrier();
-  for (var b = lid; b <= digit; b += WG) {
-    let c = atomicLoad(&wg_hist[b]);
-    if (c != 0u) {
-      atomicAdd(&hist[b], c);
+      atomicAdd(&hist[copy + ((a >> shift) & digit)], 1u);
     }
   }
 }
@@ -121,7 +117,7 @@ fn topk_hist(
 @compute @workgroup_size(WG)
 fn topk_select(@builtin(local_invocation_index) lid: u32) {
   if (dims.stage == 0u) {
-    for (var b = lid; b < BINS; b += WG) {
+    for (var b = lid; b < REPLICAS * BINS; b += WG) {
       atomicStore(&hist[b], 0u);
     }
     if (lid == 0u) {
@@ -139,9 +135,16 @@ fn topk_select(@builtin(local_invocation_index) lid: u32) {
   let per = (1u << width) / WG; // bins per invocation: 8, then 4
   let lo = lid * per;
   let need = state[S_NEED];
+  // Fold the copies into copy 0 (each invocation owns bins lo .. lo + per − 1 in every copy).
   var s = 0u;
   for (var j = 0u; j < per; j++) {
-    s += atomicLoad(&hist[lo + j]);
+    var c = 0u;
+    for (var r = 0u; r < REPLICAS; r++) {
+      c += atomicLoad(&hist[r * BINS + lo + j]);
+      atomicStore(&hist[r * BINS + lo + j], 0u); // cleared for the next pass
+    }
+    atomicStore(&hist[lo + j], c);
+    s += c;
   }
   // Inclusive suffix sums over the invocations (Hillis–Steele): wg_a[t] = Σ_{u >= t} s_u.
   wg_a[lid] = s;
@@ -182,28 +185,16 @@ fn topk_select(@builtin(local_invocation_index) lid: u32) {
   if (p == 0u && lid == WG - 1u && s != 0u) {
     state[S_BAD] = 1u;
   }
-  // Each invocation read only its own bins: clear them for the next pass.
+  // Each invocation read only its own bins of copy 0: clear them for the next pass.
   for (var j = 0u; j < per; j++) {
     atomicStore(&hist[lo + j], 0u);
   }
 }
 
-// This invocation's elements of group g are i0 .. i0 + PER − 1.
-fn first_element(g: u32, lid: u32) -> u32 {
-  return g * CHUNK + lid * PER;
-}
-
-// (#{|x| > t}, #{|x| = t}) packed as gt | eq << 16 (each at most CHUNK).
-fn count_packed(i0: u32, t: u32) -> u32 {
-  var c = 0u;
-  for (var j = 0u; j < PER; j++) {
-    let i = i0 + j;
-    if (i < dims.n) {
-      let a = x[i] & ABS;
-      c += select(0u, 1u, a > t) + select(0u, 0x10000u, a == t);
-    }
-  }
-  return c;
+// Segment of invocation `seg`: elements [seg · seg_len, min(n, (seg + 1) · seg_len)).
+fn seg_range(seg: u32) -> vec2u {
+  let i0 = seg * dims.seg_len;
+  return vec2u(i0, min(dims.n, i0 + dims.seg_len));
 }
 
 @compute @workgroup_size(WG)
@@ -212,35 +203,34 @@ fn topk_count(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = linear_group(wid, nwg);
-  if (g >= dims.groups) {
+  let seg = linear_group(wid, nwg) * WG + lid;
+  if (seg >= dims.segs) {
     return;
   }
-  wg_a[lid] = count_packed(first_element(g, lid), state[S_T]);
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (lid < s) {
-      wg_a[lid] += wg_a[lid + s];
-    }
-    workgroupBarrier();
-  }
-  if (lid == 0u) {
-    state[S_GROUPS + 2u * g] = wg_a[0] & 0xffffu;
-    state[S_GROUPS + 2u * g + 1u] = wg_a[0] >> 16u;
-  }
-}
-
-// Exclusive prefix sums over the groups, in place. Invocation t owns a contiguous run of groups.
-@compute @workgroup_size(WG)
-fn topk_scan(@builtin(local_invocation_index) lid: u32) {
-  let per = (dims.groups + WG - 1u) / WG;
-  let g0 = min(lid * per, dims.groups);
-  let g1 = min(g0 + per, dims.groups);
+  let t = state[S_T];
+  let r = seg_range(seg);
   var gt = 0u;
   var eq = 0u;
-  for (var g = g0; g < g1; g++) {
-    gt += state[S_GROUPS + 2u * g];
-    eq += state[S_GROUPS + 2u * g + 1u];
+  for (var i = r.x; i < r.y; i++) {
+    let a = x[i] & ABS;
+    gt += select(0u, 1u, a > t);
+    eq += select(0u, 1u, a == t);
+  }
+  state[S_SEGS + 2u * seg] = gt;
+  state[S_SEGS + 2u * seg + 1u] = eq;
+}
+
+// Exclusive prefix sums over the segments, in place. Invocation t owns a contiguous run of segments.
+@compute @workgroup_size(WG)
+fn topk_scan(@builtin(local_invocation_index) lid: u32) {
+  let per = (dims.segs + WG - 1u) / WG;
+  let s0 = min(lid * per, dims.segs);
+  let s1 = min(s0 + per, dims.segs);
+  var gt = 0u;
+  var eq = 0u;
+  for (var s = s0; s < s1; s++) {
+    gt += state[S_SEGS + 2u * s];
+    eq += state[S_SEGS + 2u * s + 1u];
   }
   wg_a[lid] = gt;
   wg_b[lid] = eq;
@@ -259,58 +249,32 @@ fn topk_scan(@builtin(local_invocation_index) lid: u32) {
   }
   var run_gt = wg_a[lid] - gt;
   var run_eq = wg_b[lid] - eq;
-  for (var g = g0; g < g1; g++) {
-    let cg = state[S_GROUPS + 2u * g];
-    let ce = state[S_GROUPS + 2u * g + 1u];
-    state[S_GROUPS + 2u * g] = run_gt;
-    state[S_GROUPS + 2u * g + 1u] = run_eq;
+  for (var s = s0; s < s1; s++) {
+    let cg = state[S_SEGS + 2u * s];
+    let ce = state[S_SEGS + 2u * s + 1u];
+    state[S_SEGS + 2u * s] = run_gt;
+    state[S_SEGS + 2u * s + 1u] = run_eq;
     run_gt += cg;
     run_eq += ce;
   }
 }
 
-// Writes group g's kept elements (in index order) to `kept`; returns a mask of which of this
-// invocation's PER elements were kept. Must be called in uniform control flow (barriers).
-fn compact_group(g: u32, lid: u32) -> u32 {
-  let t = state[S_T];
-  let ties = state[S_TIES];
-  let i0 = first_element(g, lid);
-  let mine = count_packed(i0, t);
-  // Inclusive prefix sums of the packed counts over the workgroup (Hillis–Steele).
-  wg_a[lid] = mine;
-  workgroupBarrier();
-  for (var off = 1u; off < WG; off <<= 1u) {
-    var v = wg_a[lid];
-    if (lid >= off) {
-      v += wg_a[lid - off];
-    }
-    workgroupBarrier();
-    wg_a[lid] = v;
-    workgroupBarrier();
+// One element of a segment walk: gt, eq count the |x| > T and |x| = T seen so far (over the whole
+// input); writes the element to `kept` at its rank if it is kept, and says whether it was.
+fn compact_one(i: u32, bits: u32, t: u32, ties: u32, gt: ptr<function, u32>, eq: ptr<function, u32>) -> bool {
+  let a = bits & ABS;
+  let keep = a > t || (a == t && *eq < ties);
+  if (keep) {
+    let pos = *gt + min(*eq, ties);
+    kept[pos] = i;
+    kept[dims.k + pos] = bits;
   }
-  let before = wg_a[lid] - mine;
-  var gt = state[S_GROUPS + 2u * g] + (before & 0xffffu);
-  var eq = state[S_GROUPS + 2u * g + 1u] + (before >> 16u);
-  var mask = 0u;
-  for (var j = 0u; j < PER; j++) {
-    let i = i0 + j;
-    if (i < dims.n) {
-      let bits = x[i];
-      let a = bits & ABS;
-      if (a > t || (a == t && eq < ties)) {
-        let pos = gt + min(eq, ties);
-        kept[pos] = i;
-        kept[dims.k + pos] = bits;
-        mask |= 1u << j;
-      }
-      if (a > t) {
-        gt += 1u;
-      } else if (a == t) {
-        eq += 1u;
-      }
-    }
+  if (a > t) {
+    *gt += 1u;
+  } else if (a == t) {
+    *eq += 1u;
   }
-  return mask;
+  return keep;
 }
 
 @compute @workgroup_size(WG)
@@ -319,33 +283,43 @@ fn topk_compact(
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = linear_group(wid, nwg);
-  if (g >= dims.groups) {
+  let seg = linear_group(wid, nwg) * WG + lid;
+  if (seg >= dims.segs) {
     return;
   }
-  _ = compact_group(g, lid);
+  let t = state[S_T];
+  let ties = state[S_TIES];
+  var gt = state[S_SEGS + 2u * seg];
+  var eq = state[S_SEGS + 2u * seg + 1u];
+  let r = seg_range(seg);
+  for (var i = r.x; i < r.y; i++) {
+    _ = compact_one(i, x[i], t, ties, &gt, &eq);
+  }
 }
 
+// Also residual ← d − decode: d − d = +0 where kept, d − 0 = d (bit for bit, -0 included) where
+// dropped; left unchanged if d held NaN or ±Inf.
 @compute @workgroup_size(WG)
 fn topk_compact_ef(
   @builtin(workgroup_id) wid: vec3u,
   @builtin(num_workgroups) nwg: vec3u,
   @builtin(local_invocation_index) lid: u32,
 ) {
-  let g = linear_group(wid, nwg);
-  if (g >= dims.groups) {
+  let seg = linear_group(wid, nwg) * WG + lid;
+  if (seg >= dims.segs) {
     return;
   }
-  let mask = compact_group(g, lid);
-  if (state[S_BAD] != 0u) {
-    return;
-  }
-  let i0 = first_element(g, lid);
-  for (var j = 0u; j < PER; j++) {
-    let i = i0 + j;
-    if (i < dims.n) {
-      // d − d = +0 where kept; d − 0 = d (bit for bit, -0 included) where dropped.
-      residual[i] = select(x[i], 0u, (mask & (1u << j)) != 0u);
+  let t = state[S_T];
+  let ties = state[S_TIES];
+  let bad = state[S_BAD] != 0u;
+  var gt = state[S_SEGS + 2u * seg];
+  var eq = state[S_SEGS + 2u * seg + 1u];
+  let r = seg_range(seg);
+  for (var i = r.x; i < r.y; i++) {
+    let bits = x[i];
+    let keep = compact_one(i, bits, t, ties, &gt, &eq);
+    if (!bad) {
+      residual[i] = select(bits, 0u, keep);
     }
   }
 }

@@ -22,6 +22,7 @@ import {
   topkPayload,
   topkPrepareLaunch,
   topkScratchBytes,
+  topkSegmentLength,
   type TopkKept,
   type TopkState,
 } from './codec-topk';
@@ -140,10 +141,12 @@ test('GPU top-k: all-equal magnitudes, values differing only in the last mantiss
   }
 });
 
-test('GPU top-k over more groups than the scan has invocations, on a folded 2-D grid (forced small per-dimension limit)', async () => {
+test('GPU top-k with segments longer than 32 and many per scan invocation, on a folded 2-D grid (forced small per-dimension limit)', async () => {
   const device = await testDevice();
-  // 293 compaction groups (2 per scan invocation) on 20×15 (7 surplus); 74 histogram parts on 19×4 (2 surplus).
-  const n = 300007;
+  // Segments of 34 elements, 64707 of them (253 per scan invocation), in 253 workgroups on 20×13
+  // (7 surplus); 256 histogram parts on 20×13 (4 surplus).
+  const n = 2200001;
+  assert.equal(topkSegmentLength(n), 34);
   const codec = topkCodec({ fraction: 0.01 });
   const k = codec.keep(n);
   const x = update(n, k, new Rng(11));

@@ -11,17 +11,24 @@ import { createLaunch, requireBytes, requireDims, packUniform, type Binding, typ
 
 /** Bins of the first histogram (bits 30..20 of |x|); the later two use 1024. */
 export const TOPK_BINS = 2048;
-/** Elements per compaction workgroup (256 invocations × 4). */
-export const TOPK_CHUNK = 1024;
+/** Copies of the histogram (histogram workgroup p adds into copy p % 8, which cuts atomic contention). */
+export const TOPK_HIST_COPIES = 8;
 /** Most workgroups of a histogram pass (each strides over the input). */
 export const TOPK_MAX_PARTS = 256;
-const HIST_BYTES = 4 * TOPK_BINS; // a multiple of 256, so the state binding that follows is aligned
+/** Most segments (count / compaction invocations); longer inputs get longer segments. */
+export const TOPK_MAX_SEGMENTS = 65536;
+const HIST_BYTES = 4 * TOPK_BINS * TOPK_HIST_COPIES; // a multiple of 256, so the state binding that follows is aligned
 const META_WORDS = 8;
 const WORD = { prefix: 0, above: 1, need: 2, bad: 3, threshold: 4, ties: 5 } as const;
 
-/** Compaction workgroups for n elements. */
-export function topkGroups(n: number): number {
-  return Math.ceil(n / TOPK_CHUNK);
+/** Contiguous elements per segment: 32, or more when n > 32·65536 so there are at most 65536 segments. */
+export function topkSegmentLength(n: number): number {
+  return Math.max(32, Math.ceil(n / TOPK_MAX_SEGMENTS));
+}
+
+/** Segments for n elements. */
+export function topkSegments(n: number): number {
+  return Math.ceil(n / topkSegmentLength(n));
 }
 
 /** Workgroups of each histogram pass: one per 4096 elements, at most 256. */
@@ -29,9 +36,9 @@ export function topkHistParts(n: number): number {
   return Math.min(TOPK_MAX_PARTS, Math.ceil(n / 4096));
 }
 
-/** Bytes of the scratch buffer: the histogram, 8 state words, and 2 words per compaction group. */
+/** Bytes of the scratch buffer: the histogram copies, 8 state words, and 2 words per segment. */
 export function topkScratchBytes(n: number): number {
-  return HIST_BYTES + 4 * (META_WORDS + 2 * topkGroups(n));
+  return HIST_BYTES + 4 * (META_WORDS + 2 * topkSegments(n));
 }
 
 /** Bytes of the kept list: k indices (u32), then k values (f32). */
@@ -55,11 +62,12 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   requireBytes(`${who} x`, b.x, 4 * n);
   requireBytes(`${who} scratch`, b.scratch, topkScratchBytes(n));
   requireBytes(`${who} kept`, b.kept, topkKeptBytes(k));
-  const groups = topkGroups(n);
+  const segs = topkSegments(n);
+  const segWorkgroups = Math.ceil(segs / 256);
   const parts = topkHistParts(n);
   const hist: GPUBufferBinding = { buffer: b.scratch, offset: 0, size: HIST_BYTES };
   const state: GPUBufferBinding = { buffer: b.scratch, offset: HIST_BYTES, size: topkScratchBytes(n) - HIST_BYTES };
-  const uniform = (stage: number) => packUniform([n, k, stage, groups, parts]);
+  const uniform = (stage: number) => packUniform([n, k, stage, segs, parts, topkSegmentLength(n)]);
   const launches: Launch[] = [
     createLaunch(device, { shader: 'codec_topk', entry: 'topk_select', uniform: uniform(0), bindings: { 2: hist, 3: state }, workgroups: 1 }),
   ];
@@ -85,14 +93,14 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   const compact: Record<number, Binding> = { 1: b.x, 3: state, 4: b.kept };
   if (b.residual) compact[5] = b.residual;
   launches.push(
-    createLaunch(device, { shader: 'codec_topk', entry: 'topk_count', uniform: uniform(0), bindings: { 1: b.x, 3: state }, workgroups: groups, ...opts }),
+    createLaunch(device, { shader: 'codec_topk', entry: 'topk_count', uniform: uniform(0), bindings: { 1: b.x, 3: state }, workgroups: segWorkgroups, ...opts }),
     createLaunch(device, { shader: 'codec_topk', entry: 'topk_scan', uniform: uniform(0), bindings: { 3: state }, workgroups: 1 }),
     createLaunch(device, {
       shader: 'codec_topk',
       entry: b.residual ? 'topk_compact_ef' : 'topk_compact',
       uniform: uniform(0),
       bindings: compact,
-      workgroups: groups,
+      workgroups: segWorkgroups,
       ...opts,
     }),
   );
@@ -126,7 +134,7 @@ export function topkPrepareLaunch(
   return createLaunch(device, {
     shader: 'codec_topk',
     entry: 'topk_ef_prepare',
-    uniform: packUniform([n, 0, 0, 0, 0]),
+    uniform: packUniform([n, 0, 0, 0, 0, 0]),
     bindings: { 5: b.residual, 6: b.base, 7: b.local, 8: b.d },
     workgroups: Math.ceil(n / 256),
     ...opts,
