@@ -131,7 +131,7 @@ export function trainStepSection(res: TrainStepResults): string {
   const bad = res.rows.filter((r) => !r.check.valid);
   const hp = res.hp;
   const lines = [
-    '## Training step: one full MLP training step, ours vs TF.js (WebGPU backend)',
+    '## Training step: one full training step of the MLP and the GPT, ours vs TF.js (WebGPU backend)',
     '',
     'Forward, backward, AdamW update and the loss read back to the CPU: what one local step costs a donor. ' +
       `AdamW lr ${hp.lr}, β ${hp.beta1}/${hp.beta2}, eps ${hp.eps}, weight decay ${hp.weightDecay}. Run ${res.date.slice(0, 10)}; reproduce with:`,
