@@ -129,6 +129,10 @@ describe('report', () => {
     assert.equal(r.tfjsMs, 2000);
     assert.ok(Math.abs((r.oursGflops ?? 0) - 0.268435456) < 1e-12);
     assert.ok(Math.abs((r.ratio ?? 0) - 2) < 1e-12);
+    // The common result fields: what, ours and theirs (GFLOP/s), ratio.
+    assert.equal(r.what, `${r.size}³`);
+    assert.equal(r.ours, r.oursGflops);
+    assert.equal(r.theirs, r.tfjsGflops);
     assert.equal(r.valid, true);
     assert.equal(r.repeats, 3);
   });

@@ -69,6 +69,10 @@ export interface MatmulSizeResult {
 }
 
 export interface MatmulRow {
+  /** The common row fields of bench results (what, ours, theirs, ratio): "512³", and GFLOP/s. */
+  what: string;
+  ours: number | null;
+  theirs: number | null;
   size: number;
   /** Our variant that was timed (see MatmulSizeResult.variant); absent in results from before variants. */
   variant?: string;

@@ -34,6 +34,9 @@ export function matmulRow(r: MatmulSizeResult): MatmulRow {
     });
   }
   return {
+    what: `${r.size}³`,
+    ours: oursGflops,
+    theirs: tfjsGflops,
     size: r.size,
     ...(r.variant ? { variant: r.variant } : {}),
     oursGflops,
