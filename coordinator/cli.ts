@@ -26,7 +26,7 @@ commands:
   train   train one model on this machine's GPU (Node WebGPU), single donor, no coordinator
             --model mlp|gpt (mlp)  --data SOURCE (builtin:cmudict | shared:tinyshakespeare | file:PATH)
             --steps N (2000)  --batch N (64; windows for the MLP, sequences for the GPT)  --lr X (3e-3)
-            --warmup N (100)  --grad-clip X (1 for the GPT, 0 for the MLP; 0 = off)  --eval-every N (200)
+            --warmup N (100)  --grad-clip X (1 for the GPT, 0 for the MLP; 0 = off)  --eval-every N (200)  --log-every N (eval-every/5; 0 = off)
             --eval-tokens N (2048)  --out FILE (model.safetensors)  --seed S (1)  --max-bytes N (1000000)
             MLP: --context N (8)  --embed N (16)  --hidden N (128)
             GPT: --context N (32)  --layers N (2)  --heads N (2)  --width N (64)  --tied | --untied (tied)

@@ -9,6 +9,10 @@ test('train flags: MLP by default, GPT with its fields, defaults from the job sp
   assert.equal(m.gradClip, 0);
   assert.equal(m.batch, 64);
   assert.equal(m.lowRankAt, undefined);
+  assert.equal(m.logEvery, 40, 'progress every fifth of --eval-every (200) by default');
+  assert.equal(parseTrainArgs(['--eval-every', '7']).logEvery, 2);
+  assert.equal(parseTrainArgs(['--log-every', '0']).logEvery, 0);
+  assert.throws(() => parseTrainArgs(['--log-every=-1']), /--log-every must be an integer in \[0, /);
   const g = parseTrainArgs(['--model', 'gpt', '--data', 'shared:tinyshakespeare', '--batch', '16']);
   assert.deepEqual(g.model, DEFAULT_GPT_MODEL);
   assert.equal(g.gradClip, 1, 'the GPT clips at 1 unless told');

@@ -34,7 +34,7 @@ function checkModel(model: Record<string, unknown>): ModelSpec {
 
 const STRING_FLAGS = [
   'model', 'data', 'steps', 'batch', 'lr', 'warmup', 'context', 'embed', 'hidden', 'layers', 'heads', 'width', 'rank',
-  'lowrank-layers', 'lowrank-at', 'grad-clip', 'eval-every', 'eval-tokens', 'out', 'seed', 'max-bytes', 'sample-tokens',
+  'lowrank-layers', 'lowrank-at', 'grad-clip', 'eval-every', 'log-every', 'eval-tokens', 'out', 'seed', 'max-bytes', 'sample-tokens',
 ] as const;
 
 /** Parses `starling train` arguments; throws UsageError (or parseArgs' TypeError) naming the flag. */
@@ -97,6 +97,7 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
     return x;
   };
   const steps = int('steps', 2000, 1, 10_000_000);
+  const evalEvery = int('eval-every', 200, 1, 10_000_000);
   return {
     source: flag('data') ?? 'builtin:cmudict',
     maxBytes: int('max-bytes', 1_000_000, 1024, 32 * 1024 * 1024),
@@ -109,7 +110,8 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
     minLrRatio: 0.1,
     weightDecay: 0,
     gradClip: num('grad-clip', DEFAULT_GRAD_CLIP[model.type], (x) => x >= 0, 'a number ≥ 0 (0: off)'),
-    evalEvery: int('eval-every', 200, 1, 10_000_000),
+    evalEvery,
+    logEvery: int('log-every', Math.ceil(evalEvery / 5), 0, 10_000_000),
     evalTargets: int('eval-tokens', 2048, 1, 10_000_000),
     seed: int('seed', 1, 0, 0xffffffff),
     ...(lowRankAt === undefined ? {} : { lowRankAt: { step: lowRankAt, rank: rank ?? 'cuttlefish', layers: layers as 'middle' | 'all' } }),

@@ -35,6 +35,7 @@ test('single-donor training on Node WebGPU lowers validation loss and writes a l
     weightDecay: 0,
     gradClip: 0,
     evalEvery: 20,
+    logEvery: 8,
     evalTargets: 256,
     seed: 3,
     out: join(dir, 'model.safetensors'),
@@ -43,6 +44,9 @@ test('single-donor training on Node WebGPU lowers validation loss and writes a l
   });
   assert.ok(r.finalValLoss < 0.7 * r.initialValLoss, `val ${r.initialValLoss} → ${r.finalValLoss}`);
   assert.equal(lines.filter((l) => /^step +\d+ +val/.test(l)).length, 1 + 3);
+  // Progress lines every 8 steps except where an evaluation line already stands (40).
+  const progress = lines.filter((l) => /^step +\d+ +train \d\.\d{4} +lr [\d.e+-]+ +\d+ tok\/s$/.test(l)).map((l) => Number(l.split(/ +/)[1]));
+  assert.deepEqual(progress, [8, 16, 24, 32, 48, 56]);
   assert.deepEqual(r.valLosses.map((v) => v.step), [0, 20, 40, 60]);
   assert.equal(r.tokens, 60 * 32, 'the MLP predicts one token per window');
   assert.ok(r.tokensPerSecond > 0 && r.gpuBytes > 0 && r.flopsPerToken > 0);

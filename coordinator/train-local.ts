@@ -55,6 +55,8 @@ export interface LocalTrainOptions {
   /** Global gradient-norm clip (0: off). */
   gradClip: number;
   evalEvery: number;
+  /** A progress line (train loss, lr, tok/s) every this many steps between evaluations (0 or absent: none). */
+  logEvery?: number;
   /** Predicted tokens in the validation set (rounded down to whole batches, at least one). */
   evalTargets: number;
   seed: number;
@@ -105,6 +107,8 @@ function checkOptions(o: LocalTrainOptions): LrSchedule {
   const schedule: LrSchedule = { base: o.lr, warmup: o.warmup, total: o.steps, minRatio: o.minLrRatio };
   validateSchedule(schedule);
   if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new RangeError(`evalEvery must be an integer ≥ 1, got ${o.evalEvery}`);
+  const logEvery = o.logEvery ?? 0;
+  if (!Number.isInteger(logEvery) || logEvery < 0) throw new RangeError(`logEvery must be an integer ≥ 0 (0: off), got ${o.logEvery}`);
   if (!Number.isInteger(o.evalTargets) || o.evalTargets < 1) throw new RangeError(`evalTargets must be an integer ≥ 1, got ${o.evalTargets}`);
   if (!(Number.isFinite(o.gradClip) && o.gradClip >= 0)) throw new RangeError(`gradClip must be a number ≥ 0 (0: off), got ${o.gradClip}`);
   const sw = o.lowRankAt;
@@ -233,6 +237,12 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
         );
         lossSum = 0;
         lossN = 0;
+      } else if ((o.logEvery ?? 0) > 0 && (step + 1) % (o.logEvery ?? 1) === 0) {
+        // Progress between evaluations: the mean train loss since the last evaluation.
+        o.log(
+          `step ${String(step + 1).padStart(5)}  train ${(lossSum / lossN).toFixed(4)}  ` +
+            `lr ${lr.toExponential(2)}  ${(tokens / (trainMs / 1000)).toFixed(0)} tok/s`,
+        );
       }
     }
     params = await trainer.getParams();
