@@ -18,7 +18,7 @@
 // Random choices: tensor i of a model with T tensors sees ctx {seed, round, stream: ctx.stream·T + i},
 // so tensors draw independent numbers and the caller's streams (uplink, downlink) stay apart.
 import type { Codec, CodecContext } from './codec';
-import { int8Codec } from './int8';
+import { buildModelCodec, parseCodecSpec } from './codec-spec';
 import { powerSgdCodec } from './powersgd';
 
 export const MODEL_CODEC_VERSION = 1;
@@ -245,29 +245,12 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
 }
 
 /**
- * Per-element codecs by job-spec name.
- *
- * EXTENSION POINT: f32/f16 (plain.ts), quantize, top-k, random-k and compose codecs are being written
- * in other modules of src/compress/; register their job-spec names here once they are merged, and
- * let 'powersgd:R' name its fallback (e.g. 'powersgd:R/f32'). Nothing here pretends to support them.
- */
-const VECTOR_CODECS: Readonly<Record<string, Codec>> = { int8: int8Codec };
-
-/** The job-spec codec names modelCodecByName accepts, for error messages and docs. */
-export const MODEL_CODEC_NAMES: readonly string[] = [
-  ...Object.keys(VECTOR_CODECS).map((k) => `'${k}'`),
-  `'powersgd:R' (R a positive integer: PowerSGD rank R for 2-D tensors where r·(rows+cols) < rows·cols, int8 for the rest)`,
-];
-
-/**
- * The model codec for a job-spec codec name over a layout: 'int8' sends every tensor through the
- * int8 codec; 'powersgd:R' sends 2-D tensors through PowerSGD rank R where that saves space and the
- * rest through int8. Unknown names throw a RangeError naming the name and the accepted ones.
+ * The model codec for a job's codec string over a layout, named by its canonical form: the grammar,
+ * the defaults and the errors are codec-spec.ts's (parseCodecSpec, then buildModelCodec). 'int8'
+ * sends every tensor through int8; 'powersgd:R' sends 2-D tensors through PowerSGD rank R where that
+ * saves space and the rest through int8 ('powersgd:R/V' through V). A bad string throws a RangeError
+ * naming it, the part that is wrong and the accepted forms.
  */
 export function modelCodecByName(spec: string, layout: readonly TensorSpec[]): ModelCodec {
-  const vector = Object.prototype.hasOwnProperty.call(VECTOR_CODECS, spec) ? VECTOR_CODECS[spec] : undefined;
-  if (vector) return modelCodec(layout, { vector }, { name: spec });
-  const m = /^powersgd:([1-9][0-9]{0,5})$/.exec(spec);
-  if (m) return modelCodec(layout, powerSgdPolicy(Number(m[1]), int8Codec), { name: spec });
-  throw new RangeError(`unknown update codec ${JSON.stringify(spec)}; accepted: ${MODEL_CODEC_NAMES.join(', ')}`);
+  return buildModelCodec(parseCodecSpec(spec), layout);
 }
