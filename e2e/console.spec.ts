@@ -4,7 +4,9 @@ import { startHarness } from './harness';
 test('the console shows the job, its loss curve and its donors', async () => {
   const h = await startHarness({ name: 'e2e-console', train: { rounds: 4, minDonors: 1 } }, 1);
   try {
-    await h.waitForRound((r) => r.accepted >= 1, 'a first round');
+    // Open the console after the last round: the job is finishing or done, and its donors (from the
+    // store once it no longer runs) must still be listed.
+    await h.waitForRound((r) => r.round === 3 && r.accepted >= 1, 'the last round');
     const page = await h.fleet.browser.newPage();
     await page.goto(`${h.server.url}/console#token=${h.server.token}`);
     const row = page.locator(`tr[data-job-id="${h.jobId}"]`);

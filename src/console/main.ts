@@ -131,7 +131,11 @@ async function refreshDetail(): Promise<void> {
   const job = ((detail.job as JobRow) ?? detail) as JobRow;
   const rounds = asArray<RoundRow>(await api(`/api/jobs/${encodeURIComponent(id)}/rounds`), 'rounds');
   const live = (detail.live ?? {}) as { donors?: DonorRow[] };
-  const donors = live.donors?.length ? live.donors : asArray<DonorRow>(detail.donors, 'donors');
+  // A running job lists its live donors; a finished (or not yet started) one, the donors the store
+  // recorded for it, so who contributed stays visible after the last round.
+  const donors = live.donors?.length
+    ? live.donors
+    : asArray<DonorRow>(await api(`/api/jobs/${encodeURIComponent(id)}/donors`), 'donors');
   $('detail').hidden = false;
   $('detail-title').textContent = `${job.name} (${job.id})`;
   const lastVal = [...rounds].reverse().find((r) => r.valLoss !== null)?.valLoss;
