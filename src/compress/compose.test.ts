@@ -7,7 +7,7 @@ import { randomkCodec, randomkIndices } from './randomk';
 import { topkCodec, topkIndices, TOPK_DELTA } from './topk';
 import { blockQuantCodec } from './quantize';
 import { f16Codec } from './plain';
-import { ErrorFeedback } from './error-feedback';
+import { efDrift } from './ef-drift.test-helper';
 
 const SIZES = [1, 7, 257, 1031, 65537];
 const CTX: CodecContext = { seed: 31, round: 2, stream: 4 };
@@ -107,32 +107,10 @@ test('composition is reproducible from the context, changes with the round, and 
 });
 
 test('error feedback with the CocktailSGD composition: the sums track each other, unlike without it', () => {
-  const n = 800;
-  const rng = new Rng(9);
-  const mean = rng.uniformArray(n, -1, 1);
-  const ef = new ErrorFeedback(cocktail, n);
-  const given = new Float64Array(n);
-  const sentEf = new Float64Array(n);
-  const sentPlain = new Float64Array(n);
   const rounds = 100;
-  for (let r = 0; r < rounds; r++) {
-    const ctx: CodecContext = { seed: 6, round: r, stream: 0 };
-    const x = rng.uniformArray(n, -0.3, 0.3);
-    for (let i = 0; i < n; i++) x[i] += mean[i];
-    const y = cocktail.decode(ef.encode(x, ctx), n, ctx);
-    const yPlain = cocktail.decode(cocktail.encode(x, ctx), n, ctx);
-    for (let i = 0; i < n; i++) {
-      given[i] += x[i];
-      sentEf[i] += y[i];
-      sentPlain[i] += yPlain[i];
-    }
-  }
-  let driftEf = 0;
-  let driftPlain = 0;
-  for (let i = 0; i < n; i++) {
-    assert.ok(Math.abs(sentEf[i] + ef.residual[i] - given[i]) <= rounds * 2e-5 * (1 + Math.abs(given[i])), `element ${i}`);
-    driftEf += Math.abs(given[i] - sentEf[i]) / n;
-    driftPlain += Math.abs(given[i] - sentPlain[i]) / n;
+  const { given, balanceErr, driftEf, driftPlain } = efDrift(cocktail, 800, { rngSeed: 9, ctxSeed: 6, rounds });
+  for (let i = 0; i < given.length; i++) {
+    assert.ok(balanceErr[i] <= rounds * 2e-5 * (1 + Math.abs(given[i])), `element ${i}`);
   }
   // 10% of the values leave per round. Plain: the drift of element i is ~ 0.9·100·|mean_i| (≈ 45 on
   // average) as most of every input is dropped. With error feedback each residual is what built up

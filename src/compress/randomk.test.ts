@@ -4,7 +4,7 @@ import { Rng } from '../util/rng';
 import type { CodecContext } from './codec';
 import { feistelHalfBits, feistelKeys, feistelPermute, randomkCodec, randomkIndices } from './randomk';
 import { blockQuantCodec } from './quantize';
-import { ErrorFeedback } from './error-feedback';
+import { efDrift } from './ef-drift.test-helper';
 
 const SIZES = [1, 7, 257, 1031, 65537];
 const CTX: CodecContext = { seed: 17, round: 5, stream: 2 };
@@ -150,34 +150,9 @@ test('random-k → 2-bit stochastic: fixed size, kept values within one step, re
 });
 
 test('error feedback with unscaled random-k: the sum of decoded updates tracks the sum of inputs', () => {
-  const n = 500;
-  const codec = randomkCodec({ fraction: 0.1 });
-  const ef = new ErrorFeedback(codec, n);
-  const rng = new Rng(24);
-  const mean = rng.uniformArray(n, -1, 1);
-  const given = new Float64Array(n);
-  const sentEf = new Float64Array(n);
-  const sentPlain = new Float64Array(n);
   const rounds = 100;
-  for (let r = 0; r < rounds; r++) {
-    const ctx: CodecContext = { seed: 4, round: r, stream: 0 };
-    const x = rng.uniformArray(n, -0.3, 0.3);
-    for (let i = 0; i < n; i++) x[i] += mean[i];
-    const y = codec.decode(ef.encode(x, ctx), n, ctx);
-    const yPlain = codec.decode(codec.encode(x, ctx), n, ctx);
-    for (let i = 0; i < n; i++) {
-      given[i] += x[i];
-      sentEf[i] += y[i];
-      sentPlain[i] += yPlain[i];
-    }
-  }
-  let driftEf = 0;
-  let driftPlain = 0;
-  for (let i = 0; i < n; i++) {
-    assert.ok(Math.abs(sentEf[i] + ef.residual[i] - given[i]) <= rounds * 1e-5, `element ${i}`);
-    driftEf += Math.abs(given[i] - sentEf[i]) / n;
-    driftPlain += Math.abs(given[i] - sentPlain[i]) / n;
-  }
+  const { balanceErr, driftEf, driftPlain } = efDrift(randomkCodec({ fraction: 0.1 }), 500, { rngSeed: 24, ctxSeed: 4, rounds });
+  balanceErr.forEach((e, i) => assert.ok(e <= rounds * 1e-5, `element ${i}`));
   // With error feedback an element's residual is the sum of its inputs since it was last picked:
   // E|r_i| <= E[rounds since last pick]·max|x| = ((1 − p)/p)·1.3 = 11.7 for p = k/n = 0.1. Plain
   // random-k drops a fraction 1 − p of every input: E|drift_i| ≈ 0.9·100·|mean_i| ≈ 45 on average.

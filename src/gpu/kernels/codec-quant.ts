@@ -196,18 +196,23 @@ export function dequantizeBlockLaunch(
 
 // ---- test probes -------------------------------------------------------------------------------------
 
-/** cases (6 u32 each: c0..c3, k0, k1) → out (4 u32 each): Philox4x32-10. */
-export function probePhiloxLaunch(device: GPUDevice, count: number, b: { cases: Binding; out: Binding }): Launch {
-  requireDims('probe_philox', { count });
-  requireBytes('probe_philox cases', b.cases, 24 * count);
-  requireBytes('probe_philox out', b.out, 16 * count);
+/** A probe entry: `count` cases of caseWords u32 each → outWords u32 each, one invocation per case. */
+function probeLaunch(device: GPUDevice, entry: string, count: number, caseWords: number, outWords: number, b: { cases: Binding; out: Binding }): Launch {
+  requireDims(entry, { count });
+  requireBytes(`${entry} cases`, b.cases, 4 * caseWords * count);
+  requireBytes(`${entry} out`, b.out, 4 * outWords * count);
   return createLaunch(device, {
     shader: CODEC_SHADER,
-    entry: 'probe_philox',
+    entry,
     uniform: packCodecParams({ n: count }),
     bindings: { 1: b.cases, 2: b.out },
     workgroups: Math.ceil(count / WG),
   });
+}
+
+/** cases (6 u32 each: c0..c3, k0, k1) → out (4 u32 each): Philox4x32-10. */
+export function probePhiloxLaunch(device: GPUDevice, count: number, b: { cases: Binding; out: Binding }): Launch {
+  return probeLaunch(device, 'probe_philox', count, 6, 4, b);
 }
 
 /** out[j] = randomU32(ctx, purpose, start + j) for j < count (start + count <= 2^32). */
@@ -238,14 +243,5 @@ export function probeRandomU32Launch(
  * stochastic code; codes as i32 bits).
  */
 export function probeQuantLaunch(device: GPUDevice, count: number, b: { cases: Binding; out: Binding }): Launch {
-  requireDims('probe_quant', { count });
-  requireBytes('probe_quant cases', b.cases, 16 * count);
-  requireBytes('probe_quant out', b.out, 16 * count);
-  return createLaunch(device, {
-    shader: CODEC_SHADER,
-    entry: 'probe_quant',
-    uniform: packCodecParams({ n: count }),
-    bindings: { 1: b.cases, 2: b.out },
-    workgroups: Math.ceil(count / WG),
-  });
+  return probeLaunch(device, 'probe_quant', count, 4, 4, b);
 }
