@@ -1,0 +1,56 @@
+// The coordinator's outer optimizer over the donors' pseudo-gradients (DiLoCo, Douillard et al.
+// 2023): g = mean of the donors' Δ = θ_v − θ_local after H local steps; with momentum μ > 0 it is
+// SGD with Nesterov momentum as in PyTorch (buf ← μ·buf + g; step = lr·(g + μ·buf)), with μ = 0
+// plain averaging scaled by lr (lr 1, μ 0 at H = 1 is synchronous data parallelism).
+
+export interface OuterConfig {
+  /** Outer learning rate (DiLoCo: 0.7). */
+  lr: number;
+  /** Nesterov momentum (DiLoCo: 0.9); 0 = none. */
+  momentum: number;
+}
+
+/** DiLoCo's outer lr 0.7 and Nesterov 0.9 when donors take several local steps; plain averaging at H = 1. */
+export function defaultOuter(localSteps: number): OuterConfig {
+  return localSteps > 1 ? { lr: 0.7, momentum: 0.9 } : { lr: 1, momentum: 0 };
+}
+
+export function checkOuter(c: OuterConfig): void {
+  if (!(Number.isFinite(c.lr) && c.lr > 0 && c.lr <= 10)) throw new RangeError(`outer lr must be in (0, 10], got ${c.lr}`);
+  if (!(Number.isFinite(c.momentum) && c.momentum >= 0 && c.momentum < 1)) {
+    throw new RangeError(`outer momentum must be in [0, 1), got ${c.momentum}`);
+  }
+}
+
+export class OuterOptimizer {
+  private buf: Float32Array | null = null;
+
+  constructor(
+    readonly cfg: OuterConfig,
+    readonly n: number,
+  ) {
+    checkOuter(cfg);
+  }
+
+  /** The step s for the mean pseudo-gradient g: the new weights are θ − s. */
+  step(g: Float32Array): Float32Array {
+    if (g.length !== this.n) throw new RangeError(`outer step: expected ${this.n} values, got ${g.length}`);
+    const { lr, momentum: mu } = this.cfg;
+    const s = new Float32Array(this.n);
+    if (mu === 0) {
+      for (let i = 0; i < this.n; i++) s[i] = lr * g[i];
+      return s;
+    }
+    const b = (this.buf ??= new Float32Array(this.n));
+    for (let i = 0; i < this.n; i++) {
+      b[i] = mu * b[i] + g[i];
+      s[i] = lr * (g[i] + mu * b[i]);
+    }
+    return s;
+  }
+
+  /** Forgets the momentum (e.g. after a restart from a checkpoint, which does not hold it). */
+  reset(): void {
+    this.buf = null;
+  }
+}

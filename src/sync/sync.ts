@@ -1,0 +1,157 @@
+// Both ends of a job's compressed synchronisation, shared by the coordinator (coordinator/job-engine.ts),
+// the donor's worker (src/worker/trainer.worker.ts) and the compression benchmark's simulated donors,
+// so all three send and apply exactly the same bytes.
+//
+//   donor:        Δ = θ_v − θ_local (+ residual) ─ up codec ─▶ bytes, residual ← what was not sent
+//   coordinator:  g = mean decode(bytes); s = outer(g) (+ residual) ─ down codec ─▶ payload
+//   everyone:     θ_{v+1} = θ_v − decode(payload)   (f32, same code, so bit-identical everywhere)
+//
+// The coordinator keeps θ as the donors reconstruct it, not θ − s: what the downlink failed to carry
+// stays in its error-feedback residual and goes out with a later version.
+import type { CodecContext } from '../compress/codec';
+import { ErrorFeedback } from '../compress/error-feedback';
+import type { ModelCodec, TensorSpec } from '../compress/model-codec';
+import { downlinkContext, jobCodec, uplinkContext } from './job-codec';
+import { OuterOptimizer, type OuterConfig } from './outer';
+
+export interface SyncConfig {
+  /** Codec of the donors' updates (codec-spec grammar). */
+  codec: string;
+  /** Codec of the broadcast step. */
+  downCodec: string;
+  outer: OuterConfig;
+  /** The job's seed (downlink randomness). */
+  seed: number;
+}
+
+/** Decodes a payload and checks its size against the codec (exact, or at most the maximum) and that every value is finite. */
+export function decodeChecked(codec: ModelCodec, bytes: Uint8Array, ctx: CodecContext, what: string): Float32Array {
+  const limit = codec.encodedBytes(codec.n);
+  if (codec.fixedSize ? bytes.byteLength !== limit : bytes.byteLength > limit) {
+    throw new RangeError(
+      `${what} is ${bytes.byteLength} bytes; ${codec.name} of ${codec.n} parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`,
+    );
+  }
+  let x: Float32Array;
+  try {
+    x = codec.decode(bytes, codec.n, ctx);
+  } catch (e) {
+    throw new RangeError(`${what} does not decode as ${codec.name}: ${(e as Error).message}`);
+  }
+  for (let i = 0; i < x.length; i++) {
+    if (!Number.isFinite(x[i])) throw new RangeError(`${what}: value ${i} is ${x[i]}; updates must be finite`);
+  }
+  return x;
+}
+
+/** θ − s in f32: the one place a step is applied, so every party rounds the same way. */
+export function applyStep(params: Float32Array, s: Float32Array): Float32Array {
+  const out = new Float32Array(params.length);
+  for (let i = 0; i < params.length; i++) out[i] = params[i] - s[i];
+  return out;
+}
+
+/** The coordinator's side: decodes updates, takes the outer step, encodes the broadcast. */
+export class CoordinatorSync {
+  readonly up: ModelCodec;
+  private readonly down: ModelCodec;
+  private readonly downEf: ErrorFeedback;
+  private readonly outer: OuterOptimizer;
+  /** The last broadcast: the payload that takes version − 1 to version. */
+  last: { baseVersion: number; version: number; bytes: Uint8Array } | null = null;
+
+  constructor(
+    readonly cfg: SyncConfig,
+    layout: readonly TensorSpec[],
+    public params: Float32Array,
+    public version: number,
+  ) {
+    this.up = jobCodec(cfg.codec, layout);
+    this.down = jobCodec(cfg.downCodec, layout);
+    if (params.length !== this.up.n) throw new RangeError(`sync: ${params.length} weights, the layout has ${this.up.n}`);
+    this.downEf = new ErrorFeedback(this.down, this.up.n);
+    this.outer = new OuterOptimizer(cfg.outer, this.up.n);
+  }
+
+  get n(): number {
+    return this.up.n;
+  }
+
+  /** A donor's update for a round it was assigned with `assignSeed`; throws a RangeError naming the problem. */
+  decodeUpdate(bytes: Uint8Array, assignSeed: number, round: number): Float32Array {
+    return decodeChecked(this.up, bytes, uplinkContext(assignSeed, round), 'update');
+  }
+
+  /** Takes the outer step for the round's decoded updates; returns the broadcast payload (version + 1). */
+  commit(deltas: readonly Float32Array[]): Uint8Array {
+    if (deltas.length === 0) throw new RangeError('sync commit: no updates');
+    const n = this.n;
+    const acc = new Float64Array(n);
+    for (const d of deltas) for (let i = 0; i < n; i++) acc[i] += d[i];
+    const g = new Float32Array(n);
+    for (let i = 0; i < n; i++) g[i] = acc[i] / deltas.length;
+    const s = this.outer.step(g);
+    const version = this.version + 1;
+    const ctx = downlinkContext(this.cfg.seed, version);
+    const bytes = this.downEf.encode(s, ctx);
+    this.params = applyStep(this.params, this.down.decode(bytes, n, ctx));
+    this.last = { baseVersion: this.version, version, bytes };
+    this.version = version;
+    return bytes;
+  }
+}
+
+/** The donor's side: holds θ_v as every donor reconstructs it, and its uplink error feedback. */
+export class DonorSync {
+  private readonly up: ModelCodec;
+  private readonly down: ModelCodec;
+  private readonly ef: ErrorFeedback;
+  params: Float32Array | null = null;
+  version = -1;
+
+  constructor(
+    readonly cfg: Pick<SyncConfig, 'codec' | 'downCodec' | 'seed'>,
+    layout: readonly TensorSpec[],
+  ) {
+    this.up = jobCodec(cfg.codec, layout);
+    this.down = jobCodec(cfg.downCodec, layout);
+    this.ef = new ErrorFeedback(this.up, this.up.n);
+  }
+
+  /** A full snapshot (new or lagging donor). */
+  setSnapshot(params: Float32Array, version: number): void {
+    if (params.length !== this.up.n) throw new RangeError(`snapshot has ${params.length} values, the model has ${this.up.n}`);
+    this.params = params;
+    this.version = version;
+  }
+
+  /** Applies a broadcast step; the donor must hold its base version (else it needs a snapshot). */
+  applyDelta(baseVersion: number, version: number, bytes: Uint8Array): void {
+    if (this.params === null || this.version !== baseVersion) {
+      throw new RangeError(`step from v${baseVersion} to v${version}, but this donor holds v${this.version}; it needs a snapshot`);
+    }
+    const s = decodeChecked(this.down, bytes, downlinkContext(this.cfg.seed, version), 'broadcast step');
+    this.params = applyStep(this.params, s);
+    this.version = version;
+  }
+
+  /** Encodes Δ = θ_v − θ_local plus the residual; throws (residual kept) when Δ is not finite. */
+  encodeUpdate(local: Float32Array, assignSeed: number, round: number): Uint8Array {
+    const base = this.params;
+    if (base === null) throw new RangeError('encodeUpdate before any weights');
+    if (local.length !== base.length) throw new RangeError(`local weights have ${local.length} values, the model has ${base.length}`);
+    const delta = new Float32Array(base.length);
+    for (let i = 0; i < base.length; i++) {
+      delta[i] = base[i] - local[i];
+      if (!Number.isFinite(delta[i])) {
+        throw new RangeError(`the update holds ${delta[i]} at parameter ${i}: local training diverged; lower the learning rate`);
+      }
+    }
+    return this.ef.encode(delta, uplinkContext(assignSeed, round));
+  }
+
+  /** Bytes of an update at most (exact for fixed-size codecs). */
+  maxUpdateBytes(): number {
+    return this.up.encodedBytes(this.up.n);
+  }
+}
