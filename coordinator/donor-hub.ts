@@ -6,7 +6,6 @@ import type { Peer } from 'peerjs';
 import { framedChannelFromConnection } from '../src/protocol/peer-channel';
 import type { FramedChannel } from '../src/protocol/channel';
 import { DONOR_KINDS, type Message } from '../src/protocol/messages';
-import { int8Codec } from '../src/compress/int8';
 import type { DonorLink } from './job-engine';
 
 export interface HubTarget {
@@ -42,8 +41,6 @@ export class DonorHub {
     this.stats.connections++;
     const ch = framedChannelFromConnection(conn, {
       accept: DONOR_KINDS,
-      // Updates must be exactly the int8 encoding of n values; anything else is refused before decoding.
-      updateBodyBytes: (_codec, n) => int8Codec.encodedBytes(n),
     });
     let donorId: string | null = null;
     let errors = 0;

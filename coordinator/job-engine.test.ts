@@ -1,12 +1,14 @@
 // The synchronous-rounds engine driven by in-memory donor links: no WebRTC, no GPU. Update bodies
-// are made by the real int8 codec, so the engine's arithmetic is checked against a plain f64 CPU
+// are made by the real int8 job codec (src/sync), so the engine's arithmetic is checked against a plain f64 CPU
 // computation over the same decoded values. Deadlines run on node:test's mocked setTimeout; the
 // engine's progress is awaited through its `round` event and the links' `sent` events.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { JobEngine, type DonorLink, type DonorView, type EngineConfig, type RoundResult } from './job-engine';
-import { int8Codec } from '../src/compress/int8';
+import { jobCodec } from '../src/sync/job-codec';
+import { DonorSync } from '../src/sync/sync';
+import { modelParamSpecs } from '../src/model/model';
 import type { UpdateHeader } from '../src/protocol/messages';
 
 // ---- fakes ----------------------------------------------------------------------------------
@@ -129,13 +131,13 @@ function assertClose(got: Float32Array, want: Float64Array, what: string): void 
 
 // ---- harness --------------------------------------------------------------------------------
 
-const N = 300; // two int8 blocks, the second one partial
+const N = 302; // the test model's parameter count: two int8 blocks, the second one partial
 
 function config(over: Partial<EngineConfig> = {}): EngineConfig {
   return {
     jobId: 'job-1',
     name: 'engine test',
-    model: { type: 'mlp', vocab: 4, context: 2, embed: 3, hidden: 5 },
+    model: { type: 'mlp', vocab: 4, context: 2, embed: 3, hidden: 26 },
     vocab: ['a', 'b', 'c', 'd'],
     rounds: 1,
     localSteps: 7,
@@ -150,6 +152,9 @@ function config(over: Partial<EngineConfig> = {}): EngineConfig {
     shards: 4,
     seed: 3,
     outerLr: 0.5,
+    outerMomentum: 0,
+    codec: 'int8',
+    downCodec: 'f32',
     dropAfterMisses: 5,
     ...over,
   };
@@ -213,7 +218,7 @@ function update(
   link: FakeLink,
   delta: Float32Array,
   over: Partial<UpdateHeader> = {},
-  body = int8Codec.encode(delta),
+  body = upCodec(engine).encode(delta),
 ): Float32Array {
   const header: UpdateHeader = {
     jobId: engine.cfg.jobId,
@@ -229,7 +234,12 @@ function update(
   };
   link.received(header, body);
   engine.onUpdate(link.donorId, header, body);
-  return int8Codec.decode(body, delta.length);
+  return upCodec(engine).decode(body, delta.length);
+}
+
+/** The job's update codec, as a donor builds it. */
+function upCodec(engine: JobEngine) {
+  return jobCodec(engine.cfg.codec, modelParamSpecs(engine.cfg.model));
 }
 
 function nextRound(engine: JobEngine): Promise<RoundResult> {
@@ -293,7 +303,7 @@ test('a round with two donors applies θ ← θ − outerLr·mean(decoded Δ) an
   assert.deepEqual([...r.donors].sort(), ['A', 'B']);
   // Bytes moved in the round: weights + assign down, the update up (the `job` message came before).
   const roundDown = (l: FakeLink) =>
-    l.sent.filter((m) => m.kind === 'weights' || m.kind === 'assign').reduce((s, m) => s + sizeOf(m.header, m.body), 0);
+    l.sent.filter((m) => m.kind === 'weights' || m.kind === 'delta' || m.kind === 'assign').reduce((s, m) => s + sizeOf(m.header, m.body), 0);
   assert.equal(r.bytesDown, roundDown(a) + roundDown(b));
   assert.equal(r.bytesUp, a.bytesReceived() + b.bytesReceived());
   for (const v of engine.donorViews()) assert.equal(v.roundsContributed, 1);
@@ -314,13 +324,17 @@ test('weights go before assign only to donors that do not hold the current versi
 
   update(engine, fresh, randomVector(N, 21, 0.1));
   update(engine, holder, randomVector(N, 22, 0.1));
-  // Version 1 exists now: both hold version 0, so both get the new weights before round 1.
+  // Version 1 exists now: both hold version 0, so both get the broadcast step 0 → 1 before round 1,
+  // and applying it to version 0 gives the coordinator's weights bit for bit.
   await Promise.all([fresh.waitFor('assign', 2), holder.waitFor('assign', 2)]);
   for (const l of [fresh, holder]) {
-    assert.deepEqual(l.kinds().slice(-2), ['weights', 'assign']);
-    const m = l.of('weights').at(-1)!;
-    assert.equal(m.header.version, 1);
-    assert.deepEqual(new Float32Array(m.body!.slice().buffer), engine.params);
+    assert.deepEqual(l.kinds().slice(-2), ['delta', 'assign']);
+    const m = l.of('delta').at(-1)!;
+    assert.deepEqual(m.header, { jobId: 'job-1', baseVersion: 0, version: 1, n: N, codec: 'f32' });
+    const donor = new DonorSync({ codec: 'int8', downCodec: 'f32', seed: engine.cfg.seed }, modelParamSpecs(engine.cfg.model));
+    donor.setSnapshot(new Float32Array(w.body!.slice().buffer), 0);
+    donor.applyDelta(0, 1, m.body!);
+    assert.deepEqual(donor.params, engine.params);
     assert.equal(l.of('assign').at(-1)!.header.version, 1);
   }
   update(engine, fresh, randomVector(N, 23, 0.1));
@@ -480,7 +494,7 @@ test('an update with the wrong n, the wrong job or from an unknown donor throws 
   const a = join(engine, 'A');
   await a.waitFor('assign');
   assert.throws(
-    () => update(engine, a, randomVector(N + 1, 81, 0.1)),
+    () => update(engine, a, randomVector(N, 81, 0.1), { n: N + 1 }),
     (e: unknown) => e instanceof Error && e.message.includes(`n=${N + 1}`) && e.message.includes(String(N)),
   );
   assert.throws(
@@ -506,8 +520,8 @@ test('an update whose values decode to non-finite numbers is rejected, and the e
   // Round 0: B's first block scale is NaN (the codec refuses it).
   await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
   let theta = engine.params.slice();
-  const nanBody = int8Codec.encode(randomVector(N, 91, 0.1));
-  new DataView(nanBody.buffer).setFloat32(0, Number.NaN, true);
+  const nanBody = upCodec(engine).encode(randomVector(N, 91, 0.1));
+  new DataView(nanBody.buffer).setFloat32(12, Number.NaN, true); // after the model codec's 12-byte header
   assert.throws(() => update(engine, b, randomVector(N, 91, 0.1), {}, nanBody), /NaN/);
   assert.deepEqual(engine.params, theta, 'a rejected update does not touch the weights');
   let dA = update(engine, a, randomVector(N, 92, 0.1));
@@ -521,8 +535,8 @@ test('an update whose values decode to non-finite numbers is rejected, and the e
   theta = engine.params.slice();
   const big = new Float32Array(N);
   big[0] = 1; // q = 127
-  const infBody = int8Codec.encode(big);
-  new DataView(infBody.buffer).setFloat32(0, 3.4e38, true);
+  const infBody = upCodec(engine).encode(big);
+  new DataView(infBody.buffer).setFloat32(12, 3.4e38, true);
   assert.throws(() => update(engine, b, big, {}, infBody), /Infinity.*finite/);
   dA = update(engine, a, randomVector(N, 93, 0.1));
   await a.waitFor('assign', 3);

@@ -4,8 +4,8 @@
 // validated, checkpointed and recorded. A late update is left out of its round; a donor that stays
 // silent through `dropAfterMisses` deadlines is dropped.
 import { EventEmitter } from 'node:events';
-import type { ModelConfig } from '../src/model/model';
-import { int8Codec } from '../src/compress/int8';
+import { modelParamSpecs, type ModelConfig } from '../src/model/model';
+import { CoordinatorSync, checkPayloadSize } from '../src/sync/sync';
 import type { JobTrain, UpdateHeader } from '../src/protocol/messages';
 
 export interface DonorLink {
@@ -59,6 +59,11 @@ export interface EngineConfig extends JobTrain {
   shards: number;
   seed: number;
   outerLr: number;
+  /** Nesterov momentum of the outer step (0: plain averaging). */
+  outerMomentum: number;
+  /** Codec of the donors' updates and of the broadcast step (src/compress/codec-spec.ts grammar). */
+  codec: string;
+  downCodec: string;
   /** Consecutive missed deadlines after which a donor is dropped. */
   dropAfterMisses: number;
 }
@@ -79,6 +84,8 @@ export interface DonorView {
 interface DonorState extends DonorView {
   link: DonorLink;
   pending?: { round: number; resolve: () => void };
+  /** The seed of this round's assignment: the update's codec context. */
+  assignSeed?: number;
 }
 
 interface ArrivedUpdate {
@@ -90,7 +97,6 @@ interface ArrivedUpdate {
 
 export class JobEngine extends EventEmitter {
   readonly donors = new Map<string, DonorState>();
-  params: Float32Array;
   version: number;
   round: number;
   private stopped = false;
@@ -103,6 +109,8 @@ export class JobEngine extends EventEmitter {
   /** A donor keeps its shard across reconnects, so a reloaded page trains on the shard it has cached. */
   private readonly shardOf = new Map<string, number>();
   readonly n: number;
+  /** Decodes updates, takes the outer step and holds θ as every donor reconstructs it. */
+  readonly sync: CoordinatorSync;
 
   constructor(
     readonly cfg: EngineConfig,
@@ -112,10 +120,20 @@ export class JobEngine extends EventEmitter {
     private readonly hooks: EngineHooks,
   ) {
     super();
-    this.params = params;
     this.version = version;
     this.round = round;
     this.n = params.length;
+    this.sync = new CoordinatorSync(
+      { codec: cfg.codec, downCodec: cfg.downCodec, outer: { lr: cfg.outerLr, momentum: cfg.outerMomentum }, seed: cfg.seed },
+      modelParamSpecs(cfg.model),
+      params,
+      version,
+    );
+  }
+
+  /** The global weights θ_version, exactly as every donor holds them. */
+  get params(): Float32Array {
+    return this.sync.params;
   }
 
   /** The `job` message a donor needs to load the model and data. */
@@ -127,6 +145,7 @@ export class JobEngine extends EventEmitter {
       model: c.model,
       vocab: c.vocab,
       train: { batch: c.batch, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, gradClip: c.gradClip ?? 0 },
+      sync: { codec: this.sync.cfg.codec, downCodec: this.sync.cfg.downCodec, seed: c.seed >>> 0 },
       shards: c.shards,
     };
   }
@@ -196,6 +215,10 @@ export class JobEngine extends EventEmitter {
     if (!d) throw new Error(`update from unknown donor ${donorId}`);
     if (h.jobId !== this.cfg.jobId) throw new Error(`update for job ${h.jobId}, but this donor trains ${this.cfg.jobId}`);
     if (h.n !== this.n) throw new Error(`update has n=${h.n} parameters, the model has ${this.n}`);
+    if (h.codec !== this.sync.up.name) throw new Error(`update codec ${h.codec}, but this job sends ${this.sync.up.name}`);
+    // A malformed message (wrong size for the codec) is refused like a wrong n: it does not count as
+    // the donor's answer. One that has the right size but does not decode does (below).
+    checkPayloadSize(this.sync.up, body.byteLength, 'update');
     d.bytesUp += body.byteLength;
     const c = this.collecting;
     if (!c || c.round !== h.round || h.baseVersion !== this.version) {
@@ -215,10 +238,7 @@ export class JobEngine extends EventEmitter {
     }
     let delta: Float32Array;
     try {
-      delta = int8Codec.decode(body, this.n);
-      for (let i = 0; i < delta.length; i++) {
-        if (!Number.isFinite(delta[i])) throw new Error(`update value ${i} is ${delta[i]}; updates must be finite`);
-      }
+      delta = this.sync.decodeUpdate(body, d.assignSeed ?? 0, h.round);
     } catch (e) {
       c.rejected++;
       d.pending?.resolve();
@@ -299,9 +319,17 @@ export class JobEngine extends EventEmitter {
     for (const [i, d] of donors.entries()) {
       d.state = 'training';
       waits.push(new Promise<void>((resolve) => (d.pending = { round, resolve })));
+      const seed = (this.cfg.seed * 1_000_003 + round * 7919 + i) >>> 0;
+      d.assignSeed = seed;
       const send = async () => {
-        if (d.version !== this.version) {
-          // Exactly the n values, also when params is a view into a larger buffer.
+        const last = this.sync.last;
+        if (d.version !== this.version && last && last.version === this.version && d.version === last.baseVersion) {
+          // One version behind: the compressed broadcast step.
+          const h = { jobId: this.cfg.jobId, baseVersion: last.baseVersion, version: last.version, n: this.n, codec: this.sync.cfg.downCodec };
+          await d.link.send('delta', h, last.bytes);
+          d.version = this.version;
+        } else if (d.version !== this.version) {
+          // New or further behind: a full snapshot (exactly the n values, also when params is a view).
           const p = this.params;
           const body = new Uint8Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength));
           await d.link.send('weights', { jobId: this.cfg.jobId, version: this.version, n: this.n, encoding: 'f32' }, body);
@@ -313,7 +341,7 @@ export class JobEngine extends EventEmitter {
           version: this.version,
           shard: d.shard,
           steps: this.cfg.localSteps,
-          seed: (this.cfg.seed * 1_000_003 + round * 7919 + i) >>> 0,
+          seed,
           deadlineMs: deadline,
         });
       };
@@ -352,13 +380,8 @@ export class JobEngine extends EventEmitter {
 
     let trainLoss: number | null = null;
     if (c.updates.length > 0) {
-      const mean = new Float32Array(this.n);
-      for (const u of c.updates) for (let i = 0; i < this.n; i++) mean[i] += u.delta[i];
-      const s = this.cfg.outerLr / c.updates.length;
-      const next = new Float32Array(this.n);
-      for (let i = 0; i < this.n; i++) next[i] = this.params[i] - s * mean[i];
-      this.params = next;
-      this.version++;
+      this.sync.commit(c.updates.map((u) => u.delta));
+      this.version = this.sync.version;
       trainLoss = c.updates.reduce((a, u) => a + u.loss, 0) / c.updates.length;
       await this.hooks.checkpoint(this.version, this.params);
     }

@@ -4,7 +4,6 @@
 import { EventEmitter } from 'node:events';
 import type { Message } from '../src/protocol/messages';
 import { modelEvalBatch, modelFlopsPerToken, modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
-import { int8Codec } from '../src/compress/int8';
 import { JobEngine, type DonorLink, type EngineConfig, type RoundResult } from './job-engine';
 import type { HubTarget } from './donor-hub';
 import type { JobRunner } from './api';
@@ -104,12 +103,8 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
         e.onStatus(donorId, m.header.state);
         break;
       case 'update': {
-        const body = m.body ?? new Uint8Array(0);
-        const want = int8Codec.encodedBytes(m.header.n);
-        if (body.byteLength !== want) {
-          throw new Error(`update body is ${body.byteLength} bytes; int8 of n=${m.header.n} is exactly ${want}`);
-        }
-        e.onUpdate(donorId, m.header, body);
+        // The engine checks the codec, the exact (or maximum) size and every value as it decodes.
+        e.onUpdate(donorId, m.header, m.body ?? new Uint8Array(0));
         break;
       }
       default:
@@ -190,6 +185,10 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
       shards: t.shards,
       seed: t.seed,
       outerLr: t.outerLr,
+      // Jobs stored before compression existed: plain averaging of int8 updates, f32 broadcast.
+      outerMomentum: t.outerMomentum ?? 0,
+      codec: t.codec ?? 'int8',
+      downCodec: t.downCodec ?? 'f32',
       dropAfterMisses: 2,
     };
     const store = this.store;

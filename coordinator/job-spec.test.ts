@@ -162,3 +162,21 @@ test('GPT fields: each limit, and the cross-field rules, name the field', () => 
   // The default GPT has 2 layers: 'middle' would factorise nothing.
   expectSpecError(gpt({ lowRank: { rank: 4 } }), 'model.lowRank.layers', /needs model.layers ≥ 3, got 2/);
 });
+
+test('train.codec/downCodec/outer: canonical names, downCodec follows codec, DiLoCo defaults follow localSteps', () => {
+  const s = parseJobSpec({ train: { codec: 'topk:0.010/q2', localSteps: 50 } });
+  assert.equal(s.train.codec, 'topk:0.01/q2');
+  assert.equal(s.train.downCodec, 'topk:0.01/q2');
+  assert.equal(s.train.outerLr, 0.7);
+  assert.equal(s.train.outerMomentum, 0.9);
+  const dp = parseJobSpec({ train: { codec: 'f32', downCodec: 'f16', localSteps: 1 } });
+  assert.deepEqual([dp.train.downCodec, dp.train.outerLr, dp.train.outerMomentum], ['f16', 1, 0]);
+  const given = parseJobSpec({ train: { localSteps: 1, outerLr: 0.5, outerMomentum: 0.5 } });
+  assert.deepEqual([given.train.outerLr, given.train.outerMomentum], [0.5, 0.5]);
+  const bad = (train: Record<string, unknown>, re: RegExp) =>
+    assert.throws(() => parseJobSpec({ train }), (e: unknown) => e instanceof JobSpecError && re.test(e.message));
+  bad({ codec: 'q3' }, /train\.codec: codec "q3": unknown codec name "q3".*accepted forms/);
+  bad({ downCodec: 'topk:2' }, /train\.downCodec: .*fraction "2" must be a decimal number in \(0, 1\]/);
+  bad({ codec: 7 }, /train\.codec: codec name must be a string of 1\.\.64 characters, got 7/);
+  bad({ outerMomentum: 1 }, /train\.outerMomentum must be a number in \[0, 1\), got 1/);
+});

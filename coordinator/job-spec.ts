@@ -4,6 +4,8 @@
 // The model section depends on model.type: each family has its own fields and defaults, and a field
 // of the other family is refused with a message saying which type it needs.
 import { GPT_LIMITS, validateModel, type ModelConfig } from '../src/model/model';
+import { checkCodecName, MAX_CODEC_NAME } from '../src/sync/job-codec';
+import { defaultOuter } from '../src/sync/outer';
 
 export interface MlpModelSpec {
   type: 'mlp';
@@ -45,7 +47,16 @@ export interface JobSpec {
     minDonors: number;
     shards: number;
     seed: number;
+    /**
+     * Outer learning rate and Nesterov momentum on the coordinator. Defaults: DiLoCo's 0.7 and 0.9
+     * when localSteps > 1, plain averaging (1 and 0) at localSteps = 1 (synchronous data parallel).
+     */
     outerLr: number;
+    outerMomentum: number;
+    /** The donors' update codec (src/compress/codec-spec.ts grammar, e.g. "q4", "topk:0.01/q2"). */
+    codec: string;
+    /** The broadcast's codec; default: the same as codec. */
+    downCodec: string;
   };
 }
 
@@ -88,7 +99,10 @@ export const DEFAULT_JOB: JobSpec = deepFreeze({
     minDonors: 1,
     shards: 8,
     seed: 1,
-    outerLr: 1,
+    outerLr: 0.7,
+    outerMomentum: 0.9,
+    codec: 'int8',
+    downCodec: 'int8',
   },
 });
 
@@ -106,7 +120,8 @@ type Rule =
   | { kind: 'bool' }
   | { kind: 'num'; lo: number; hi: number; loOpen?: boolean; hiOpen?: boolean }
   | { kind: 'enum'; values: readonly string[] }
-  | { kind: 'string'; min: number; max: number; pattern?: RegExp; patternText?: string };
+  | { kind: 'string'; min: number; max: number; pattern?: RegExp; patternText?: string }
+  | { kind: 'codec' };
 
 const MODEL_TYPE: Rule = { kind: 'enum', values: ['mlp', 'gpt'] };
 const gptInt = (k: keyof typeof GPT_LIMITS): Rule => ({ kind: 'int', lo: GPT_LIMITS[k][0], hi: GPT_LIMITS[k][1] });
@@ -169,6 +184,9 @@ const RULES: { [S in Exclude<keyof JobSpec, 'model'>]: JobSpec[S] extends object
     shards: { kind: 'int', lo: 1, hi: 65_536 },
     seed: { kind: 'int', lo: 0, hi: 0xffffffff },
     outerLr: { kind: 'num', lo: 0, hi: 10, loOpen: true },
+    outerMomentum: { kind: 'num', lo: 0, hi: 1, hiOpen: true },
+    codec: { kind: 'codec' },
+    downCodec: { kind: 'codec' },
   },
 };
 
@@ -224,6 +242,12 @@ function checkValue(field: string, rule: Rule, v: unknown): unknown {
       }
       return v;
     }
+    case 'codec':
+      try {
+        return checkCodecName(v as string);
+      } catch (e) {
+        throw new JobSpecError(field, `${field}: ${(e as Error).message} (at most ${MAX_CODEC_NAME} characters)`);
+      }
   }
 }
 
@@ -308,8 +332,22 @@ export function parseJobSpec(input: unknown): JobSpec {
     name,
     model,
     data: section('data', DEFAULT_JOB.data),
-    train: section('train', { ...DEFAULT_JOB.train, gradClip: DEFAULT_GRAD_CLIP[model.type] }),
+    train: parseTrain(input.train === undefined ? {} : input.train, model.type),
   };
+}
+
+/** The train section: the outer optimizer's defaults follow localSteps, downCodec follows codec. */
+function parseTrain(input: unknown, type: ModelSpec['type']): JobSpec['train'] {
+  const t = parseSection('train', input, RULES.train as Record<string, Rule>, {
+    ...DEFAULT_JOB.train,
+    gradClip: DEFAULT_GRAD_CLIP[type],
+  }) as JobSpec['train'];
+  const given = input as Record<string, unknown>;
+  const outer = defaultOuter(t.localSteps);
+  if (given.outerLr === undefined) t.outerLr = outer.lr;
+  if (given.outerMomentum === undefined) t.outerMomentum = outer.momentum;
+  if (given.downCodec === undefined) t.downCodec = t.codec;
+  return t;
 }
 
 /** The model a job trains, once its vocabulary is known. */

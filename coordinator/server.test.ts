@@ -11,7 +11,7 @@ import { startServer } from './server';
 import { createNodePeer, openFramedChannel } from './rtc-node';
 import { COORDINATOR_KINDS, type Message, type MessageOf } from '../src/protocol/messages';
 import type { FramedChannel } from '../src/protocol/channel';
-import { int8Codec } from '../src/compress/int8';
+import { jobCodec, flatLayout } from '../src/sync/job-codec';
 import { Rng } from '../src/util/rng';
 import type { RoundResult } from './job-engine';
 
@@ -44,7 +44,7 @@ test('coordinator rejects bad donor input with clear errors and keeps serving', 
         name: 'server-test',
         model: { type: 'mlp', context: 3, embed: 4, hidden: 8 },
         data: { maxBytes: 20000 },
-        train: { rounds: 2, minDonors: 1, roundDeadlineMs: 60_000 },
+        train: { rounds: 2, minDonors: 1, roundDeadlineMs: 60_000, codec: 'int8' },
       }),
     });
     assert.equal(created.status, 201, await created.clone().text());
@@ -93,18 +93,19 @@ test('coordinator rejects bad donor input with clear errors and keeps serving', 
     const assign = await inbox.next('assign');
     const n = weights.header.n;
     assert.equal(weights.body?.byteLength, n * 4);
+    const codec = jobCodec('int8', flatLayout(n)); // the job's codec, as a donor builds it
     const header = { jobId, round: assign.header.round, baseVersion: assign.header.version, steps: 1, loss: 3, tokens: 64, codec: 'int8', n, computeMs: 1 };
 
     // 6. An update of the wrong size.
-    await send('update', header, new Uint8Array(int8Codec.encodedBytes(n) - 4));
-    assert.match((await inbox.next('error')).header.message, new RegExp(`${int8Codec.encodedBytes(n)}`));
+    await send('update', header, new Uint8Array(codec.encodedBytes(n) - 4));
+    assert.match((await inbox.next('error')).header.message, new RegExp(`is exactly ${codec.encodedBytes(n)}`));
 
     // 7. An update with a NaN scale: the right size, values not finite. It ends this donor's part
     // in the round, which closes with nothing applied.
     const rng = new Rng(5);
-    const good = int8Codec.encode(rng.uniformArray(n, -1e-3, 1e-3));
+    const good = codec.encode(rng.uniformArray(n, -1e-3, 1e-3));
     const bad = good.slice();
-    new DataView(bad.buffer).setFloat32(0, NaN, true);
+    new DataView(bad.buffer).setFloat32(12, NaN, true); // the first int8 scale, after the 12-byte model-codec header
     await send('update', header, bad);
     assert.match((await inbox.next('error')).header.message, /finite|NaN/);
     const r0 = await firstRound;

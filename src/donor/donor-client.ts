@@ -160,7 +160,7 @@ export class DonorClient {
     switch (m.kind) {
       case 'job': {
         const h = m.header;
-        const job: WorkerJob = { jobId: h.jobId, name: h.name, model: h.model, train: h.train, shards: h.shards };
+        const job: WorkerJob = { jobId: h.jobId, name: h.name, model: h.model, train: h.train, sync: h.sync, shards: h.shards };
         const { cachedVersion, paramCount } = await this.worker.loadJob(job, this.origin);
         this.paramCount = paramCount;
         this.jobId = h.jobId;
@@ -174,6 +174,17 @@ export class DonorClient {
         const body = m.body ?? new Uint8Array(0);
         const params = new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
         await this.worker.setWeights(h.jobId, h.version, params);
+        break;
+      }
+      case 'delta': {
+        const h = m.header;
+        try {
+          await this.worker.applyDelta(h.jobId, h.baseVersion, h.version, m.body ?? new Uint8Array(0));
+        } catch (e) {
+          // Out of step (or a bad payload): say we hold nothing, so the next round brings a snapshot.
+          console.warn(`starling: broadcast step v${h.baseVersion} → v${h.version} not applied: ${(e as Error).message}`);
+          await this.send('ready', { jobId: h.jobId, version: -1 });
+        }
         break;
       }
       case 'assign': {
@@ -196,7 +207,7 @@ export class DonorClient {
             steps: r.steps,
             loss: r.loss,
             tokens: r.tokens,
-            codec: 'int8',
+            codec: r.codec,
             n: this.paramCount,
             computeMs: r.computeMs,
           },

@@ -31,7 +31,7 @@ test('the samples are valid', () => {
 });
 
 test('an unknown kind is rejected, listing the known ones', () => {
-  assert.throws(() => validateMessage('bye', {}, 0), /unknown message kind "bye" \(known: hello, ready, update, status, job, weights, assign, idle, error\)/);
+  assert.throws(() => validateMessage('bye', {}, 0), /unknown message kind "bye" \(known: hello, ready, update, status, job, weights, delta, assign, idle, error\)/);
 });
 
 test('every field of every kind rejects a value of the wrong type, naming kind and field', () => {
@@ -75,7 +75,9 @@ test('ranges and formats are enforced', () => {
   rejectsPatched('update', (h) => (h.steps = 0), /update\.steps: expected an integer in \[1, 1000000\], got 0/);
   rejectsPatched('update', (h) => (h.loss = Number.NaN), /update\.loss: expected a finite number, got NaN/);
   rejectsPatched('update', (h) => (h.loss = Number.POSITIVE_INFINITY), /update\.loss: expected a finite number, got Infinity/);
-  rejectsPatched('update', (h) => (h.codec = 'topk'), /update\.codec: expected one of "int8", got "topk"/);
+  rejectsPatched('update', (h) => (h.codec = 'topk'), /update\.codec: codec "topk": topk needs a fraction/);
+  rejectsPatched('delta', (h) => (h.version = 9), /delta: version 9 must be baseVersion \+ 1 = 7/);
+  rejectsPatched('job', (h) => ((h.sync as Record<string, unknown>).downCodec = 'q3'), /job\.sync\.downCodec: codec "q3"/);
   rejectsPatched('update', (h) => (h.n = MAX_PARAMS + 1), new RegExp(`update\\.n: expected an integer in \\[1, ${MAX_PARAMS}\\]`));
   rejectsPatched('update', (h) => (h.computeMs = -0.5), /update\.computeMs: expected a finite number in \[0, \d+\], got -0.5/);
   rejectsPatched('status', (h) => (h.state = 'sleeping'), /status\.state: expected one of "training", "paused", "idle", got "sleeping"/);

@@ -11,11 +11,13 @@ import { validateGptConfig } from '../model/gpt-spec';
 import type { ModelConfig } from '../model/model';
 import { ProtocolError } from './errors';
 import { MAX_PARAMS } from './limits';
+import { checkCodecName } from '../sync/job-codec';
 
 export { PROTOCOL_VERSION } from './limits';
 
 export type DonorState = 'training' | 'paused' | 'idle';
-export type UpdateCodec = 'int8';
+/** A codec name in src/compress/codec-spec.ts's grammar (e.g. 'q4', 'topk:0.01/q2', 'powersgd:2'). */
+export type UpdateCodec = string;
 
 export interface HelloHeader {
   donorId: string;
@@ -57,6 +59,12 @@ export interface JobTrain {
   /** Global gradient-norm clip (0 or absent: off). */
   gradClip?: number;
 }
+/** How updates travel: the donors' codec, the broadcast's codec and the seed of the broadcast's randomness. */
+export interface JobSync {
+  codec: string;
+  downCodec: string;
+  seed: number;
+}
 export interface JobHeader {
   jobId: string;
   name: string;
@@ -64,6 +72,7 @@ export interface JobHeader {
   /** The tokenizer's characters; vocab[i] is token i. */
   vocab: string[];
   train: JobTrain;
+  sync: JobSync;
   shards: number;
 }
 export interface WeightsHeader {
@@ -71,6 +80,14 @@ export interface WeightsHeader {
   version: number;
   n: number;
   encoding: 'f32';
+}
+/** The broadcast step θ_version = θ_baseVersion − decode(body), for donors that hold baseVersion. */
+export interface DeltaHeader {
+  jobId: string;
+  baseVersion: number;
+  version: number;
+  n: number;
+  codec: UpdateCodec;
 }
 export interface AssignHeader {
   jobId: string;
@@ -96,6 +113,7 @@ export type Message =
   | { kind: 'status'; header: StatusHeader; body?: undefined }
   | { kind: 'job'; header: JobHeader; body?: undefined }
   | { kind: 'weights'; header: WeightsHeader; body: Uint8Array }
+  | { kind: 'delta'; header: DeltaHeader; body: Uint8Array }
   | { kind: 'assign'; header: AssignHeader; body?: undefined }
   | { kind: 'idle'; header: IdleHeader; body?: undefined }
   | { kind: 'error'; header: ErrorHeader; body?: undefined };
@@ -104,7 +122,7 @@ export type MessageKind = Message['kind'];
 export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
 
 export const DONOR_KINDS = ['hello', 'ready', 'update', 'status'] as const satisfies readonly MessageKind[];
-export const COORDINATOR_KINDS = ['job', 'weights', 'assign', 'idle', 'error'] as const satisfies readonly MessageKind[];
+export const COORDINATOR_KINDS = ['job', 'weights', 'delta', 'assign', 'idle', 'error'] as const satisfies readonly MessageKind[];
 export const MESSAGE_KINDS: readonly MessageKind[] = [...DONOR_KINDS, ...COORDINATOR_KINDS];
 
 export interface ValidateOptions {
@@ -213,6 +231,15 @@ const obj = (shape: Shape): Check => (v, path) => checkShape(shape, v, path);
 const ID = str(1, 64, /^[A-Za-z0-9_-]+$/, 'a string of letters, digits, "_" or "-"');
 const COUNT = int(0);
 
+const codecCheck: Check = (v, path) => {
+  if (typeof v !== 'string') fail(path, 'a codec name', v);
+  try {
+    checkCodecName(v as string);
+  } catch (e) {
+    throw new ProtocolError(`${path}: ${(e as Error).message}`);
+  }
+};
+
 const vocabCheck: Check = (v, path) => {
   if (!Array.isArray(v) || v.length < 2 || v.length > 4096) fail(path, 'an array of 2..4096 strings', v);
   const arr = v as unknown[];
@@ -256,7 +283,7 @@ const modelCheck: Check = (v, path) => {
   }
 };
 
-type BodyRule = 'none' | 'weights' | 'update';
+type BodyRule = 'none' | 'weights' | 'update' | 'payload';
 
 const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
   hello: {
@@ -277,7 +304,7 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
       steps: req(int(1, 1_000_000)),
       loss: req(finite),
       tokens: req(COUNT),
-      codec: req(oneOf('int8')),
+      codec: req(codecCheck),
       n: req(int(1, MAX_PARAMS)),
       computeMs: req(num(0, Number.MAX_SAFE_INTEGER)),
     },
@@ -304,6 +331,7 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
           gradClip: opt(num(0, 1000)),
         }),
       ),
+      sync: req(obj({ codec: req(codecCheck), downCodec: req(codecCheck), seed: req(int(0, 0xffffffff)) })),
       shards: req(int(1, 1_000_000)),
     },
     body: 'none',
@@ -311,6 +339,10 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
   weights: {
     header: { jobId: req(ID), version: req(COUNT), n: req(int(1, MAX_PARAMS)), encoding: req(oneOf('f32')) },
     body: 'weights',
+  },
+  delta: {
+    header: { jobId: req(ID), baseVersion: req(COUNT), version: req(int(1)), n: req(int(1, MAX_PARAMS)), codec: req(codecCheck) },
+    body: 'payload',
   },
   assign: {
     header: {
@@ -384,6 +416,13 @@ export function validateMessage(
       }
       break;
     }
+    case 'payload':
+      // The receiver knows the job's codec and checks the exact size as it decodes (src/sync/sync.ts).
+      if (bodyLength < 1) throw new ProtocolError(`${kind} body is empty; it must carry the encoded step`);
+      if (kind === 'delta' && (h.version as number) !== (h.baseVersion as number) + 1) {
+        throw new ProtocolError(`delta: version ${h.version} must be baseVersion + 1 = ${(h.baseVersion as number) + 1}`);
+      }
+      break;
   }
 }
 

@@ -45,6 +45,7 @@ export function sampleMessages(seed = 1, weightsN = 257): { [K in MessageKind]: 
         model: { type: 'mlp', vocab: vocab.length, context: 3, embed: 8, hidden: 16 },
         vocab,
         train: { batch: 32, lr: 0.003, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
+        sync: { codec: 'topk:0.01/q2', downCodec: 'q4', seed: rng.nextU32() },
         shards: 8,
       },
     },
@@ -52,6 +53,11 @@ export function sampleMessages(seed = 1, weightsN = 257): { [K in MessageKind]: 
       kind: 'weights',
       header: { jobId: 'job-1', version: rng.int(100), n: weightsN, encoding: 'f32' },
       body: randomBytes(rng, weightsN * 4),
+    },
+    delta: {
+      kind: 'delta',
+      header: { jobId: 'job-1', baseVersion: 6, version: 7, n: weightsN, codec: 'q4' },
+      body: randomBytes(rng, 12 + weightsN),
     },
     assign: {
       kind: 'assign',

@@ -2,7 +2,8 @@
 //   [u8 protocolVersion=1][u8 kind code][u16 reserved=0][u32 headerLen][header: UTF-8 JSON][body]
 // All integers little-endian. The body is whatever follows the header (possibly nothing).
 import { ProtocolError } from './errors';
-import { MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WIRE_PREFIX_BYTES } from './limits';
+import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WIRE_PREFIX_BYTES } from './limits';
+import { frameCount } from './frames';
 import { checkMessage, kindHasBody, validateMessage, type Message, type MessageKind, type ValidateOptions } from './messages';
 
 export { ProtocolError };
@@ -16,6 +17,7 @@ export const KIND_CODES: Readonly<Record<MessageKind, number>> = {
   job: 0x11,
   weights: 0x12,
   assign: 0x13,
+  delta: 0x16,
   idle: 0x14,
   error: 0x15,
 };
@@ -115,4 +117,14 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
   const body = bytes.subarray(WIRE_PREFIX_BYTES + headerLen);
   validateMessage(kind, header, body.byteLength, options);
   return (kindHasBody(kind) ? { kind, header, body } : { kind, header }) as Message;
+}
+
+/**
+ * Bytes a message puts on the data channel: its encoding plus one frame header per ≤ 64 KiB frame,
+ * what FramedChannel's bytesSent counts for it. The compression benchmark counts its simulated
+ * traffic with this.
+ */
+export function wireSize(msg: Message, maxFrame = MAX_FRAME_BYTES): number {
+  const bytes = encodeMessage(msg).byteLength;
+  return bytes + FRAME_HEADER_BYTES * frameCount(bytes, maxFrame);
 }

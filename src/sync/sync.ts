@@ -24,14 +24,17 @@ export interface SyncConfig {
   seed: number;
 }
 
+/** Throws a RangeError unless `bytes` is the codec's exact size (fixed-size codecs) or at most its maximum. */
+export function checkPayloadSize(codec: ModelCodec, bytes: number, what: string): void {
+  const limit = codec.encodedBytes(codec.n);
+  if (codec.fixedSize ? bytes !== limit : bytes > limit) {
+    throw new RangeError(`${what} is ${bytes} bytes; ${codec.name} of ${codec.n} parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`);
+  }
+}
+
 /** Decodes a payload and checks its size against the codec (exact, or at most the maximum) and that every value is finite. */
 export function decodeChecked(codec: ModelCodec, bytes: Uint8Array, ctx: CodecContext, what: string): Float32Array {
-  const limit = codec.encodedBytes(codec.n);
-  if (codec.fixedSize ? bytes.byteLength !== limit : bytes.byteLength > limit) {
-    throw new RangeError(
-      `${what} is ${bytes.byteLength} bytes; ${codec.name} of ${codec.n} parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`,
-    );
-  }
+  checkPayloadSize(codec, bytes.byteLength, what);
   let x: Float32Array;
   try {
     x = codec.decode(bytes, codec.n, ctx);

@@ -15,7 +15,9 @@ export interface TrainResult {
   loss: number;
   tokens: number;
   computeMs: number;
-  /** int8-blockwise encoded Δ = θ_base − θ_local (+ error-feedback residual). */
+  /** The job's codec name (the update header's codec). */
+  codec: string;
+  /** Δ = θ_base − θ_local (+ the error-feedback residual), encoded with the job's codec (src/sync). */
   update: Uint8Array;
 }
 
@@ -34,6 +36,8 @@ export interface TrainerWorkerApi {
   /** Builds the model for a job; returns the weights version found in the IndexedDB cache (-1: none). */
   loadJob(job: WorkerJob, origin: string): Promise<{ cachedVersion: number; paramCount: number }>;
   setWeights(jobId: string, version: number, params: Float32Array): Promise<void>;
+  /** Applies the broadcast step baseVersion → version; rejects when the worker does not hold baseVersion. */
+  applyDelta(jobId: string, baseVersion: number, version: number, step: Uint8Array): Promise<void>;
   /** Runs the assigned local steps and returns the encoded update. `stop()` cuts it short. */
   train(a: WorkerAssign): Promise<TrainResult>;
   /**

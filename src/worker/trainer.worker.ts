@@ -2,7 +2,8 @@
 // the job's model on the GPU, the cached data shards and the weights version it trains from.
 import * as Comlink from 'comlink';
 import { acquireDevice } from '../gpu/device';
-import { createTrainer, modelGenerate, modelSampleBatch, modelTokensPerStep, type Trainer } from '../model/model';
+import { createTrainer, modelGenerate, modelParamSpecs, modelSampleBatch, modelTokensPerStep, type Trainer } from '../model/model';
+import { DonorSync } from '../sync/sync';
 import { validateSampleOptions } from '../model/sample';
 import { DonorCache } from '../data/idb-cache';
 import { Rng } from '../util/rng';
@@ -12,9 +13,9 @@ let device: GPUDevice | null = null;
 let trainer: Trainer | null = null;
 let job: WorkerJob | null = null;
 let origin = '';
-let baseVersion = -1;
-// θ_v as received: every assignment starts from it, so a left-out update never leaks into the next.
-let baseParams: Float32Array | null = null;
+// θ_v as every donor reconstructs it (snapshot + broadcast steps) and the uplink error feedback:
+// every assignment starts from θ_v, so a left-out update never leaks into the next.
+let sync: DonorSync | null = null;
 let cache: DonorCache | null = null;
 const shards = new Map<number, Int32Array>();
 
@@ -59,18 +60,17 @@ const api: TrainerWorkerApi = {
       trainer = null; // a failed build below must not leave a destroyed trainer in place
       shards.clear();
       trainer = await createTrainer(device, j.model, j.train.batch, { gradClip: j.train.gradClip ?? 0 });
-      baseVersion = -1;
-      baseParams = null;
+      sync = null;
+    }
+    if (!sync || job?.sync.codec !== j.sync.codec || job.sync.downCodec !== j.sync.downCodec || job.sync.seed !== j.sync.seed) {
+      sync = new DonorSync(j.sync, modelParamSpecs(j.model));
     }
     job = j;
     const c = await openCache();
     await c?.pruneOtherJobs(j.jobId);
     const snap = await c?.getSnapshot(j.jobId);
-    if (snap && snap.params.length === trainer.paramCount) {
-      baseParams = snap.params;
-      baseVersion = snap.version;
-    }
-    return { cachedVersion: baseVersion, paramCount: trainer.paramCount };
+    if (snap && snap.params.length === trainer.paramCount) sync.setSnapshot(snap.params, snap.version);
+    return { cachedVersion: sync.version, paramCount: trainer.paramCount };
   },
 
   async setWeights(jobId: string, version: number, params: Float32Array) {
@@ -78,18 +78,23 @@ const api: TrainerWorkerApi = {
     if (params.length !== trainer.paramCount) {
       throw new Error(`weights have ${params.length} values, the model has ${trainer.paramCount}`);
     }
-    baseParams = params;
-    baseVersion = version;
+    sync!.setSnapshot(params, version);
     await (await openCache())?.putSnapshot(jobId, version, params);
   },
 
+  async applyDelta(jobId: string, baseVersion: number, version: number, step: Uint8Array) {
+    if (!trainer || !sync || job?.jobId !== jobId) throw new Error(`step for job ${jobId}, but the worker has not loaded it`);
+    sync.applyDelta(baseVersion, version, step);
+    await (await openCache())?.putSnapshot(jobId, version, sync.params!);
+  },
+
   async train(a: WorkerAssign): Promise<TrainResult> {
-    if (!trainer || !job || job.jobId !== a.jobId) throw new Error(`assignment for job ${a.jobId}, which is not loaded`);
-    if (baseVersion !== a.version) {
-      throw new Error(`assignment is for weights v${a.version}, the worker holds v${baseVersion}`);
+    if (!trainer || !sync || !job || job.jobId !== a.jobId) throw new Error(`assignment for job ${a.jobId}, which is not loaded`);
+    if (sync.version !== a.version) {
+      throw new Error(`assignment is for weights v${a.version}, the worker holds v${sync.version}`);
     }
-    if (!baseParams) throw new Error('assignment before any weights arrived');
-    trainer.setParams(baseParams);
+    if (!sync.params) throw new Error('assignment before any weights arrived');
+    trainer.setParams(sync.params);
     const tokens = await shardTokens(a.jobId, a.shard);
     const rng = new Rng(a.seed);
     const t0 = performance.now();
@@ -99,7 +104,7 @@ const api: TrainerWorkerApi = {
       const b = modelSampleBatch(job.model, tokens, hp.batch, rng);
       lossSum += await trainer.step(b.tokens, b.targets, hp);
     }
-    const update = await trainer.encodeUpdate();
+    const update = sync.encodeUpdate(await trainer.getParams(), a.seed, a.round);
     const computeMs = performance.now() - t0;
     return Comlink.transfer(
       {
@@ -109,6 +114,7 @@ const api: TrainerWorkerApi = {
         loss: lossSum / a.steps,
         tokens: a.steps * modelTokensPerStep(job.model, hp.batch),
         computeMs,
+        codec: job.sync.codec,
         update,
       },
       [update.buffer],
@@ -119,9 +125,10 @@ const api: TrainerWorkerApi = {
   // fixed B × context batches, not one position's logits, and sampling there would also have to
   // leave the local weights and AdamW state of a round in progress untouched.
   async sample(prompt: Int32Array, count: number, opts: WorkerSampleOptions, seed: number) {
-    if (!job || !baseParams) throw new Error('sample before any weights arrived: load a job and its weights first');
+    const base = sync?.params;
+    if (!job || !base) throw new Error('sample before any weights arrived: load a job and its weights first');
     validateSampleOptions(opts);
-    return modelGenerate(job.model, baseParams, prompt, count, { ...opts, seed }, opts.pad ?? 0);
+    return modelGenerate(job.model, base, prompt, count, { ...opts, seed }, opts.pad ?? 0);
   },
 
   async gpuBytes() {
