@@ -23,6 +23,21 @@ export async function buildPages(pages: readonly string[]): Promise<string> {
     if (!existsSync(html)) throw new Error(`bench page ${html} does not exist`);
     input[p] = html;
   }
+  await viteBuild(buildDir, input);
+  return buildDir;
+}
+
+/**
+ * Builds bench/<page>.html into its own folder, bench/.build/<page>/, so that it neither empties nor
+ * is emptied by another benchmark's build running at the same time (buildPages empties bench/.build/).
+ */
+export async function buildPage(page: string): Promise<string> {
+  const outDir = resolve(buildDir, page);
+  await viteBuild(outDir, { [page]: resolve(benchDir, `${page}.html`) });
+  return outDir;
+}
+
+async function viteBuild(outDir: string, input: Record<string, string>): Promise<void> {
   await build({
     configFile: false,
     root: benchDir,
@@ -30,7 +45,7 @@ export async function buildPages(pages: readonly string[]): Promise<string> {
     publicDir: false,
     logLevel: 'warn',
     build: {
-      outDir: buildDir,
+      outDir,
       emptyOutDir: true,
       target: 'es2022',
       reportCompressedSize: false,
@@ -39,7 +54,6 @@ export async function buildPages(pages: readonly string[]): Promise<string> {
       rolldownOptions: { input },
     },
   });
-  return buildDir;
 }
 
 export interface StaticServer {

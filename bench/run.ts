@@ -3,6 +3,7 @@
 import { describeOptions, parseOptions, splitArgs, UsageError, type OptionSpec, type OptionValue } from './args';
 import { matmulOptions, runMatmulBench } from './matmul';
 import { runTrainStepBench, trainStepOptions } from './train-step';
+import { compressionOptions, runCompressionBench } from './compression';
 
 interface BenchDef {
   summary: string;
@@ -21,6 +22,11 @@ const benches: Record<string, BenchDef> = {
     summary: 'one training step (forward, backward, AdamW, loss readback) of each model: ours vs TF.js (webgpu) in headless Chromium',
     options: trainStepOptions,
     run: runTrainStepBench,
+  },
+  compression: {
+    summary: 'N = 4 simulated donors train the same job under every codec and H (equal tokens, 2 seeds): bytes per step, loss gap, time to target on home links',
+    options: compressionOptions,
+    run: runCompressionBench,
   },
 };
 

@@ -7,9 +7,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { arch, cpus, release, totalmem, type } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
-import { build } from 'vite';
 import type { OptionSpec, OptionValue } from './args';
-import { benchDir, buildDir, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
+import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
 import { upsertSection } from './report';
 import { BENCH_HYPER, selectModels, TRAIN_STEP_MODELS } from './train-step-models';
 import { formatTrainStepTable, trainStepRow, trainStepSection } from './train-step-report';
@@ -84,33 +83,8 @@ function toOptions(o: Record<string, OptionValue>): TrainStepCliOptions {
   };
 }
 
-/**
- * Builds bench/train-step.html into its own folder, bench/.build/train-step/, so that it neither empties
- * nor is emptied by another benchmark's build running at the same time (buildPages empties bench/.build/).
- */
-async function buildTrainStepPage(): Promise<string> {
-  const outDir = resolve(buildDir, 'train-step');
-  await build({
-    configFile: false,
-    root: benchDir,
-    base: './',
-    publicDir: false,
-    logLevel: 'warn',
-    build: {
-      outDir,
-      emptyOutDir: true,
-      target: 'es2022',
-      reportCompressedSize: false,
-      // TF.js is one big chunk; that is expected here.
-      chunkSizeWarningLimit: 8000,
-      rolldownOptions: { input: { 'train-step': resolve(benchDir, 'train-step.html') } },
-    },
-  });
-  return outDir;
-}
-
 /** The commit the tree is at and the files under src/ and shaders/ that differ from it (the code being timed). */
-function treeState(): TrainStepResults['tree'] {
+export function treeState(): TrainStepResults['tree'] {
   const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const commit = git('rev-parse', '--short=12', 'HEAD').trim();
@@ -147,7 +121,7 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
   const t0 = Date.now();
 
   log('train-step: building the bench page (vite)…');
-  const dir = await buildTrainStepPage();
+  const dir = await buildPage('train-step');
   const server = await serveStatic(dir);
   const { browser } = await launchBrowser();
   try {

@@ -1,0 +1,272 @@
+// `npm run bench -- compression [--quick]`: the same job trained by N = 4 simulated donors under every
+// arm (codec × local steps), equal tokens per arm, several seeds, through the real encoders, decoders,
+// outer optimizer and message sizes (bench/compression-sim.ts) in one headless Chromium page. Writes
+// bench/results/compression.json, prints the table, renders the loss-vs-bytes plot to
+// docs/compression-<mode>.png and refreshes the compression section of docs/BENCHMARKS.md.
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { arch, cpus, release, totalmem, type } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import type { OptionSpec, OptionValue } from './args';
+import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
+import { upsertSection } from './report';
+import { treeState } from './train-step';
+import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';
+import type { SimArm, SimJob, SimResult } from './compression-sim';
+import type { CompressionPageApi, CompressionPageData } from './page/compression-page';
+import { parseJobSpec, jobModelConfig, type JobSpec } from '../coordinator/job-spec';
+import { buildJobData, loadCorpus } from '../coordinator/corpus';
+import { validationTargets } from '../coordinator/job-runner';
+import { modelEvalBatch, modelInit, modelParamCount, type ModelConfig } from '../src/model/model';
+import { shardRange } from '../src/data/split';
+
+export const compressionOptions: OptionSpec[] = [
+  { name: 'quick', kind: 'flag', help: 'the MLP on the default corpus (minutes) instead of the GPT on tiny shakespeare' },
+  { name: 'seeds', kind: 'int', help: 'seeds per arm', default: '2' },
+  { name: 'steps', kind: 'int', help: 'local steps per donor per arm (a multiple of 50)', default: 'quick 500, full 600' },
+  { name: 'donors', kind: 'int', help: 'simulated donors', default: '4' },
+  { name: 'arms', kind: 'string', help: 'comma list of arm names (see the table) or "all"', default: 'all' },
+  { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
+  { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
+  { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
+  { name: 'verbose', kind: 'flag', help: "print every validation of every arm (the page's console)" },
+];
+
+const dp = (name: string, codec: string): SimArm => ({ name, codec, downCodec: codec, localSteps: 1, outerLr: 1, outerMomentum: 0 });
+const diloco = (name: string, H: number, codec: string): SimArm => ({ name, codec, downCodec: codec, localSteps: H, outerLr: 0.7, outerMomentum: 0.9 });
+
+/** The arms, baseline first. H = 1 arms are synchronous data parallel (plain averaging of one AdamW step). */
+export const ARMS: SimArm[] = [
+  dp('dense f32', 'f32'),
+  dp('f16', 'f16'),
+  dp('8-bit', 'q8'),
+  dp('4-bit', 'q4'),
+  dp('top-k 1%', 'topk:0.01'),
+  dp('PowerSGD r1', 'powersgd:1'),
+  dp('PowerSGD r2', 'powersgd:2'),
+  dp('PowerSGD r4', 'powersgd:4'),
+  dp('CocktailSGD', 'cocktail'),
+  diloco('DiLoCo H10', 10, 'f32'),
+  diloco('DiLoCo H50', 50, 'f32'),
+  diloco('DiLoCo H10 4-bit', 10, 'q4'),
+  diloco('DiLoCo H50 4-bit', 50, 'q4'),
+  diloco('DiLoCo H10 top-k 1% 2-bit', 10, 'topk:0.01/q2'),
+  diloco('DiLoCo H50 top-k 1% 2-bit', 50, 'topk:0.01/q2'),
+];
+
+/** The jobs of the two modes, as a researcher would post them (the job spec's defaults fill the rest). */
+export const COMPRESSION_JOBS = {
+  quick: { name: 'compression-quick', data: { source: 'builtin:cmudict' } },
+  full: {
+    name: 'compression-full',
+    model: { type: 'gpt', context: 32, layers: 1, heads: 2, width: 32 },
+    data: { source: 'shared:tinyshakespeare', maxBytes: 1_200_000 },
+    train: { batch: 16, lr: 3e-3 },
+  },
+} as const;
+
+export interface CompressionResults {
+  bench: 'compression';
+  mode: 'quick' | 'full';
+  date: string;
+  device: Record<string, unknown>;
+  tree: unknown;
+  command: string;
+  method: string;
+  job: { spec: JobSpec; model: ModelConfig; params: number; donors: number; stepsPerDonor: number; tokensPerDonor: number; seeds: number[] };
+  links: typeof LINKS;
+  targetFactor: number;
+  stepMs: number;
+  arms: ArmRow[];
+  best: string | null;
+  runs: SimResult[];
+}
+
+export const COMPRESSION_METHOD =
+  'N simulated donors and the coordinator run in one headless Chromium page (bench/compression-sim.ts): each donor is ' +
+  'a GPU trainer on the page\'s WebGPU device and a DonorSync (the code the donor worker runs), the coordinator a ' +
+  'CoordinatorSync (the code coordinator/job-engine.ts runs): the same encoders, decoders, error feedback, outer ' +
+  'optimizer and broadcast. Bytes are the wire sizes of the real messages (src/protocol/wire.ts wireSize: encoded ' +
+  'update, broadcast step and assignment plus frame headers), per donor; the first job message and f32 snapshot are ' +
+  'left out of the per-step figures. Every arm trains the same job for the same local steps per donor (equal tokens) ' +
+  'from the same initial weights and shards; seeds change the initial weights and the batches. H = 1 arms average one ' +
+  'AdamW step per donor (outer lr 1, no momentum); DiLoCo arms use Nesterov outer lr 0.7, momentum 0.9. Time to target ' +
+  'is simulated per round as H · (median measured step time over all runs) + measured encode and coordinator time + ' +
+  'one RTT + up bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
+  `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
+
+function pickArms(spec: string | undefined): SimArm[] {
+  if (spec === undefined || spec === 'all') return ARMS;
+  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = names.filter((n) => !ARMS.some((a) => a.name === n));
+  if (unknown.length) throw new Error(`unknown arm(s) ${unknown.join(', ')} (known: ${ARMS.map((a) => a.name).join(', ')})`);
+  const arms = ARMS.filter((a) => names.includes(a.name));
+  if (arms[0] !== ARMS[0]) arms.unshift(ARMS[0]); // the baseline always runs
+  return arms;
+}
+
+/** Loads and splits the job's corpus the way the coordinator does; one shard per donor. */
+export async function prepareJob(spec: JobSpec, donors: number) {
+  const corpus = await loadCorpus(spec.data.source, { maxBytes: spec.data.maxBytes });
+  const data = buildJobData({ ...spec, train: { ...spec.train, shards: donors } }, corpus);
+  const model = jobModelConfig(spec.model, data.tokenizer.size);
+  const shards = Array.from({ length: donors }, (_, i) => {
+    const [a, b] = shardRange(data.train.length, i, donors);
+    return data.train.subarray(a, b);
+  });
+  const val = modelEvalBatch(model, data.val, validationTargets(model));
+  return { model, shards, val, description: data.description };
+}
+
+export async function runCompressionBench(raw: Record<string, OptionValue>, command: string): Promise<number> {
+  const quick = Boolean(raw.quick);
+  const mode = quick ? 'quick' : 'full';
+  const log = (line: string) => console.log(line);
+  let arms: SimArm[];
+  try {
+    arms = pickArms(raw.arms as string | undefined);
+  } catch (e) {
+    console.error(`compression: ${(e as Error).message}`);
+    return 2;
+  }
+  const seeds = Array.from({ length: (raw.seeds as number | undefined) ?? 2 }, (_, i) => i + 1);
+  const donors = (raw.donors as number | undefined) ?? 4;
+  const steps = (raw.steps as number | undefined) ?? (quick ? 500 : 600);
+  const evalEvery = (raw['eval-every'] as number | undefined) ?? 50;
+  const bad = arms.find((a) => steps % a.localSteps !== 0 || evalEvery % a.localSteps !== 0);
+  if (bad || steps % evalEvery !== 0) {
+    console.error(`compression: --steps ${steps} must be a multiple of --eval-every ${evalEvery}, and both of every arm's H${bad ? ` (${bad.name} has H = ${bad.localSteps})` : ''}`);
+    return 2;
+  }
+  const out = resolve(repoRoot, (raw.out as string | undefined) ?? `bench/results/compression${quick ? '-quick' : ''}.json`);
+  const spec = parseJobSpec(COMPRESSION_JOBS[mode]);
+  const t0 = Date.now();
+  log(`compression (${mode}): loading ${spec.data.source}…`);
+  let prepared;
+  try {
+    prepared = await prepareJob(spec, donors);
+  } catch (e) {
+    console.error(`compression: ${(e as Error).message}`);
+    return 1;
+  }
+  const { model, shards, val } = prepared;
+  const params = modelParamCount(model);
+  log(`compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`);
+
+  const dir = await buildPage('compression');
+  const server = await serveStatic(dir);
+  const { browser } = await launchBrowser();
+  try {
+    const page = await openBenchPage(browser, `${server.origin}/compression.html`, 'starlingCompressionBench', log, Boolean(raw.verbose));
+    const info = await page.evaluate(() => (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.init());
+    log(`compression: Chromium ${browser.version()}, adapter ${info.adapter}`);
+    const runs: SimResult[] = [];
+    for (const seed of seeds) {
+      const data: CompressionPageData = {
+        init: Array.from(modelInit(model, seed)),
+        shards: shards.map((s) => Array.from(s)),
+        val: { tokens: Array.from(val.tokens), targets: Array.from(val.targets) },
+      };
+      for (const arm of arms) {
+        const t = Date.now();
+        const job: SimJob = {
+          jobId: `compression-${seed}`,
+          model,
+          train: { batch: spec.train.batch, lr: spec.train.lr, beta1: spec.train.beta1, beta2: spec.train.beta2, eps: 1e-8, weightDecay: spec.train.weightDecay, gradClip: spec.train.gradClip },
+          seed,
+          stepsPerDonor: steps,
+          evalEvery,
+        };
+        const r = await page.evaluate(
+          ([j, a, d]) => (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.runArm(j, a, d),
+          [job, arm, data] as const,
+        );
+        runs.push(r);
+        log(
+          `compression: seed ${seed} ${arm.name.padEnd(26)} val ${r.finalValLoss.toFixed(4)}  up ${(r.upBytesPerRound / arm.localSteps).toFixed(0)} B/step  ` +
+            `down ${(r.downBytesPerRound / arm.localSteps).toFixed(0)} B/step  step ${r.stepMs.toFixed(1)} ms  encode ${r.encodeMs.toFixed(2)} ms  ` +
+            `${r.identical ? 'donors bit-identical' : 'DONORS DIFFER'}  (${((Date.now() - t) / 1000).toFixed(0)} s)`,
+        );
+      }
+    }
+    const stepMs = median(runs.map((r) => r.stepMs));
+    const rows = aggregate(runs, ARMS[0].name, stepMs);
+    const best = bestArm(rows);
+    const results: CompressionResults = {
+      bench: 'compression',
+      mode,
+      date: new Date().toISOString(),
+      device: {
+        adapter: info.adapter,
+        userAgent: info.userAgent,
+        chromium: browser.version(),
+        host: { platform: `${type()} ${release()} ${arch()}`, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      },
+      tree: treeState(),
+      command,
+      method: COMPRESSION_METHOD,
+      job: { spec, model, params, donors, stepsPerDonor: steps, tokensPerDonor: runs[0].tokensPerDonor, seeds },
+      links: LINKS,
+      targetFactor: TARGET_FACTOR,
+      stepMs,
+      arms: rows,
+      best: best?.name ?? null,
+      runs,
+    };
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, JSON.stringify(results, null, 1) + '\n');
+    const table = formatTable(rows);
+    log('');
+    log(table);
+    log('');
+    log(best ? `compression: best arm within 2%: ${best.name}, ${best.ratio.toFixed(0)}× fewer bytes per step, gap ${best.gapPct.toFixed(2)}%` : 'compression: no arm within 2% of dense');
+    log(`compression: wrote ${out}`);
+    if (!raw['no-doc']) {
+      const png = resolve(repoRoot, `docs/compression-${mode}.png`);
+      const title = `${mode === 'quick' ? 'MLP, default corpus' : 'GPT, tiny shakespeare'}: ${donors} donors, ${steps} steps each, mean of ${seeds.length} seeds`;
+      await page.setContent(plotSvg(runs, title));
+      await page.setViewportSize({ width: 900, height: 560 });
+      await page.locator('svg').screenshot({ path: png });
+      const docPath = resolve(repoRoot, 'docs/BENCHMARKS.md');
+      const before = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
+      writeFileSync(docPath, upsertSection(before, `compression-${mode}`, compressionSection(results, table)));
+      log(`compression: refreshed docs/BENCHMARKS.md (compression-${mode}) and ${png}`);
+    }
+    log(`compression: total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return runs.every((r) => r.identical) ? 0 : 1;
+  } finally {
+    await browser.close().catch(() => {});
+    await server.close();
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+function compressionSection(r: CompressionResults, table: string): string {
+  const j = r.job;
+  const what = r.mode === 'quick' ? 'MLP on the default corpus (`--quick`)' : 'GPT on tiny shakespeare';
+  const best = r.arms.find((a) => a.name === r.best);
+  return [
+    `## compression: ${what}`,
+    '',
+    `${j.params.toLocaleString('en-US')} parameters (${JSON.stringify(j.model)}), ${j.donors} donors × ${j.stepsPerDonor} local steps ` +
+      `(${j.tokensPerDonor.toLocaleString('en-US')} tokens per donor, equal for every arm), seeds ${j.seeds.join(', ')}. ` +
+      `Run ${r.date.slice(0, 10)} on ${String(r.device.adapter)}; one local step took ${r.stepMs.toFixed(1)} ms (median over all runs). Reproduce with:`,
+    '',
+    '```',
+    r.command,
+    '```',
+    '',
+    table,
+    '',
+    best
+      ? `Best arm within 2% of dense: **${best.name}**: ${best.ratio.toFixed(0)}× fewer bytes per step (up ${best.upRatio.toFixed(0)}×), gap ${best.gapPct.toFixed(2)}%, ${best.speedup[LINKS[0].name]?.toFixed(1) ?? '—'}× sooner to target at ${LINKS[0].name}.`
+      : 'No arm came within 2% of dense.',
+    '',
+    `![validation loss against bytes sent](compression-${r.mode}.png)`,
+    '',
+    `Method: ${r.method}`,
+  ].join('\n');
+}
