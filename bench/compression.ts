@@ -25,6 +25,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'steps', kind: 'int', help: 'local steps per donor per arm (a multiple of 50)', default: 'quick 500, full 600' },
   { name: 'donors', kind: 'int', help: 'simulated donors', default: '4' },
   { name: 'arms', kind: 'string', help: 'comma list of arm names (see the table) or "all"', default: 'all' },
+  { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each CODEC@H[,OUTER_LR,MOMENTUM] (e.g. "topk:0.1/q2@10,1,0")' },
   { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
@@ -94,14 +95,29 @@ export const COMPRESSION_METHOD =
   'one RTT + up bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
   `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
 
-function pickArms(spec: string | undefined): SimArm[] {
-  if (spec === undefined || spec === 'all') return ARMS;
+/** Parses --custom: CODEC@H[,OUTER_LR,MOMENTUM] arms (defaults: DiLoCo's when H > 1, plain averaging at H = 1). */
+export function parseCustomArms(spec: string): SimArm[] {
+  return spec.split(';').map((s) => s.trim()).filter(Boolean).map((s) => {
+    const m = /^([^@]+)@(\d+)(?:,([0-9.]+),([0-9.]+))?$/.exec(s);
+    if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not CODEC@H[,OUTER_LR,MOMENTUM]`);
+    const H = Number(m[2]);
+    const base = H > 1 ? diloco('', H, m[1]) : dp('', m[1]);
+    const arm = { ...base, outerLr: m[3] ? Number(m[3]) : base.outerLr, outerMomentum: m[4] ? Number(m[4]) : base.outerMomentum };
+    arm.name = `${m[1]} H${H} lr${arm.outerLr} m${arm.outerMomentum}`;
+    return arm;
+  });
+}
+
+function pickArms(spec: string | undefined, custom?: string): SimArm[] {
+  const extra = custom ? parseCustomArms(custom) : [];
+  if (extra.length && spec === undefined) return [ARMS[0], ...extra];
+  if (spec === undefined || spec === 'all') return [...ARMS, ...extra];
   const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
   const unknown = names.filter((n) => !ARMS.some((a) => a.name === n));
   if (unknown.length) throw new Error(`unknown arm(s) ${unknown.join(', ')} (known: ${ARMS.map((a) => a.name).join(', ')})`);
   const arms = ARMS.filter((a) => names.includes(a.name));
   if (arms[0] !== ARMS[0]) arms.unshift(ARMS[0]); // the baseline always runs
-  return arms;
+  return [...arms, ...extra];
 }
 
 /** Loads and splits the job's corpus the way the coordinator does; one shard per donor. */
@@ -123,7 +139,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const log = (line: string) => console.log(line);
   let arms: SimArm[];
   try {
-    arms = pickArms(raw.arms as string | undefined);
+    arms = pickArms(raw.arms as string | undefined, raw.custom as string | undefined);
   } catch (e) {
     console.error(`compression: ${(e as Error).message}`);
     return 2;

@@ -13,7 +13,8 @@ import { existsSync } from 'node:fs';
 import { requireToken } from './auth';
 import { checkpointPaths } from './checkpoint';
 import { buildJobData, cacheJobData, CorpusError, decodeText, loadCorpus, prepareJobData, sha256Hex } from './corpus';
-import { ID_RE, JobSpecError, MAX_CORPUS_BYTES, parseJobSpec } from './job-spec';
+import { ID_RE, JobSpecError, MAX_CORPUS_BYTES, jobModelConfig, parseJobSpec } from './job-spec';
+import { modelParamCount } from '../src/model/model';
 import { shardRange } from '../src/data/split';
 import { StoreNotFoundError, type JobRecord, type JobStatus, type Store } from './store';
 
@@ -111,6 +112,7 @@ function jobSummary(job: JobRecord) {
     round: job.round,
     rounds: job.spec.train.rounds,
     vocabSize: job.vocab.length,
+    params: modelParamCount(jobModelConfig(job.spec.model, job.vocab.length)),
     lastError: job.lastError,
     spec: job.spec,
   };
@@ -311,6 +313,32 @@ export function createApiRouter(deps: ApiDeps): Router {
       ['{direction="up"}', m.bytesUp],
       ['{direction="down"}', m.bytesDown],
     ]);
+    // Per donor and per round, for the jobs running now (label values are ids: [A-Za-z0-9_-]).
+    const running = store.listJobs({ status: 'running' });
+    metric(
+      'starling_donor_bytes_total',
+      'counter',
+      'Bytes sent to (down) and received from (up) each donor of a running job, as counted on its data channel.',
+      running.flatMap((j) =>
+        store.listDonors(j.id).flatMap((d): [string, number][] => [
+          [`{job="${j.id}",donor="${d.id}",direction="up"}`, d.bytesUp],
+          [`{job="${j.id}",donor="${d.id}",direction="down"}`, d.bytesDown],
+        ]),
+      ),
+    );
+    metric(
+      'starling_round_bytes_per_donor',
+      'gauge',
+      "Bytes per assigned donor in a running job's last round (up: its update; down: broadcast step or snapshot, and assignment).",
+      running.flatMap((j): [string, number][] => {
+        const last = store.listRounds(j.id, { afterRound: j.round - 2 }).at(-1);
+        if (!last || last.assigned === 0) return [];
+        return [
+          [`{job="${j.id}",direction="up"}`, last.bytesUp / last.assigned],
+          [`{job="${j.id}",direction="down"}`, last.bytesDown / last.assigned],
+        ];
+      }),
+    );
     metric('starling_uploads_total', 'counter', 'Corpora uploaded.', [['', m.uploads]]);
     metric('starling_upload_bytes_total', 'counter', 'Bytes of corpora uploaded.', [['', m.uploadBytes]]);
     metric(

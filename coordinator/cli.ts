@@ -143,6 +143,14 @@ async function demo(args: string[]): Promise<void> {
     const created = (await res.json()) as { id?: string; job?: { id: string }; error?: string };
     const jobId = created.id ?? created.job?.id;
     if (!res.ok || !jobId) throw new Error(`creating the demo job failed: ${created.error ?? res.status}`);
+    const info = (await (await fetch(`${server.url}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${server.token}` } })).json()) as {
+      params: number;
+      spec: { train: { codec: string; downCodec: string; localSteps: number } };
+    };
+    const { codec, downCodec, localSteps } = info.spec.train;
+    console.log(`job ${jobId}: ${info.params.toLocaleString('en-US')} parameters; codec ${codec} up, ${downCodec} down; ${localSteps} local steps per round`);
+    // What the same rounds would have sent as f32 weights both ways every local step (8 bytes a parameter).
+    let denseBytes = 0;
     let initialValLoss = NaN;
     let bytesUp = 0;
     let bytesDown = 0;
@@ -158,6 +166,7 @@ async function demo(args: string[]): Promise<void> {
         if (r.jobId !== jobId) return;
         bytesUp += r.bytesUp;
         bytesDown += r.bytesDown;
+        denseBytes += 8 * info.params * localSteps * r.assigned;
         r.donors.forEach((d) => seen.add(d));
         last = r;
         console.log(progressLine(r));
@@ -177,6 +186,11 @@ async function demo(args: string[]): Promise<void> {
       donors: seen.size,
       bytesUp,
       bytesDown,
+      codec,
+      downCodec,
+      localSteps,
+      /** f32 both ways every step ÷ what was sent (snapshots and assignments included). */
+      compressionRatio: Math.round(denseBytes / Math.max(1, bytesUp + bytesDown)),
       wallSeconds: Math.round((Date.now() - t0) / 100) / 10,
       checkpoint: checkpointPaths(dataDir, jobId).latest,
     };
@@ -185,7 +199,8 @@ async function demo(args: string[]): Promise<void> {
     console.log(
       `\ndone: validation loss ${summary.initialValLoss.toFixed(4)} → ${summary.finalValLoss.toFixed(4)} ` +
         `(${drop.toFixed(1)}% lower) in ${summary.rounds} rounds with ${summary.donors} donors; ` +
-        `sent up ${fmtBytes(bytesUp)}, down ${fmtBytes(bytesDown)}; ${summary.wallSeconds}s`,
+        `sent up ${fmtBytes(bytesUp)}, down ${fmtBytes(bytesDown)} (${codec}, H = ${localSteps}: ` +
+        `${summary.compressionRatio}× fewer bytes than f32 weights both ways every step); ${summary.wallSeconds}s`,
     );
     console.log(`checkpoint (safetensors): ${summary.checkpoint}`);
     console.log(JSON.stringify(summary));

@@ -10,7 +10,8 @@ interface JobRow {
   status: string;
   round?: number;
   version?: number;
-  spec?: { model?: Record<string, unknown>; train?: { rounds?: number } };
+  params?: number;
+  spec?: { model?: Record<string, unknown>; train?: { rounds?: number; localSteps?: number; codec?: string; downCodec?: string } };
   lastError?: string | null;
 }
 interface RoundRow {
@@ -143,7 +144,8 @@ async function refreshDetail(): Promise<void> {
   const down = rounds.reduce((a, r) => a + (r.bytesDown ?? 0), 0);
   $('detail-summary').textContent =
     `${describeModel(job.spec?.model)} · status ${job.status}${job.lastError ? ` (${job.lastError})` : ''} · round ${job.round ?? 0}/${job.spec?.train?.rounds ?? '?'}` +
-    ` · val loss ${lastVal?.toFixed(4) ?? '—'} · sent up ${fmtBytes(up)}, down ${fmtBytes(down)}`;
+    ` · val loss ${lastVal?.toFixed(4) ?? '—'} · sent up ${fmtBytes(up)}, down ${fmtBytes(down)}` +
+    compressionSummary(job, rounds);
   const row = document.querySelector<HTMLTableRowElement>(`tr[data-job-id="${CSS.escape(id)}"]`);
   if (row) row.cells[3].textContent = lastVal?.toFixed(4) ?? '—';
   renderLossChart($('chart') as unknown as SVGSVGElement, [
@@ -161,6 +163,25 @@ async function refreshDetail(): Promise<void> {
     cell(tr, fmtBytes(d.bytesUp ?? 0));
     cell(tr, fmtBytes(d.bytesDown ?? 0));
   }
+}
+
+/**
+ * Codecs and H, the last round's bytes per donor (as counted on the data channels) and how many times
+ * fewer bytes per local step that is than sending f32 weights both ways every step.
+ */
+function compressionSummary(job: JobRow, rounds: RoundRow[]): string {
+  const t = job.spec?.train;
+  if (!t?.codec) return '';
+  const H = t.localSteps ?? 1;
+  let s = ` · codec ${t.codec} up, ${t.downCodec ?? t.codec} down, ${H} local steps per round`;
+  const last = [...rounds].reverse().find((r) => (r.assigned ?? 0) > 0 && r.bytesUp !== undefined);
+  if (last && last.assigned) {
+    const up = (last.bytesUp ?? 0) / last.assigned;
+    const down = (last.bytesDown ?? 0) / last.assigned;
+    s += ` · last round per donor: up ${fmtBytes(up)}, down ${fmtBytes(down)}`;
+    if (job.params && up + down > 0) s += ` (${Math.round((8 * job.params * H) / (up + down))}× fewer bytes per step than f32)`;
+  }
+  return s;
 }
 
 $('save-token').onclick = () => {

@@ -6,7 +6,7 @@ import { FRAME_MAGIC, splitIntoFrames } from './frames';
 import { FRAME_HEADER_BYTES, MAX_BUFFERED_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION } from './limits';
 import { DONOR_KINDS, MESSAGE_KINDS, type Message } from './messages';
 import { FakeChannel, randomBytes, sampleMessages } from './testing';
-import { ProtocolError, encodeMessage } from './wire';
+import { ProtocolError, encodeMessage, wireSize } from './wire';
 
 /** Collects what a FramedChannel delivers; `next(n)` resolves once n messages (in total) have arrived. */
 function collect(ch: FramedChannel) {
@@ -33,9 +33,8 @@ function collect(ch: FramedChannel) {
 }
 
 /** Frame bytes a message occupies on the wire, computed from the encoder and the splitter. */
-function wireBytes(msg: Message, maxFrame = MAX_FRAME_BYTES): number {
-  return splitIntoFrames(0, encodeMessage(msg), maxFrame).reduce((a, f) => a + f.byteLength, 0);
-}
+// wire.ts's wireSize (what the compression benchmark counts) must equal what the channel counts.
+const wireBytes = (msg: Message, maxFrame = MAX_FRAME_BYTES): number => wireSize(msg, maxFrame);
 
 function framedPair(options: FramedChannelOptions = {}, lowEvent = true, drainPerTick?: number) {
   const [ra, rb] = FakeChannel.pair(lowEvent, drainPerTick);
