@@ -20,6 +20,8 @@ export interface SimArm {
   localSteps: number;
   outerLr: number;
   outerMomentum: number;
+  /** Donors' error-feedback decay (default 1). */
+  errorDecay?: number;
 }
 
 export interface SimJob {
@@ -96,7 +98,7 @@ export async function simulateArm(
   if (job.stepsPerDonor % H !== 0) throw new RangeError(`${arm.name}: stepsPerDonor ${job.stepsPerDonor} is not a multiple of H = ${H}`);
   if (job.evalEvery % H !== 0) throw new RangeError(`${arm.name}: evalEvery ${job.evalEvery} is not a multiple of H = ${H}`);
   const layout = modelParamSpecs(job.model);
-  const cfg = { codec: arm.codec, downCodec: arm.downCodec, outer: { lr: arm.outerLr, momentum: arm.outerMomentum }, seed: job.seed };
+  const cfg = { codec: arm.codec, downCodec: arm.downCodec, outer: { lr: arm.outerLr, momentum: arm.outerMomentum }, seed: job.seed, errorDecay: arm.errorDecay ?? 1 };
   const coord = new CoordinatorSync(cfg, layout, data.init.slice(), 0);
   const n = coord.n;
   const donors: { sync: DonorSync; trainer: Trainer }[] = [];

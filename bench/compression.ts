@@ -25,7 +25,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'steps', kind: 'int', help: 'local steps per donor per arm (a multiple of 50)', default: 'quick 500, full 600' },
   { name: 'donors', kind: 'int', help: 'simulated donors', default: '4' },
   { name: 'arms', kind: 'string', help: 'comma list of arm names (see the table) or "all"', default: 'all' },
-  { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each CODEC@H[,OUTER_LR,MOMENTUM] (e.g. "topk:0.1/q2@10,1,0")' },
+  { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each CODEC@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.1/q2@10,1,0")' },
   { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
@@ -34,6 +34,8 @@ export const compressionOptions: OptionSpec[] = [
 
 const dp = (name: string, codec: string): SimArm => ({ name, codec, downCodec: codec, localSteps: 1, outerLr: 1, outerMomentum: 0 });
 const diloco = (name: string, H: number, codec: string): SimArm => ({ name, codec, downCodec: codec, localSteps: H, outerLr: 0.7, outerMomentum: 0.9 });
+
+const sparseLoco = (name: string, H: number, codec: string): SimArm => ({ ...diloco(name, H, codec), outerLr: 1, outerMomentum: 0 });
 
 /** The arms, baseline first. H = 1 arms are synchronous data parallel (plain averaging of one AdamW step). */
 export const ARMS: SimArm[] = [
@@ -50,8 +52,12 @@ export const ARMS: SimArm[] = [
   diloco('DiLoCo H50', 50, 'f32'),
   diloco('DiLoCo H10 4-bit', 10, 'q4'),
   diloco('DiLoCo H50 4-bit', 50, 'q4'),
-  diloco('DiLoCo H10 top-k 1% 2-bit', 10, 'topk:0.01/q2'),
-  diloco('DiLoCo H50 top-k 1% 2-bit', 50, 'topk:0.01/q2'),
+  // Sparse pseudo-gradients: outer lr 1 without momentum, the donors' error feedback carrying what
+  // was not sent (SparseLoCo's recipe); Nesterov 0.7/0.9 on top of it diverged or lagged (docs/COMPRESSION.md).
+  sparseLoco('DiLoCo H10 top-k 10% 2-bit', 10, 'topk:0.1/q2'),
+  sparseLoco('DiLoCo H50 top-k 10% 2-bit', 50, 'topk:0.1/q2'),
+  sparseLoco('DiLoCo H10 top-k 5% 2-bit', 10, 'topk:0.05/q2'),
+  sparseLoco('DiLoCo H10 top-k 3% 2-bit', 10, 'topk:0.03/q2'),
 ];
 
 /** The jobs of the two modes, as a researcher would post them (the job spec's defaults fill the rest). */
@@ -98,12 +104,13 @@ export const COMPRESSION_METHOD =
 /** Parses --custom: CODEC@H[,OUTER_LR,MOMENTUM] arms (defaults: DiLoCo's when H > 1, plain averaging at H = 1). */
 export function parseCustomArms(spec: string): SimArm[] {
   return spec.split(';').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = /^([^@]+)@(\d+)(?:,([0-9.]+),([0-9.]+))?$/.exec(s);
-    if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not CODEC@H[,OUTER_LR,MOMENTUM]`);
+    const m = /^([^@]+)@(\d+)(?:,([0-9.]+),([0-9.]+)(?:,([0-9.]+))?)?$/.exec(s);
+    if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not CODEC@H[,OUTER_LR,MOMENTUM[,EF_DECAY]]`);
     const H = Number(m[2]);
     const base = H > 1 ? diloco('', H, m[1]) : dp('', m[1]);
-    const arm = { ...base, outerLr: m[3] ? Number(m[3]) : base.outerLr, outerMomentum: m[4] ? Number(m[4]) : base.outerMomentum };
-    arm.name = `${m[1]} H${H} lr${arm.outerLr} m${arm.outerMomentum}`;
+    const arm: SimArm = { ...base, outerLr: m[3] ? Number(m[3]) : base.outerLr, outerMomentum: m[4] ? Number(m[4]) : base.outerMomentum };
+    if (m[5]) arm.errorDecay = Number(m[5]);
+    arm.name = `${m[1]} H${H} lr${arm.outerLr} m${arm.outerMomentum}${m[5] ? ` ef${m[5]}` : ''}`;
     return arm;
   });
 }

@@ -382,6 +382,7 @@ export function createApiRouter(deps: ApiDeps): Router {
           downCodec: train.downCodec ?? 'f32',
           outerLr: train.outerLr,
           outerMomentum: train.outerMomentum ?? 0,
+          errorDecay: train.errorDecay ?? 1,
         },
         shards: train.shards,
         trainTokens: data.train.length,

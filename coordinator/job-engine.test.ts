@@ -155,6 +155,7 @@ function config(over: Partial<EngineConfig> = {}): EngineConfig {
     outerMomentum: 0,
     codec: 'int8',
     downCodec: 'f32',
+    errorDecay: 1,
     dropAfterMisses: 5,
     ...over,
   };

@@ -64,6 +64,8 @@ export interface EngineConfig extends JobTrain {
   /** Codec of the donors' updates and of the broadcast step (src/compress/codec-spec.ts grammar). */
   codec: string;
   downCodec: string;
+  /** Donors' error-feedback decay (1: classic). */
+  errorDecay: number;
   /** Consecutive missed deadlines after which a donor is dropped. */
   dropAfterMisses: number;
 }
@@ -145,7 +147,7 @@ export class JobEngine extends EventEmitter {
       model: c.model,
       vocab: c.vocab,
       train: { batch: c.batch, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, gradClip: c.gradClip ?? 0 },
-      sync: { codec: this.sync.cfg.codec, downCodec: this.sync.cfg.downCodec, seed: c.seed >>> 0 },
+      sync: { codec: this.sync.cfg.codec, downCodec: this.sync.cfg.downCodec, seed: c.seed >>> 0, errorDecay: c.errorDecay },
       shards: c.shards,
     };
   }

@@ -189,6 +189,7 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
       outerMomentum: t.outerMomentum ?? 0,
       codec: t.codec ?? 'int8',
       downCodec: t.downCodec ?? 'f32',
+      errorDecay: t.errorDecay ?? 1,
       dropAfterMisses: 2,
     };
     const store = this.store;

@@ -167,8 +167,10 @@ test('train.codec/downCodec/outer: canonical names, downCodec follows codec, DiL
   const s = parseJobSpec({ train: { codec: 'topk:0.010/q2', localSteps: 50 } });
   assert.equal(s.train.codec, 'topk:0.01/q2');
   assert.equal(s.train.downCodec, 'topk:0.01/q2');
-  assert.equal(s.train.outerLr, 0.7);
-  assert.equal(s.train.outerMomentum, 0.9);
+  // Sparse pseudo-gradients: lr 1, no momentum (error feedback carries the rest); dense ones: DiLoCo's.
+  assert.deepEqual([s.train.outerLr, s.train.outerMomentum], [1, 0]);
+  const q = parseJobSpec({ train: { codec: 'q4', localSteps: 50 } });
+  assert.deepEqual([q.train.outerLr, q.train.outerMomentum], [0.7, 0.9]);
   const dp = parseJobSpec({ train: { codec: 'f32', downCodec: 'f16', localSteps: 1 } });
   assert.deepEqual([dp.train.downCodec, dp.train.outerLr, dp.train.outerMomentum], ['f16', 1, 0]);
   const given = parseJobSpec({ train: { localSteps: 1, outerLr: 0.5, outerMomentum: 0.5 } });
@@ -179,4 +181,5 @@ test('train.codec/downCodec/outer: canonical names, downCodec follows codec, DiL
   bad({ downCodec: 'topk:2' }, /train\.downCodec: .*fraction "2" must be a decimal number in \(0, 1\]/);
   bad({ codec: 7 }, /train\.codec: codec name must be a string of 1\.\.64 characters, got 7/);
   bad({ outerMomentum: 1 }, /train\.outerMomentum must be a number in \[0, 1\), got 1/);
+  bad({ errorDecay: -0.1 }, /train\.errorDecay must be a number in \[0, 1\], got -0.1/);
 });

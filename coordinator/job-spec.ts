@@ -57,6 +57,8 @@ export interface JobSpec {
     codec: string;
     /** The broadcast's codec; default: the same as codec. */
     downCodec: string;
+    /** Donors' error-feedback decay: 1 classic, below 1 a leaky residual (sparse DiLoCo, SparseLoCo). */
+    errorDecay: number;
   };
 }
 
@@ -103,6 +105,7 @@ export const DEFAULT_JOB: JobSpec = deepFreeze({
     outerMomentum: 0.9,
     codec: 'int8',
     downCodec: 'int8',
+    errorDecay: 1,
   },
 });
 
@@ -187,6 +190,7 @@ const RULES: { [S in Exclude<keyof JobSpec, 'model'>]: JobSpec[S] extends object
     outerMomentum: { kind: 'num', lo: 0, hi: 1, hiOpen: true },
     codec: { kind: 'codec' },
     downCodec: { kind: 'codec' },
+    errorDecay: { kind: 'num', lo: 0, hi: 1 },
   },
 };
 
@@ -343,7 +347,7 @@ function parseTrain(input: unknown, type: ModelSpec['type']): JobSpec['train'] {
     gradClip: DEFAULT_GRAD_CLIP[type],
   }) as JobSpec['train'];
   const given = input as Record<string, unknown>;
-  const outer = defaultOuter(t.localSteps);
+  const outer = defaultOuter(t.localSteps, t.codec);
   if (given.outerLr === undefined) t.outerLr = outer.lr;
   if (given.outerMomentum === undefined) t.outerMomentum = outer.momentum;
   if (given.downCodec === undefined) t.downCodec = t.codec;

@@ -9,8 +9,15 @@ export class ErrorFeedback {
   constructor(
     readonly codec: Codec,
     readonly n: number,
+    /**
+     * Weight of the old residual, d = delta + decay·residual (1: classic error feedback). Below 1 the
+     * residual is a leaky accumulator, as SparseLoCo (Sarfi et al. 2025) uses for DiLoCo pseudo-gradients:
+     * a donor re-derives its unsent progress from θ_v every round, so a full residual counts it twice.
+     */
+    readonly decay = 1,
   ) {
     if (!Number.isInteger(n) || n < 0) throw new RangeError(`error feedback: n must be a non-negative integer, got ${n}`);
+    if (!(decay >= 0 && decay <= 1)) throw new RangeError(`error feedback: decay must be in [0, 1], got ${decay}`);
     this.residual = new Float32Array(n);
   }
 
@@ -22,7 +29,7 @@ export class ErrorFeedback {
   encode(delta: Float32Array, ctx?: CodecContext): Uint8Array {
     if (delta.length !== this.n) throw new RangeError(`error feedback: expected ${this.n} values, got ${delta.length}`);
     const d = new Float32Array(this.n);
-    for (let i = 0; i < this.n; i++) d[i] = delta[i] + this.residual[i];
+    for (let i = 0; i < this.n; i++) d[i] = delta[i] + this.decay * this.residual[i];
     const bytes = this.codec.encode(d, ctx);
     const sent = this.codec.decode(bytes, this.n, ctx);
     for (let i = 0; i < this.n; i++) this.residual[i] = d[i] - sent[i];

@@ -64,6 +64,8 @@ export interface JobSync {
   codec: string;
   downCodec: string;
   seed: number;
+  /** Donors' error-feedback decay (absent: 1). */
+  errorDecay?: number;
 }
 export interface JobHeader {
   jobId: string;
@@ -331,7 +333,7 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
           gradClip: opt(num(0, 1000)),
         }),
       ),
-      sync: req(obj({ codec: req(codecCheck), downCodec: req(codecCheck), seed: req(int(0, 0xffffffff)) })),
+      sync: req(obj({ codec: req(codecCheck), downCodec: req(codecCheck), seed: req(int(0, 0xffffffff)), errorDecay: opt(num(0, 1)) })),
       shards: req(int(1, 1_000_000)),
     },
     body: 'none',

@@ -129,3 +129,26 @@ test('sync rejects a wrong-size, undecodable or non-finite update with a message
   assert.throws(() => checkCodecName('q5'), /unknown codec name|q5/);
   assert.equal(checkCodecName('topk:0.010/q2'), 'topk:0.01/q2');
 });
+
+test('donor error feedback with decay β: d = Δ + β·residual (β = 0: no memory, β = 1: classic)', () => {
+  const rng = new Rng(4);
+  const theta = randn(rng, N, 1);
+  const steps = [0, 1, 2].map(() => applyStep(theta, randn(rng, N, 0.01)));
+  const codec = jobCodec('topk:0.05', LAYOUT);
+  for (const beta of [0, 0.5, 1]) {
+    const d = new DonorSync({ codec: 'topk:0.05', downCodec: 'f32', seed: 1, errorDecay: beta }, LAYOUT);
+    d.setSnapshot(theta, 0);
+    // Reference: the same recurrence in plain code.
+    let residual = new Float32Array(N);
+    steps.forEach((local, round) => {
+      const want = new Float32Array(N);
+      for (let i = 0; i < N; i++) want[i] = Math.fround(theta[i] - local[i]) + beta * residual[i];
+      const ctx = { seed: round, round, stream: 0 };
+      const bytes = d.encodeUpdate(local, round, round);
+      assert.deepEqual(bytes, codec.encode(want, ctx), `β = ${beta}, round ${round}`);
+      const sent = codec.decode(bytes, N, ctx);
+      residual = want.map((v, i) => v - sent[i]);
+    });
+  }
+  assert.throws(() => new DonorSync({ codec: 'q4', downCodec: 'q4', seed: 1, errorDecay: 1.5 }, LAYOUT), /decay must be in \[0, 1\], got 1.5/);
+});

@@ -22,6 +22,8 @@ export interface SyncConfig {
   outer: OuterConfig;
   /** The job's seed (downlink randomness). */
   seed: number;
+  /** Donors' error-feedback decay (1: classic; below 1 for sparse DiLoCo, see ErrorFeedback). Default 1. */
+  errorDecay?: number;
 }
 
 /** Throws a RangeError unless `bytes` is the codec's exact size (fixed-size codecs) or at most its maximum. */
@@ -113,12 +115,12 @@ export class DonorSync {
   version = -1;
 
   constructor(
-    readonly cfg: Pick<SyncConfig, 'codec' | 'downCodec' | 'seed'>,
+    readonly cfg: Pick<SyncConfig, 'codec' | 'downCodec' | 'seed' | 'errorDecay'>,
     layout: readonly TensorSpec[],
   ) {
     this.up = jobCodec(cfg.codec, layout);
     this.down = jobCodec(cfg.downCodec, layout);
-    this.ef = new ErrorFeedback(this.up, this.up.n);
+    this.ef = new ErrorFeedback(this.up, this.up.n, cfg.errorDecay ?? 1);
   }
 
   /** A full snapshot (new or lagging donor). */

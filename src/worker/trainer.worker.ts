@@ -62,7 +62,7 @@ const api: TrainerWorkerApi = {
       trainer = await createTrainer(device, j.model, j.train.batch, { gradClip: j.train.gradClip ?? 0 });
       sync = null;
     }
-    if (!sync || job?.sync.codec !== j.sync.codec || job.sync.downCodec !== j.sync.downCodec || job.sync.seed !== j.sync.seed) {
+    if (!sync || job?.sync.codec !== j.sync.codec || job.sync.downCodec !== j.sync.downCodec || job.sync.seed !== j.sync.seed || job.sync.errorDecay !== j.sync.errorDecay) {
       sync = new DonorSync(j.sync, modelParamSpecs(j.model));
     }
     job = j;
