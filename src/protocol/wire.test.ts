@@ -4,7 +4,8 @@ import { MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WIRE_PREFIX_BYTE
 import type { Message, MessageKind } from './messages';
 import { MESSAGE_KINDS } from './messages';
 import { sampleMessages } from './testing';
-import { KIND_CODES, ProtocolError, decodeMessage, encodeMessage } from './wire';
+import { HEADER_BINARY, HEADER_JSON, KIND_CODES, ProtocolError, decodeMessage, encodeMessage } from './wire';
+import { BINARY_HEADERS, encodeBinaryHeader } from './binary-header';
 
 /** Hand-assembles a wire message so that every field can be made wrong on purpose. */
 function rawMessage(opts: {
@@ -47,19 +48,59 @@ test('every kind round-trips through encode/decode', () => {
   }
 });
 
-test('the encoded layout is [version][kind][reserved][headerLen][JSON header][body]', () => {
+test('the encoded layout is [version][kind][header format][headerLen][header][body]', () => {
   for (const kind of MESSAGE_KINDS) {
     const msg = samples[kind];
     const bytes = encodeMessage(msg);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    const headerJson = new TextEncoder().encode(JSON.stringify(msg.header));
+    const binary = BINARY_HEADERS[kind] !== undefined;
+    const header = binary ? encodeBinaryHeader(kind, msg.header as unknown as Record<string, unknown>)! : new TextEncoder().encode(JSON.stringify(msg.header));
     assert.equal(view.getUint8(0), PROTOCOL_VERSION);
     assert.equal(view.getUint8(1), KIND_CODES[kind]);
-    assert.equal(view.getUint16(2, true), 0);
-    assert.equal(view.getUint32(4, true), headerJson.byteLength);
-    assert.deepEqual(bytes.subarray(8, 8 + headerJson.byteLength), headerJson);
-    assert.deepEqual(bytes.subarray(8 + headerJson.byteLength), msg.body ?? new Uint8Array(0));
+    assert.equal(view.getUint16(2, true), binary ? HEADER_BINARY : HEADER_JSON, kind);
+    assert.equal(view.getUint32(4, true), header.byteLength);
+    assert.deepEqual(bytes.subarray(8, 8 + header.byteLength), header);
+    assert.deepEqual(bytes.subarray(8 + header.byteLength), msg.body ?? new Uint8Array(0));
   }
+});
+
+test('binary headers: field order and sizes, a third of the JSON; values that do not fit go as JSON', () => {
+  const u = samples.update;
+  const bin = encodeBinaryHeader('update', u.header as unknown as Record<string, unknown>)!;
+  const h = u.header;
+  // str jobId, u32 round, u32 baseVersion, u32 steps, f64 loss, f64 tokens, str codec, u32 n, f64 computeMs.
+  assert.equal(bin.byteLength, 1 + h.jobId.length + 4 + 4 + 4 + 8 + 8 + 1 + h.codec.length + 4 + 8);
+  const v = new DataView(bin.buffer);
+  assert.equal(v.getUint8(0), h.jobId.length);
+  assert.equal(v.getUint32(1 + h.jobId.length, true), h.round);
+  assert.equal(v.getFloat64(1 + h.jobId.length + 12, true), h.loss);
+  assert.ok(3 * bin.byteLength < new TextEncoder().encode(JSON.stringify(h)).byteLength + 60);
+  for (const kind of ['update', 'delta', 'assign'] as const) {
+    const big = { ...samples[kind], header: { ...samples[kind].header, [kind === 'assign' ? 'round' : 'baseVersion']: 2 ** 33 } } as Message;
+    if (kind === 'delta') (big.header as { version: number }).version = 2 ** 33 + 1;
+    const bytes = encodeMessage(big);
+    assert.equal(new DataView(bytes.buffer).getUint16(2, true), HEADER_JSON, `${kind} with a count over 2^32 - 1`);
+    assert.deepEqual(decodeMessage(bytes), big);
+  }
+});
+
+test('a broken binary header is rejected naming the field', () => {
+  const bytes = encodeMessage(samples.assign);
+  const headerLen = new DataView(bytes.buffer).getUint32(4, true);
+  const cut = bytes.slice(0, 8 + headerLen - 3);
+  new DataView(cut.buffer).setUint32(4, headerLen - 3, true);
+  rejects(cut, /assign binary header ends at byte \d+, inside field deadlineMs/);
+  const long = new Uint8Array(bytes.byteLength + 2);
+  long.set(bytes);
+  new DataView(long.buffer).setUint32(4, headerLen + 2, true);
+  rejects(long, /assign binary header has 2 bytes after its last field/);
+  const hello = encodeMessage(samples.hello);
+  new DataView(hello.buffer).setUint16(2, HEADER_BINARY, true);
+  rejects(hello, /hello has no binary header layout/);
+  // The fields are still validated: a NaN loss in a binary update.
+  const up = encodeMessage(samples.update);
+  new DataView(up.buffer).setFloat64(8 + 1 + samples.update.header.jobId.length + 12, NaN, true);
+  rejects(up, /update\.loss: expected a finite number, got NaN/);
 });
 
 test('kind codes are distinct', () => {
@@ -82,8 +123,8 @@ test('an unknown kind code is rejected', () => {
   rejects(rawMessage({ code: 0, header: helloHeader }), /unknown message kind code 0x00/);
 });
 
-test('a non-zero reserved field is rejected', () => {
-  rejects(rawMessage({ reserved: 3, header: helloHeader }), /reserved field must be 0, got 3/);
+test('an unknown header format is rejected', () => {
+  rejects(rawMessage({ reserved: 3, header: helloHeader }), /unknown header format 3 \(0: JSON, 1: binary\)/);
 });
 
 test('a header length over the limit is rejected, on decode and on encode', () => {

@@ -1,9 +1,16 @@
 // One message as bytes:
-//   [u8 protocolVersion=1][u8 kind code][u16 reserved=0][u32 headerLen][header: UTF-8 JSON][body]
-// All integers little-endian. The body is whatever follows the header (possibly nothing).
+//   [u8 protocolVersion=1][u8 kind code][u16 header format][u32 headerLen][header][body]
+// Header format 0: UTF-8 JSON; 1: the kind's compact binary layout (binary-header.ts: update, delta,
+// assign, whenever their values fit). All integers little-endian. The body is whatever follows the
+// header (possibly nothing).
 import { ProtocolError } from './errors';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WIRE_PREFIX_BYTES } from './limits';
 import { frameCount } from './frames';
+import { decodeBinaryHeader, encodeBinaryHeader } from './binary-header';
+
+/** Values of the prefix's header-format field. */
+export const HEADER_JSON = 0;
+export const HEADER_BINARY = 1;
 import { checkMessage, kindHasBody, validateMessage, type Message, type MessageKind, type ValidateOptions } from './messages';
 
 export { ProtocolError };
@@ -40,7 +47,8 @@ const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 /** Validates and encodes a message; throws a ProtocolError for an invalid or oversized one. */
 export function encodeMessage(msg: Message, options: DecodeOptions = {}): Uint8Array<ArrayBuffer> {
   checkMessage(msg, options);
-  const header = encoder.encode(JSON.stringify(msg.header));
+  const binary = encodeBinaryHeader(msg.kind, msg.header as unknown as Record<string, unknown>);
+  const header = binary ?? encoder.encode(JSON.stringify(msg.header));
   if (header.byteLength > MAX_HEADER_BYTES) {
     throw new ProtocolError(
       `${msg.kind} header is ${header.byteLength} bytes, over the ${MAX_HEADER_BYTES}-byte header limit`,
@@ -56,7 +64,7 @@ export function encodeMessage(msg: Message, options: DecodeOptions = {}): Uint8A
   const view = new DataView(out.buffer);
   view.setUint8(0, PROTOCOL_VERSION);
   view.setUint8(1, KIND_CODES[msg.kind]);
-  view.setUint16(2, 0, true);
+  view.setUint16(2, binary ? HEADER_BINARY : HEADER_JSON, true);
   view.setUint32(4, header.byteLength, true);
   out.set(header, WIRE_PREFIX_BYTES);
   out.set(body, WIRE_PREFIX_BYTES + header.byteLength);
@@ -87,8 +95,10 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
   const code = view.getUint8(1);
   const kind = KIND_BY_CODE.get(code);
   if (kind === undefined) throw new ProtocolError(`unknown message kind code ${hex(code)}`);
-  const reserved = view.getUint16(2, true);
-  if (reserved !== 0) throw new ProtocolError(`reserved field must be 0, got ${reserved}`);
+  const format = view.getUint16(2, true);
+  if (format !== HEADER_JSON && format !== HEADER_BINARY) {
+    throw new ProtocolError(`unknown header format ${format} (0: JSON, 1: binary)`);
+  }
   const headerLen = view.getUint32(4, true);
   if (headerLen > MAX_HEADER_BYTES) {
     throw new ProtocolError(`${kind} header length ${headerLen} is over the ${MAX_HEADER_BYTES}-byte header limit`);
@@ -97,6 +107,12 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
     throw new ProtocolError(
       `${kind} header length ${headerLen} runs past the end of the ${bytes.byteLength}-byte message`,
     );
+  }
+  const body = bytes.subarray(WIRE_PREFIX_BYTES + headerLen);
+  if (format === HEADER_BINARY) {
+    const header: unknown = decodeBinaryHeader(kind, bytes.subarray(WIRE_PREFIX_BYTES, WIRE_PREFIX_BYTES + headerLen));
+    validateMessage(kind, header, body.byteLength, options);
+    return (kindHasBody(kind) ? { kind, header, body } : { kind, header }) as Message;
   }
   let text: string;
   try {
@@ -114,7 +130,6 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
     const what = header === null ? 'null' : Array.isArray(header) ? 'an array' : typeof header;
     throw new ProtocolError(`${kind} header must be a JSON object, got ${what}`);
   }
-  const body = bytes.subarray(WIRE_PREFIX_BYTES + headerLen);
   validateMessage(kind, header, body.byteLength, options);
   return (kindHasBody(kind) ? { kind, header, body } : { kind, header }) as Message;
 }
