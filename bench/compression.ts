@@ -12,6 +12,7 @@ import { upsertSection } from './report';
 import { treeState } from './train-step';
 import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';
 import type { SimArm, SimJob, SimResult } from './compression-sim';
+import { runRealArm, type RealComparison } from './compression-real';
 import type { CompressionPageApi, CompressionPageData } from './page/compression-page';
 import { parseJobSpec, jobModelConfig, type JobSpec } from '../coordinator/job-spec';
 import { buildJobData, loadCorpus } from '../coordinator/corpus';
@@ -26,6 +27,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'donors', kind: 'int', help: 'simulated donors', default: '4' },
   { name: 'arms', kind: 'string', help: 'comma list of arm names (see the table) or "all"', default: 'all' },
   { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each CODEC@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.1/q2@10,1,0")' },
+  { name: 'real', kind: 'string', help: 'also train this arm ("best": the best arm) with a real coordinator and headless donors over WebRTC, seed 1, and compare bytes and loss with its simulation' },
   { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
@@ -58,6 +60,8 @@ export const ARMS: SimArm[] = [
   sparseLoco('DiLoCo H50 top-k 10% 2-bit', 50, 'topk:0.1/q2'),
   sparseLoco('DiLoCo H10 top-k 5% 2-bit', 10, 'topk:0.05/q2'),
   sparseLoco('DiLoCo H10 top-k 3% 2-bit', 10, 'topk:0.03/q2'),
+  sparseLoco('DiLoCo H10 top-k 2% 2-bit', 10, 'topk:0.02/q2'),
+  sparseLoco('DiLoCo H25 top-k 5% 2-bit', 25, 'topk:0.05/q2'),
 ];
 
 /** The jobs of the two modes, as a researcher would post them (the job spec's defaults fill the rest). */
@@ -86,6 +90,7 @@ export interface CompressionResults {
   arms: ArmRow[];
   best: string | null;
   runs: SimResult[];
+  real?: RealComparison;
 }
 
 export const COMPRESSION_METHOD =
@@ -235,6 +240,17 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
       best: best?.name ?? null,
       runs,
     };
+    const realName = raw.real === 'best' ? best?.name : (raw.real as string | undefined);
+    if (realName) {
+      const sim = runs.find((r) => r.arm.name === realName && r.seed === seeds[0]);
+      if (!sim) throw new Error(`--real ${realName}: no simulated run of that arm with seed ${seeds[0]}`);
+      const c = await runRealArm(spec, sim.arm, seeds[0], donors, steps, sim, log);
+      results.real = c;
+      log(
+        `compression: real ${c.arm}: up ${c.realUpBytesPerRound.toFixed(0)} vs simulated ${c.simUpBytesPerRound.toFixed(0)} B/round/donor, ` +
+          `down ${c.realDownBytesPerRound.toFixed(0)} vs ${c.simDownBytesPerRound.toFixed(0)}; largest validation-loss difference ${c.maxAbsLossDiff.toExponential(2)}`,
+      );
+    }
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(results, null, 1) + '\n');
     const table = formatTable(rows);
@@ -288,8 +304,21 @@ function compressionSection(r: CompressionResults, table: string): string {
       ? `Best arm within 2% of dense: **${best.name}**: ${best.ratio.toFixed(0)}× fewer bytes per step (up ${best.upRatio.toFixed(0)}×), gap ${best.gapPct.toFixed(2)}%, ${best.speedup[LINKS[0].name]?.toFixed(1) ?? '—'}× sooner to target at ${LINKS[0].name}.`
       : 'No arm came within 2% of dense.',
     '',
+    ...(r.real ? [realParagraph(r.real), ''] : []),
     `![validation loss against bytes sent](compression-${r.mode}.png)`,
     '',
     `Method: ${r.method}`,
   ].join('\n');
+}
+
+function realParagraph(c: RealComparison): string {
+  const pct = (a: number, b: number) => `${((100 * (a - b)) / b).toFixed(2)}%`;
+  const last = c.curve.at(-1);
+  return (
+    `Real path check (\`--real\`): **${c.arm}**, seed ${c.seed}, trained by a real coordinator and ${c.donors} headless Chromium donors over WebRTC ` +
+    `(${c.rounds} rounds, ${c.wallSeconds.toFixed(0)} s). Bytes per donor per round as the data channels counted them: up ${c.realUpBytesPerRound.toFixed(0)} ` +
+    `(simulated ${c.simUpBytesPerRound.toFixed(0)}, ${pct(c.realUpBytesPerRound, c.simUpBytesPerRound)}), down ${c.realDownBytesPerRound.toFixed(0)} ` +
+    `(simulated ${c.simDownBytesPerRound.toFixed(0)}, ${pct(c.realDownBytesPerRound, c.simDownBytesPerRound)}); validation loss at the same steps differs by at most ` +
+    `${c.maxAbsLossDiff.toExponential(2)}${last ? ` (final: real ${last.real.toFixed(4)}, simulated ${last.sim.toFixed(4)})` : ''}.`
+  );
 }
