@@ -4,7 +4,7 @@ import { Rng } from '../util/rng';
 import type { CodecContext } from './codec';
 import { composeCodecs, isSparseCodec } from './compose';
 import { randomkCodec, randomkIndices } from './randomk';
-import { topkCodec, topkIndices, TOPK_DELTA } from './topk';
+import { topkCodec, topkIndices, TOPK_DELTA, TOPK_RICE } from './topk';
 import { blockQuantCodec } from './quantize';
 import { f16Codec } from './plain';
 import { efDrift } from './ef-drift.test-helper';
@@ -39,7 +39,9 @@ test('random-k → top-k → q4: the kept set, errors within one step, and the h
     const dv = new DataView(bytes.buffer);
     assert.equal(dv.getUint32(0, true), k2);
     const fmt = dv.getUint32(4, true);
-    const ib = (fmt & 0xff) === TOPK_DELTA ? 4 * Math.ceil((k2 * (fmt >>> 8)) / 32) : 4 * Math.ceil(k1 / 32);
+    const mode = fmt & 0xff;
+    const ib =
+      mode === TOPK_DELTA ? 4 * Math.ceil((k2 * (fmt >>> 8)) / 32) : mode === TOPK_RICE ? 4 + 4 * dv.getUint32(8, true) : 4 * Math.ceil(k1 / 32);
     assert.equal(bytes.length, 8 + ib + q4.encodedBytes(k2), `n=${n}`);
     assert.ok(bytes.length <= cocktail.encodedBytes(n));
     assert.equal(cocktail.encodedBytes(n), topkCodec({ fraction: 0.2, values: q4 }).encodedBytes(k1));

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
 import type { CodecContext } from './codec';
-import { bitLength, topkCodec, topkIndices, topkThreshold, TOPK_BITMAP, TOPK_DELTA } from './topk';
+import { bitLength, topkCodec, topkIndices, topkThreshold, TOPK_BITMAP, TOPK_DELTA, TOPK_RICE } from './topk';
 import { blockQuantCodec } from './quantize';
 import { f16Codec } from './plain';
 import { keepCount } from './sparse';
@@ -30,10 +30,28 @@ function header(bytes: Uint8Array): { k: number; mode: number; w: number } {
   return { k: dv.getUint32(0, true), mode: f & 0xff, w: (f >>> 8) & 0xff };
 }
 
+/** Bytes of the index layout the header names (Rice: its length word and stream). */
+function indexLength(bytes: Uint8Array, n: number): number {
+  const { k, mode, w } = header(bytes);
+  if (mode === TOPK_RICE) return 4 + 4 * new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true);
+  return mode === TOPK_DELTA ? 4 * Math.ceil((k * w) / 32) : 4 * Math.ceil(n / 32);
+}
+
 /** The payload length the header implies for f32 values. */
 function impliedLength(bytes: Uint8Array, n: number): number {
-  const { k, mode, w } = header(bytes);
-  return 8 + (mode === TOPK_DELTA ? 4 * Math.ceil((k * w) / 32) : 4 * Math.ceil(n / 32)) + 4 * k;
+  return 8 + indexLength(bytes, n) + 4 * header(bytes).k;
+}
+
+/** Rice-coded gaps at their best parameter, computed independently: 4 + 4·ceil(bits/32) bytes. */
+function riceBytes(idx: number[]): { bytes: number; r: number } {
+  let best = { bytes: Infinity, r: 0 };
+  for (let r = 0; r < 32; r++) {
+    let bits = 0;
+    idx.forEach((v, j) => (bits += Math.floor((j === 0 ? v : v - idx[j - 1] - 1) / 2 ** r) + 1 + r));
+    const bytes = 4 + 4 * Math.ceil(bits / 32);
+    if (bytes < best.bytes) best = { bytes, r };
+  }
+  return best;
 }
 
 test('top-k keeps exactly k = max(1, ceil(f·n)) largest magnitudes (ties to lower index), exact values, zeros elsewhere', () => {
@@ -56,16 +74,21 @@ test('top-k keeps exactly k = max(1, ceil(f·n)) largest magnitudes (ties to low
         if (want.has(i)) assert.equal(y[i], x[i], `n=${n} f=${fraction}: kept element ${i} is exact`);
         else assert.equal(y[i], 0, `n=${n} f=${fraction}: dropped element ${i} is 0`);
       }
-      // The smaller of the two index layouts was chosen.
+      // The smallest index layout was chosen (delta over bitmap on a tie, Rice only when strictly smaller).
       const idx = [...want].sort((a, b) => a - b);
       const maxGap = Math.max(...idx.map((v, j) => (j === 0 ? v : v - idx[j - 1] - 1)));
       const delta = 4 * Math.ceil((k * bitLength(maxGap)) / 32);
       const bitmap = 4 * Math.ceil(n / 32);
-      assert.equal(h.mode, delta < bitmap ? TOPK_DELTA : TOPK_BITMAP, `n=${n} f=${fraction}: delta ${delta} vs bitmap ${bitmap}`);
+      const rice = riceBytes(idx);
+      const plain = delta < bitmap ? TOPK_DELTA : TOPK_BITMAP;
+      const wantMode = rice.bytes < Math.min(delta, bitmap) ? TOPK_RICE : plain;
+      assert.equal(h.mode, wantMode, `n=${n} f=${fraction}: delta ${delta}, bitmap ${bitmap}, Rice ${rice.bytes}`);
+      assert.equal(indexLength(bytes, n), Math.min(delta, bitmap, rice.bytes));
       if (h.mode === TOPK_DELTA) assert.equal(h.w, bitLength(maxGap));
+      if (h.mode === TOPK_RICE) assert.ok(riceBytes(idx).bytes === 4 + 4 * Math.ceil(idx.reduce((a, v, j) => a + Math.floor((j === 0 ? v : v - idx[j - 1] - 1) / 2 ** h.w) + 1 + h.w, 0) / 32));
     }
   }
-  assert.deepEqual([...modes].sort(), [TOPK_DELTA, TOPK_BITMAP], 'both index layouts were exercised');
+  assert.deepEqual([...modes].sort(), [TOPK_DELTA, TOPK_BITMAP, TOPK_RICE], 'all three index layouts were exercised');
 });
 
 test('top-k maximum size is attained by the worst case: evenly spread indices with the largest gap n − k', () => {
@@ -110,7 +133,7 @@ test('top-k → 4-bit values: kept values within half a step, dropped ones zero,
     const x = update(n, new Rng(5 + n));
     const bytes = codec.encode(x);
     const h = header(bytes);
-    const ib = h.mode === TOPK_DELTA ? 4 * Math.ceil((h.k * h.w) / 32) : 4 * Math.ceil(n / 32);
+    const ib = indexLength(bytes, n);
     assert.equal(bytes.length, 8 + ib + q4.encodedBytes(h.k));
     assert.ok(bytes.length <= codec.encodedBytes(n));
     const idx = referenceTopk(x, h.k);
@@ -173,7 +196,8 @@ test('top-k decode rejects wrong lengths and inconsistent headers, naming expect
     f(new DataView(b.buffer));
     return b;
   };
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, 2, true)), n), /bad format word 0x2 \(mode 0 with w <= 32, or mode 1 with w = 0\)/);
+  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, 3, true)), n), /bad format word 0x3 \(mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31\)/);
+  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, TOPK_RICE | (32 << 8), true)), n), /bad format word 0x2002 /);
   assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, 33 << 8, true)), n), /bad format word 0x2100 /);
   assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, TOPK_BITMAP | (3 << 8), true)), n), /bad format word/);
   // A bitmap header on a delta payload: the implied length differs.
@@ -256,4 +280,36 @@ test('error feedback with top-k: the residual contracts (||r||² <= (1 − k/n)�
   }
   assert.ok(Math.sqrt(driftEf) <= bound, `drift with error feedback ${Math.sqrt(driftEf)} vs bound ${bound}`);
   assert.ok(Math.sqrt(driftPlain) > 5 * Math.sqrt(driftEf), `drift without ${Math.sqrt(driftPlain)}, with ${Math.sqrt(driftEf)}`);
+});
+
+test('top-k Rice indices: chosen for sparse random sets, exact round trip, and corrupt streams are refused', () => {
+  for (const [n, fraction] of [[21877, 0.03], [40009, 0.01], [65537, 0.02]] as const) {
+    const codec = topkCodec({ fraction });
+    const x = update(n, new Rng(n));
+    const bytes = codec.encode(x);
+    const h = header(bytes);
+    assert.equal(h.mode, TOPK_RICE, `n=${n} f=${fraction}: Rice should beat delta and bitmap for a random sparse set`);
+    const idx = referenceTopk(x, h.k);
+    assert.equal(indexLength(bytes, n), riceBytes(idx).bytes);
+    assert.equal(h.w, riceBytes(idx).r);
+    const y = codec.decode(bytes, n);
+    const kept = new Set(idx);
+    for (let i = 0; i < n; i++) assert.equal(y[i], kept.has(i) ? x[i] : 0, `element ${i}`);
+  }
+  const n = 21877;
+  const codec = topkCodec({ fraction: 0.03 });
+  const bytes = codec.encode(update(n, new Rng(3)));
+  const m = new DataView(bytes.buffer).getUint32(8, true);
+  const patch = (f: (dv: DataView, b: Uint8Array) => Uint8Array | void) => {
+    const b = bytes.slice();
+    return f(new DataView(b.buffer), b) ?? b;
+  };
+  // One word fewer: the stream runs out (and the values shift, so the length check may speak first).
+  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(8, m - 1, true)), n), /Rice stream ends|expected .* bytes/);
+  // A length word at least as large as the bitmap is refused before reading.
+  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(8, 1e6, true)), n), /Rice stream of 1000000 words is not smaller than the bitmap or delta layout/);
+  // Garbage after the last code in its last word.
+  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(8 + 4 * m, dv.getUint32(8 + 4 * m, true) | 0x80000000, true)), n), /bits after the last Rice code must be 0|index .* past the last element/);
+  // A first gap that points past n.
+  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(12, 0, true)), n), /past the last element|Rice quotient/);
 });

@@ -13,12 +13,19 @@
 // prefix-sum compaction (ties get a prefix count too).
 //
 // Layout (all little-endian u32 words, then the inner payload):
-//   word 0: k;  word 1: mode | (w << 8), mode 0 = delta indices of w bits, 1 = bitmap (w = 0);
+//   word 0: k;  word 1: mode | (w << 8), mode 0 = delta indices of w bits, 1 = bitmap (w = 0),
+//     2 = Rice-coded gaps with parameter w (0..31);
 //   indices, delta: gaps g_0 = i_0, g_j = i_j − i_{j−1} − 1, each in w = bitLength(max gap) bits,
 //     field j at bits [j·w, j·w + w) of the stream (low bits of word 0 first; fields may straddle
 //     words), 4·ceil(k·w/32) bytes;
 //   indices, bitmap: bit i (bit i mod 32 of word floor(i/32)) set when element i is kept, 4·ceil(n/32)
-//     bytes; the encoder picks delta when it is strictly smaller, else bitmap;
+//     bytes;
+//   indices, Rice: one word m (the stream's length in words), then m words of bits, low bits of each
+//     word first: per gap g, floor(g / 2^w) zero bits, a one bit, then the w low bits of g (low bit
+//     first). Gaps of a sparse random set are near geometric, so this costs about log2(1/f) + 1.5 bits
+//     per kept value where delta costs bitLength(largest gap); 4 + 4·m bytes;
+//   the encoder picks delta when it is strictly smaller than the bitmap, else the bitmap, and Rice (with
+//   its best w) only when it is strictly smaller than both;
 //   values: the inner codec's payload for the k kept values, in index order.
 // Unused bits (delta padding, bitmap bits past n) are 0. encodedBytes(n) is the maximum:
 //   8 + min(4·ceil(n/32), 4·ceil(k·bitLength(n−k)/32)) + values.encodedBytes(k)
@@ -31,6 +38,7 @@ import { checkFraction, keepCount, type SparseCodec } from './sparse';
 
 export const TOPK_DELTA = 0;
 export const TOPK_BITMAP = 1;
+export const TOPK_RICE = 2;
 const HEADER = 8;
 
 export function bitLength(v: number): number {
@@ -117,25 +125,49 @@ export function topkPack(idx: Uint32Array, kept: Float32Array, n: number, values
     if (gap > maxGap) maxGap = gap;
   }
   const w = bitLength(maxGap);
-  const mode = indexBytes(TOPK_DELTA, w, k, n) < indexBytes(TOPK_BITMAP, 0, k, n) ? TOPK_DELTA : TOPK_BITMAP;
-  const ib = indexBytes(mode, w, k, n);
+  let mode = indexBytes(TOPK_DELTA, w, k, n) < indexBytes(TOPK_BITMAP, 0, k, n) ? TOPK_DELTA : TOPK_BITMAP;
+  let ib = indexBytes(mode, w, k, n);
+  const gap = (j: number) => (j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1);
+  // Rice: the parameter r that minimises the stream (sum of quotients + k·(1 + r) bits).
+  let r = 0;
+  let riceBits = Infinity;
+  for (let t = 0; t <= Math.min(w, 31); t++) {
+    let bits = k * (1 + t);
+    for (let j = 0; j < k; j++) bits += Math.floor(gap(j) / 2 ** t);
+    if (bits < riceBits) [r, riceBits] = [t, bits];
+  }
+  const riceBytes = 4 + 4 * Math.ceil(riceBits / 32);
+  if (riceBytes < ib) [mode, ib] = [TOPK_RICE, riceBytes];
   const payload = values.encode(kept, ctx);
   const out = new Uint8Array(HEADER + ib + payload.length);
   const dv = new DataView(out.buffer);
   dv.setUint32(0, k, true);
-  dv.setUint32(4, mode === TOPK_DELTA ? mode | (w << 8) : mode, true);
+  dv.setUint32(4, mode === TOPK_BITMAP ? mode : mode | ((mode === TOPK_RICE ? r : w) << 8), true);
   const words = new Uint32Array(ib / 4);
   if (mode === TOPK_DELTA) {
     for (let j = 0; j < k && w > 0; j++) {
-      const gap = j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1;
+      const g = gap(j);
       const p = j * w;
       const wi = Math.floor(p / 32);
       const sh = p % 32;
-      words[wi] |= gap << sh;
-      if (sh + w > 32) words[wi + 1] |= gap >>> (32 - sh);
+      words[wi] |= g << sh;
+      if (sh + w > 32) words[wi + 1] |= g >>> (32 - sh);
     }
-  } else {
+  } else if (mode === TOPK_BITMAP) {
     for (let j = 0; j < k; j++) words[idx[j] >>> 5] |= 1 << (idx[j] & 31);
+  } else {
+    words[0] = ib / 4 - 1;
+    let p = 32; // bit position in the words (the stream starts after the length word)
+    const put = (bit: number) => {
+      if (bit) words[p >>> 5] |= 1 << (p & 31);
+      p++;
+    };
+    for (let j = 0; j < k; j++) {
+      const g = gap(j);
+      p += Math.floor(g / 2 ** r);
+      put(1);
+      for (let b = 0; b < r; b++) put((g >>> b) & 1);
+    }
   }
   for (let i = 0; i < words.length; i++) dv.setUint32(HEADER + 4 * i, words[i], true);
   out.set(payload, HEADER + ib);
@@ -187,12 +219,24 @@ export function topkCodec(options: TopKOptions): SparseCodec {
       const fmt = dv.getUint32(4, true);
       const mode = fmt & 0xff;
       const w = (fmt >>> 8) & 0xff;
-      if (fmt >>> 16 !== 0 || mode > TOPK_BITMAP || (mode === TOPK_DELTA ? w > 32 : w !== 0)) {
-        throw new RangeError(`${name} decode: bad format word 0x${fmt.toString(16)} (mode 0 with w <= 32, or mode 1 with w = 0)`);
+      if (fmt >>> 16 !== 0 || mode > TOPK_RICE || (mode === TOPK_DELTA ? w > 32 : mode === TOPK_RICE ? w > 31 : w !== 0)) {
+        throw new RangeError(`${name} decode: bad format word 0x${fmt.toString(16)} (mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31)`);
       }
-      const ib = indexBytes(mode, w, k, n);
+      let ib: number;
+      if (mode === TOPK_RICE) {
+        if (bytes.length < HEADER + 4) throw new RangeError(`${name} decode: ${bytes.length} bytes end before the Rice stream's length word`);
+        const m = dv.getUint32(HEADER, true);
+        // The encoder uses Rice only when it is smaller than the bitmap, so m is bounded by it.
+        if (4 + 4 * m >= indexBytes(TOPK_BITMAP, 0, k, n) && 4 + 4 * m >= 4 * Math.ceil((k * bitLength(n - k)) / 32)) {
+          throw new RangeError(`${name} decode: Rice stream of ${m} words is not smaller than the bitmap or delta layout for ${n} values`);
+        }
+        ib = 4 + 4 * m;
+        if (bytes.length < HEADER + ib) throw new RangeError(`${name} decode: the Rice stream needs ${HEADER + ib} bytes, got ${bytes.length}`);
+      } else {
+        ib = indexBytes(mode, w, k, n);
+      }
       const start = HEADER + ib;
-      const layout = mode === TOPK_DELTA ? `delta indices of ${w} bits` : 'bitmap indices';
+      const layout = mode === TOPK_DELTA ? `delta indices of ${w} bits` : mode === TOPK_RICE ? `Rice indices (parameter ${w}, ${ib} bytes)` : 'bitmap indices';
       if (values.fixedSize) {
         const expected = start + values.encodedBytes(k);
         if (bytes.length !== expected) {
@@ -227,6 +271,27 @@ export function topkCodec(options: TopKOptions): SparseCodec {
         if (used % 32 !== 0 && word(Math.floor(used / 32)) >>> (used % 32) !== 0) {
           throw new RangeError(`${name} decode: the bits after the last delta must be 0`);
         }
+      } else if (mode === TOPK_RICE) {
+        const end = 8 * ib; // bits, counting the length word
+        let p = 32;
+        const bit = () => {
+          if (p >= end) throw new RangeError(`${name} decode: the Rice stream ends (${ib - 4} bytes) before index ${k - 1}`);
+          const b = (word(p >>> 5) >>> (p & 31)) & 1;
+          p++;
+          return b;
+        };
+        let pos = -1;
+        for (let j = 0; j < k; j++) {
+          let q = 0;
+          while (bit() === 0) if (++q > n) throw new RangeError(`${name} decode: Rice quotient of index ${j} runs past n = ${n}`);
+          let g = q * 2 ** w;
+          for (let b = 0; b < w; b++) g += bit() * 2 ** b;
+          pos += g + 1;
+          if (pos >= n) throw new RangeError(`${name} decode: index ${j} is ${pos}, past the last element ${n - 1}`);
+          idx[j] = pos;
+        }
+        if (Math.ceil(p / 32) !== ib / 4) throw new RangeError(`${name} decode: the Rice stream has ${ib / 4 - Math.ceil(p / 32)} words after its last index`);
+        if (p % 32 !== 0 && word(p >>> 5) >>> (p % 32) !== 0) throw new RangeError(`${name} decode: the bits after the last Rice code must be 0`);
       } else {
         let j = 0;
         for (let wi = 0; wi < ib / 4; wi++) {
