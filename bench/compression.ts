@@ -59,6 +59,7 @@ export const ARMS: SimArm[] = [
   sparseLoco('DiLoCo H10 top-k 10% 2-bit', 10, 'topk:0.1/q2'),
   sparseLoco('DiLoCo H50 top-k 10% 2-bit', 50, 'topk:0.1/q2'),
   sparseLoco('DiLoCo H10 top-k 5% 2-bit', 10, 'topk:0.05/q2'),
+  sparseLoco('DiLoCo H10 top-k 4% 2-bit', 10, 'topk:0.04/q2'),
   sparseLoco('DiLoCo H10 top-k 3% 2-bit', 10, 'topk:0.03/q2'),
   sparseLoco('DiLoCo H10 top-k 2% 2-bit', 10, 'topk:0.02/q2'),
   sparseLoco('DiLoCo H25 top-k 5% 2-bit', 25, 'topk:0.05/q2'),
