@@ -1,12 +1,10 @@
 #!/usr/bin/env node
 // starling serve | fleet | demo — one CLI for the operator and the quick start.
 import { parseArgs } from 'node:util';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer } from './server';
 import { Fleet } from './fleet';
-import { checkpointPaths } from './checkpoint';
+import { runLocalJob } from './local-job';
 import type { RoundResult } from './job-engine';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 import { trainLocal } from './train-local';
@@ -118,95 +116,63 @@ async function demo(args: string[]): Promise<void> {
   if (type !== 'mlp' && type !== 'gpt') fail(`--model must be "mlp" or "gpt", got "${type}"`);
   const rounds = intOpt(values.rounds, 'rounds', 20, 1, 10000);
   const donors = intOpt(values.donors, 'donors', 2, 1, 16);
-  const dataDir = values['data-dir'] ?? mkdtempSync(join(tmpdir(), 'starling-demo-'));
-  const t0 = Date.now();
-  const quiet = (l: string) => {
-    if (values.verbose) console.log(`[coordinator] ${l}`);
-  };
-  const server = await startServer({ port: intOpt(values.port, 'port', 0, 0, 65535), dataDir, log: quiet });
-  console.log(`coordinator on ${server.url} (data in ${dataDir}); launching ${donors} headless donors`);
-  let f: Fleet | null = null;
-  const cleanup = async () => {
-    await f?.close().catch(() => {});
-    await server.close().catch(() => {});
-  };
+  console.log(`starting a coordinator and ${donors} headless donors`);
+  // What the same rounds would have sent as f32 weights both ways every local step (8 bytes a parameter).
+  let denseBytes = 0;
+  let params = 0;
+  let localSteps = 1;
   try {
-    const res = await fetch(`${server.url}/api/jobs`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(
+    const r = await runLocalJob({
+      body:
         type === 'gpt'
           ? { name: 'demo-gpt', model: DEMO_GPT_JOB.model, train: { ...DEMO_GPT_JOB.train, rounds, minDonors: donors } }
           : { name: 'demo', train: { rounds, minDonors: donors } },
-      ),
+      donors,
+      dataDir: values['data-dir'],
+      port: intOpt(values.port, 'port', 0, 0, 65535),
+      verbose: values.verbose,
+      onCreated: (job) => {
+        const t = job.spec.train;
+        params = job.params;
+        localSteps = t.localSteps;
+        console.log(`job ${job.id}: ${job.params.toLocaleString('en-US')} parameters; codec ${t.codec} up, ${t.downCodec} down; ${t.localSteps} local steps per round`);
+      },
+      onStart: (v) => console.log(`initial validation loss ${v.toFixed(4)}; waiting for ${donors} donors`),
+      onRound: (x) => {
+        denseBytes += 8 * params * localSteps * x.assigned;
+        console.log(progressLine(x));
+      },
     });
-    const created = (await res.json()) as { id?: string; job?: { id: string }; error?: string };
-    const jobId = created.id ?? created.job?.id;
-    if (!res.ok || !jobId) throw new Error(`creating the demo job failed: ${created.error ?? res.status}`);
-    const info = (await (await fetch(`${server.url}/api/jobs/${jobId}`, { headers: { authorization: `Bearer ${server.token}` } })).json()) as {
-      params: number;
-      spec: { train: { codec: string; downCodec: string; localSteps: number } };
-    };
-    const { codec, downCodec, localSteps } = info.spec.train;
-    console.log(`job ${jobId}: ${info.params.toLocaleString('en-US')} parameters; codec ${codec} up, ${downCodec} down; ${localSteps} local steps per round`);
-    // What the same rounds would have sent as f32 weights both ways every local step (8 bytes a parameter).
-    let denseBytes = 0;
-    let initialValLoss = NaN;
-    let bytesUp = 0;
-    let bytesDown = 0;
-    let last: RoundResult | null = null;
-    const seen = new Set<string>();
-    const ended = new Promise<{ outcome: string; error?: string }>((resolve) => {
-      server.runner.on('job-start', (e: { jobId: string; valLoss: number }) => {
-        if (e.jobId !== jobId) return;
-        initialValLoss = e.valLoss;
-        console.log(`job ${jobId}: initial validation loss ${e.valLoss.toFixed(4)}; waiting for ${donors} donors`);
-      });
-      server.runner.on('round', (r: RoundResult) => {
-        if (r.jobId !== jobId) return;
-        bytesUp += r.bytesUp;
-        bytesDown += r.bytesDown;
-        denseBytes += 8 * info.params * localSteps * r.assigned;
-        r.donors.forEach((d) => seen.add(d));
-        last = r;
-        console.log(progressLine(r));
-      });
-      server.runner.on('job-end', (e: { jobId: string; outcome: string; error?: string }) => {
-        if (e.jobId === jobId) resolve(e);
-      });
-    });
-    f = await Fleet.launch({ url: server.url, donors, prefix: 'demo', verbose: values.verbose, log: quiet });
-    const end = await ended;
-    if (end.outcome !== 'done') throw new Error(`the demo job ${end.outcome}${end.error ? `: ${end.error}` : ''}`);
-    const finalRound = last as RoundResult | null;
+    const last = r.rounds.at(-1);
+    const bytesUp = r.rounds.reduce((a, x) => a + x.bytesUp, 0);
+    const bytesDown = r.rounds.reduce((a, x) => a + x.bytesDown, 0);
+    const t = r.job.spec.train;
     const summary = {
-      initialValLoss,
-      finalValLoss: finalRound?.valLoss ?? NaN,
-      rounds: finalRound ? finalRound.round + 1 : 0,
-      donors: seen.size,
+      initialValLoss: r.initialValLoss,
+      finalValLoss: last?.valLoss ?? NaN,
+      rounds: last ? last.round + 1 : 0,
+      donors: r.donors.length,
       bytesUp,
       bytesDown,
-      codec,
-      downCodec,
-      localSteps,
+      codec: t.codec,
+      downCodec: t.downCodec,
+      localSteps: t.localSteps,
       /** f32 both ways every step ÷ what was sent (snapshots and assignments included). */
       compressionRatio: Math.round(denseBytes / Math.max(1, bytesUp + bytesDown)),
-      wallSeconds: Math.round((Date.now() - t0) / 100) / 10,
-      checkpoint: checkpointPaths(dataDir, jobId).latest,
+      wallSeconds: r.wallSeconds,
+      checkpoint: r.checkpoint,
     };
-    await cleanup();
     const drop = (1 - summary.finalValLoss / summary.initialValLoss) * 100;
     console.log(
       `\ndone: validation loss ${summary.initialValLoss.toFixed(4)} → ${summary.finalValLoss.toFixed(4)} ` +
         `(${drop.toFixed(1)}% lower) in ${summary.rounds} rounds with ${summary.donors} donors; ` +
-        `sent up ${fmtBytes(bytesUp)}, down ${fmtBytes(bytesDown)} (${codec}, H = ${localSteps}: ` +
+        `sent up ${fmtBytes(bytesUp)}, down ${fmtBytes(bytesDown)} (${t.codec}, H = ${t.localSteps}: ` +
         `${summary.compressionRatio}× fewer bytes than f32 weights both ways every step); ${summary.wallSeconds}s`,
     );
-    console.log(`checkpoint (safetensors): ${summary.checkpoint}`);
+    console.log(`checkpoint (safetensors): ${summary.checkpoint} (data in ${r.dataDir})`);
     console.log(JSON.stringify(summary));
     process.exit(0);
   } catch (e) {
-    await cleanup();
     fail(e instanceof Error ? e.message : String(e));
   }
 }

@@ -101,10 +101,12 @@ export const DEFAULT_JOB: JobSpec = deepFreeze({
     minDonors: 1,
     shards: 8,
     seed: 1,
-    outerLr: 0.7,
-    outerMomentum: 0.9,
-    codec: 'int8',
-    downCodec: 'int8',
+    // The compression benchmark's best arm (docs/BENCHMARKS.md, "compression"): DiLoCo with H = 10,
+    // top-k 3% with 2-bit values both ways, outer lr 1 without momentum (defaultOuter for top-k).
+    outerLr: 1,
+    outerMomentum: 0,
+    codec: 'topk:0.03/q2',
+    downCodec: 'topk:0.03/q2',
     errorDecay: 1,
   },
 });

@@ -2,6 +2,7 @@ import { test, expect } from '@playwright/test';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mlpParamSpecs } from '../src/model/mlp-spec';
+import { DEFAULT_JOB } from '../coordinator/job-spec';
 
 // The quick start's demo, run as a user runs it: a child process whose last line is the JSON summary.
 test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a valid safetensors checkpoint', async () => {
@@ -19,7 +20,13 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   const lines = out.trim().split('\n');
   expect(lines.filter((l) => /^round +\d+ +val /.test(l))).toHaveLength(8);
   const summary = JSON.parse(lines[lines.length - 1]) as Record<string, number | string>;
-  expect(Object.keys(summary)).toEqual(['initialValLoss', 'finalValLoss', 'rounds', 'donors', 'bytesUp', 'bytesDown', 'wallSeconds', 'checkpoint']);
+  expect(Object.keys(summary)).toEqual([
+    'initialValLoss', 'finalValLoss', 'rounds', 'donors', 'bytesUp', 'bytesDown', 'codec', 'downCodec', 'localSteps', 'compressionRatio', 'wallSeconds', 'checkpoint',
+  ]);
+  // The default job is the compression benchmark's best arm (coordinator/job-spec.ts DEFAULT_JOB).
+  expect(summary.codec).toBe(DEFAULT_JOB.train.codec);
+  expect(summary.localSteps).toBe(DEFAULT_JOB.train.localSteps);
+
   expect(summary.rounds).toBe(8);
   expect(summary.donors).toBe(2);
   expect(summary.finalValLoss as number).toBeLessThanOrEqual(0.8 * (summary.initialValLoss as number));
@@ -39,6 +46,12 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   const vocab = JSON.parse(meta.vocab) as string[];
   const specs = mlpParamSpecs({ vocab: vocab.length, context: 8, embed: 16, hidden: 128 });
   expect(Object.keys(header).filter((k) => k !== '__metadata__').sort()).toEqual(specs.map((s) => s.name).sort());
+  // The reported ratio: f32 both ways every local step (8 rounds × 2 donors) over what was really sent.
+  const params = specs.reduce((a, t) => a + t.size, 0);
+  const dense = 8 * params * (summary.localSteps as number) * 8 * 2;
+  const ratio = dense / ((summary.bytesUp as number) + (summary.bytesDown as number));
+  expect(Math.abs((summary.compressionRatio as number) - ratio)).toBeLessThanOrEqual(0.5);
+  expect(ratio).toBeGreaterThan(50);
   for (const s of specs) {
     const t = header[s.name];
     expect(t.dtype).toBe('F32');

@@ -223,6 +223,7 @@ $<HTMLFormElement>('new-job').onsubmit = async (ev) => {
           }
         : { type: 'mlp', context: num('context'), embed: num('embed'), hidden: num('hidden') };
     const gradClip = String(f.get('gradClip') ?? '').trim();
+    const codec = String(f.get('codec') ?? '').trim();
     const spec = {
       name: String(f.get('name')),
       model,
@@ -233,6 +234,8 @@ $<HTMLFormElement>('new-job').onsubmit = async (ev) => {
         batch: num('batch'),
         lr: num('lr'),
         ...(gradClip === '' ? {} : { gradClip: Number(gradClip) }),
+        // Blank: the server's default (the compression benchmark's best arm), so the default job uses it.
+        ...(codec === '' ? {} : { codec }),
         roundDeadlineMs: num('roundDeadlineMs'),
         minDonors: num('minDonors'),
       },
