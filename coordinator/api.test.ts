@@ -327,6 +327,12 @@ test('uploads: size limit, binary and empty refused, text accepted and usable as
 });
 
 test('metrics are Prometheus text that matches the store', async () => {
+  // A running job with a donor and a finished round: per-donor and per-round bytes are exported.
+  const job = await createJob();
+  store.upsertDonor({ id: 'donor-m', jobId: job.id, adapter: 'test', state: 'ready', bytesUp: 1234, bytesDown: 5678 });
+  const now = Date.now();
+  store.recordRound({ jobId: job.id, round: 0, version: 1, startedAt: now, endedAt: now, assigned: 2, accepted: 2, late: 0, dropped: 0, rejected: 0, bytesUp: 1000, bytesDown: 3000, trainLoss: 2, valLoss: 2 });
+  store.updateJobProgress(job.id, { version: 1, round: 1 });
   const r = await fetch(`${base}/api/metrics`, { headers: auth });
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0.0.4/);
@@ -336,9 +342,14 @@ test('metrics are Prometheus text that matches the store', async () => {
   assert.ok(text.includes(`starling_rounds_total ${m.rounds}\n`));
   assert.ok(text.includes(`starling_round_bytes_total{direction="up"} ${m.bytesUp}\n`));
   assert.match(text, /# TYPE starling_api_responses_total counter\nstarling_api_responses_total\{code="200"\} \d+/);
+  assert.ok(text.includes(`starling_donor_bytes_total{job="${job.id}",donor="donor-m",direction="up"} 1234\n`));
+  assert.ok(text.includes(`starling_donor_bytes_total{job="${job.id}",donor="donor-m",direction="down"} 5678\n`));
+  assert.ok(text.includes(`starling_round_bytes_per_donor{job="${job.id}",direction="up"} 500\n`));
+  assert.ok(text.includes(`starling_round_bytes_per_donor{job="${job.id}",direction="down"} 1500\n`));
   for (const line of text.trimEnd().split('\n')) {
-    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{\w+="[^"]*"\})? \d+(\.\d+)?)$/, line);
+    assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{\w+="[^"]*"(,\w+="[^"]*")*\})? \d+(\.\d+)?)$/, line);
   }
+  await call('POST', `/api/jobs/${job.id}/stop`);
 });
 
 test('donor routes: the running job and its shards, no token needed', async () => {
