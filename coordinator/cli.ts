@@ -159,6 +159,8 @@ async function demo(args: string[]): Promise<void> {
       localSteps: t.localSteps,
       /** f32 both ways every step ÷ what was sent (snapshots and assignments included). */
       compressionRatio: Math.round(denseBytes / Math.max(1, bytesUp + bytesDown)),
+      /** The same after the first round, which also carries each donor's first f32 snapshot. */
+      roundRatio: Math.round(ratioAfterFirst(r.rounds, params, t.localSteps)),
       wallSeconds: r.wallSeconds,
       checkpoint: r.checkpoint,
     };
@@ -167,7 +169,8 @@ async function demo(args: string[]): Promise<void> {
       `\ndone: validation loss ${summary.initialValLoss.toFixed(4)} → ${summary.finalValLoss.toFixed(4)} ` +
         `(${drop.toFixed(1)}% lower) in ${summary.rounds} rounds with ${summary.donors} donors; ` +
         `sent up ${fmtBytes(bytesUp)}, down ${fmtBytes(bytesDown)} (${t.codec}, H = ${t.localSteps}: ` +
-        `${summary.compressionRatio}× fewer bytes than f32 weights both ways every step); ${summary.wallSeconds}s`,
+        `${summary.compressionRatio}× fewer bytes than f32 weights both ways every step, ${summary.roundRatio}× after the first ` +
+        `round's snapshots); ${summary.wallSeconds}s`,
     );
     console.log(`checkpoint (safetensors): ${summary.checkpoint} (data in ${r.dataDir})`);
     console.log(JSON.stringify(summary));
@@ -175,6 +178,13 @@ async function demo(args: string[]): Promise<void> {
   } catch (e) {
     fail(e instanceof Error ? e.message : String(e));
   }
+}
+
+/** f32 both ways every local step ÷ bytes sent, over the rounds after the first. */
+function ratioAfterFirst(rounds: RoundResult[], params: number, localSteps: number): number {
+  const later = rounds.filter((x) => x.round > 0);
+  const sent = later.reduce((a, x) => a + x.bytesUp + x.bytesDown, 0);
+  return sent > 0 ? later.reduce((a, x) => a + 8 * params * localSteps * x.assigned, 0) / sent : 0;
 }
 
 async function sample(args: string[]): Promise<void> {

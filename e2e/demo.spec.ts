@@ -21,7 +21,7 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   expect(lines.filter((l) => /^round +\d+ +val /.test(l))).toHaveLength(8);
   const summary = JSON.parse(lines[lines.length - 1]) as Record<string, number | string>;
   expect(Object.keys(summary)).toEqual([
-    'initialValLoss', 'finalValLoss', 'rounds', 'donors', 'bytesUp', 'bytesDown', 'codec', 'downCodec', 'localSteps', 'compressionRatio', 'wallSeconds', 'checkpoint',
+    'initialValLoss', 'finalValLoss', 'rounds', 'donors', 'bytesUp', 'bytesDown', 'codec', 'downCodec', 'localSteps', 'compressionRatio', 'roundRatio', 'wallSeconds', 'checkpoint',
   ]);
   // The default job is the compression benchmark's best arm (coordinator/job-spec.ts DEFAULT_JOB).
   expect(summary.codec).toBe(DEFAULT_JOB.train.codec);
@@ -52,6 +52,8 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   const ratio = dense / ((summary.bytesUp as number) + (summary.bytesDown as number));
   expect(Math.abs((summary.compressionRatio as number) - ratio)).toBeLessThanOrEqual(0.5);
   expect(ratio).toBeGreaterThan(50);
+  // After the first round (which carries the f32 snapshots) the default job's ratio is far higher.
+  expect(summary.roundRatio as number).toBeGreaterThan(3 * ratio);
   for (const s of specs) {
     const t = header[s.name];
     expect(t.dtype).toBe('F32');
