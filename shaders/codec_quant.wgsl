@@ -51,6 +51,9 @@ struct Params {
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
 // Random-k: the kept indices pi(0..k-1).
 @group(0) @binding(7) var<storage, read_write> indices: array<u32>;
+// dequant_ef: word 1 is the first element whose d is NaN or ±Inf (0xffffffff: none), as
+// codec_topk.wgsl's ef_prepare writes it.
+@group(0) @binding(8) var<storage, read> ef_flags: array<u32>;
 
 const WG: u32 = 64u;
 const ABS: u32 = 0x7fffffffu;
@@ -403,9 +406,45 @@ fn dequant(
     }
     let c = (word >> (j * bits)) & mask;
     let sb = payload[i / prm.block];
-    let q = bitcast<i32>(c << (32u - bits)) >> (32u - bits); // sign-extend the field
     let bad = c == half || (sb >= F32_INF && sb != F32_NEG_ZERO);
-    y[i] = select(bitcast<u32>(f32(q) * bitcast<f32>(sb)), F32_NAN, bad);
+    y[i] = select(bitcast<u32>(f32(code_of(c)) * bitcast<f32>(sb)), F32_NAN, bad);
+  }
+}
+
+// The signed code of a bits-wide field c (sign-extended).
+fn code_of(c: u32) -> i32 {
+  return bitcast<i32>(c << (32u - prm.bits)) >> (32u - prm.bits);
+}
+
+// Error-feedback residual of an encoded payload: residual ← d − f32(q)·step for d (f32 bits in src)
+// and the payload an encoder wrote from it, as bits into y (the residual buffer), one invocation per
+// code word. Code 0 copies d's bits (d − 0 = d, −0 and subnormals included); otherwise one f32
+// multiply and one subtract (exact unless d or the result is subnormal, where a GPU may flush).
+// Does nothing when ef_flags[1] names a non-finite d, so a refused update leaves the residual as it was.
+@compute @workgroup_size(WG)
+fn dequant_ef(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let w = block_of(wid, nwg) * WG + lid;
+  if (w >= prm.words || ef_flags[1] != 0xffffffffu) {
+    return;
+  }
+  let per = 32u / prm.bits;
+  let mask = (1u << prm.bits) - 1u;
+  let word = payload[prm.blocks + w];
+  for (var j = 0u; j < per; j++) {
+    let i = w * per + j;
+    if (i >= prm.n) {
+      break;
+    }
+    let q = code_of((word >> (j * prm.bits)) & mask);
+    if (q == 0) {
+      y[i] = src[i];
+    } else {
+      y[i] = bitcast<u32>(bitcast<f32>(src[i]) - f32(q) * bitcast<f32>(payload[i / prm.block]));
+    }
   }
 }
 

@@ -33,7 +33,10 @@
 // on d, and topk_compact_ef also writes residual ← d − decode(payload): 0 where kept, d where dropped.
 // If d holds NaN or ±Inf (state word BAD, set from the top 8 bins of the first histogram) the residual
 // is left as it was; those values have the largest |x| bits, so they are always kept and the host's
-// encode refuses them.
+// encode refuses them. A decay β ≠ 1 (d = (base − local) + β·residual, override EF_DECAY) is computed
+// as JavaScript does, in f64, by ef_mul_add; ef_prepare also flags the first non-finite Δ and d;
+// topk_scatter writes the host's residual corrections at the kept positions when the kept values go
+// through a lossy value codec. src/sync/gpu-encoder.ts runs these for the donor's update.
 
 struct Dims {
   n: u32,       // elements
@@ -42,6 +45,8 @@ struct Dims {
   segs: u32,    // segments of seg_len contiguous elements (count / compact: one invocation each)
   parts: u32,   // topk_hist workgroups
   seg_len: u32,
+  decay_hi: u32, // error-feedback prepare: the decay β as f64 bits (high word, low word);
+  decay_lo: u32, // β = 1 is 0x3ff00000, 0
 }
 
 @group(0) @binding(0) var<uniform> dims: Dims;
@@ -53,6 +58,9 @@ struct Dims {
 @group(0) @binding(6) var<storage, read> base_w: array<u32>;
 @group(0) @binding(7) var<storage, read> local_w: array<u32>;
 @group(0) @binding(8) var<storage, read_write> d_out: array<u32>;
+// ef_prepare: [0] the first i whose base − local is NaN or ±Inf, [1] the first i whose d is
+// (0xffffffff: none; the host writes both before the launch).
+@group(0) @binding(9) var<storage, read_write> ef_flags: array<atomic<u32>>;
 
 const WG: u32 = 256u;
 const BINS: u32 = 2048u;
@@ -385,6 +393,196 @@ fn add_bits(a: u32, b: u32) -> u32 {
   return sign | r;
 }
 
+// ---------------------------------------------------------------------------------------------------
+// d = delta + β·residual for a decay β < 1, as ErrorFeedback computes it in JavaScript: the product
+// β·r in f64 (β an f64, r an f32), the sum in f64, then rounded to f32: three roundings to nearest
+// even, emulated exactly on integer significands (an f32 multiply would differ in about one d in six
+// for β = 0.9, and a residual that drifts by an ulp changes bytes rounds later). Significands are
+// 64-bit integers in vec2u (x the low word); the 77-bit product of β's and r's has a third word.
+
+// a·b as (low word, high word), from 16-bit halves.
+fn mul_wide(a: u32, b: u32) -> vec2u {
+  let a0 = a & 0xffffu;
+  let a1 = a >> 16u;
+  let b0 = b & 0xffffu;
+  let b1 = b >> 16u;
+  let p00 = a0 * b0;
+  let p01 = a0 * b1;
+  let p10 = a1 * b0;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu); // < 3·2^16
+  return vec2u((p00 & 0xffffu) | (mid << 16u), a1 * b1 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}
+
+fn add2(a: vec2u, b: vec2u) -> vec2u {
+  let x = a.x + b.x;
+  return vec2u(x, a.y + b.y + select(0u, 1u, x < a.x));
+}
+
+// a − b for a >= b.
+fn sub2(a: vec2u, b: vec2u) -> vec2u {
+  return vec2u(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x));
+}
+
+// a >> s and a << s for s in [0, 64), branch-free: a word move, then a bit shift whose carried-over
+// part is shifted in two steps so that a shift by 0 carries nothing.
+fn shr2(a: vec2u, s: u32) -> vec2u {
+  let v = select(vec2u(a.y, 0u), a, s < 32u);
+  let k = s & 31u;
+  return vec2u((v.x >> k) | ((v.y << (31u - k)) << 1u), v.y >> k);
+}
+
+fn shl2(a: vec2u, s: u32) -> vec2u {
+  let v = select(vec2u(0u, a.x), a, s < 32u);
+  let k = s & 31u;
+  return vec2u(v.x << k, (v.y << k) | ((v.x >> (31u - k)) >> 1u));
+}
+
+// Whether any of bits [0, s) of a is set (s <= 64).
+fn low_any2(a: vec2u, s: u32) -> bool {
+  let t = vec2u(clamp(vec2i(i32(s)) - vec2i(0, 32), vec2i(0), vec2i(32)));
+  let mask = select((vec2u(1u) << t) - vec2u(1u), vec2u(0xffffffffu), t == vec2u(32u));
+  return any((a & mask) != vec2u(0u));
+}
+
+fn lead2(a: vec2u) -> i32 {
+  if (a.y != 0u) {
+    return 32 + i32(firstLeadingBit(a.y));
+  }
+  if (a.x != 0u) {
+    return i32(firstLeadingBit(a.x));
+  }
+  return -1;
+}
+
+// round(a / 2^s) to nearest even, 1 <= s < 64.
+fn rne_shr2(a: vec2u, s: u32) -> vec2u {
+  let h = shr2(a, s - 1u); // the half bit in bit 0
+  let q = shr2(h, 1u);
+  if ((h.x & 1u) != 0u && (low_any2(a, s - 1u) || (q.x & 1u) != 0u)) {
+    return add2(q, vec2u(1u, 0u));
+  }
+  return q;
+}
+
+// A finite nonzero |f32| (bits) as m · 2^e with m in [2^23, 2^24).
+struct Sig {
+  m: u32,
+  e: i32,
+}
+
+fn unpack_f32(a: u32) -> Sig {
+  let x = a >> 23u;
+  if (x == 0u) {
+    let l = firstLeadingBit(a);
+    return Sig(a << (23u - l), i32(l) - 172);
+  }
+  return Sig((a & 0x7fffffu) | 0x800000u, i32(x) - 150);
+}
+
+// Guard bits below the larger addend's 53-bit significand in the f64 sum; the smaller addend's bits
+// shifted out below them are jammed into bit 0 (sticky), which with 2 or more guard bits rounds right.
+const GUARD: u32 = 8u;
+
+// fround(d + β·r) as JavaScript evaluates `d + beta * r` (d, r f32 bits; β = (bh, bl) f64 bits, in
+// {0} ∪ [2^-800, 1], so β·r and every nonzero sum are normal f64). NaN if d or r is NaN or ±Inf;
+// ±Inf on overflow.
+fn ef_mul_add(db: u32, rb: u32, bh: u32, bl: u32) -> u32 {
+  if ((db & ABS) >= INF_BITS || (rb & ABS) >= INF_BITS) {
+    return NAN_BITS;
+  }
+  if (bh == 0x3ff00000u && bl == 0u) {
+    return add_bits(db, rb); // β = 1: β·r = r
+  }
+  let ra = rb & ABS;
+  if (ra == 0u || (bh == 0u && bl == 0u)) {
+    return add_bits(db, rb & SIGN); // β·r = ±0 with r's sign
+  }
+  // p = fl64(β·r) = mp · 2^ep, mp in [2^52, 2^53): the product of the significands is in
+  // [2^75, 2^77), so its 53 leading bits start at bit sh = 23 or 24 and its remainder is in word 0.
+  let r = unpack_f32(ra);
+  let lo = mul_wide(bl, r.m);
+  let hi = mul_wide((bh & 0xfffffu) | 0x100000u, r.m);
+  let y = lo.y + hi.x;
+  let prod = vec3u(lo.x, y, hi.y + select(0u, 1u, y < lo.y));
+  var sh = select(23u, 24u, prod.z >= 0x1000u);
+  var mp = vec2u((prod.x >> sh) | (prod.y << (32u - sh)), (prod.y >> sh) | (prod.z << (32u - sh)));
+  let rem = prod.x & ((1u << sh) - 1u);
+  let half = 1u << (sh - 1u);
+  if (rem > half || (rem == half && (mp.x & 1u) != 0u)) {
+    mp = add2(mp, vec2u(1u, 0u));
+    if ((mp.y >> 21u) != 0u) {
+      mp = vec2u(0u, 0x100000u); // rounded up to 2^53
+      sh += 1u;
+    }
+  }
+  let ep = i32((bh >> 20u) & 0x7ffu) - 1075 + r.e + i32(sh);
+  let sp = rb & SIGN;
+  // s = fl64(d + p) = ms · 2^es with sign ss.
+  var ms = mp;
+  var es = ep;
+  var ss = sp;
+  let da = db & ABS;
+  if (da != 0u) {
+    let dsig = unpack_f32(da);
+    let md = vec2u(dsig.m << 29u, dsig.m >> 3u);
+    let ed = dsig.e - 29;
+    let sd = db & SIGN;
+    let p_big = ep > ed || (ep == ed && (mp.y > md.y || (mp.y == md.y && mp.x >= md.x)));
+    let eb = select(ed, ep, p_big);
+    let a = shl2(select(md, mp, p_big), GUARD);
+    let small = shl2(select(mp, md, p_big), GUARD);
+    let dexp = u32(eb - select(ep, ed, p_big));
+    var b: vec2u;
+    if (dexp >= 64u) {
+      b = vec2u(1u, 0u); // only the sticky bit is left
+    } else {
+      b = shr2(small, dexp);
+      b.x |= select(0u, 1u, low_any2(small, dexp));
+    }
+    let sum = select(sub2(a, b), add2(a, b), sp == sd);
+    let l = lead2(sum);
+    if (l < 0) {
+      return 0u; // exact cancellation: +0
+    }
+    if (l > 52) {
+      var s2 = u32(l - 52);
+      ms = rne_shr2(sum, s2);
+      if ((ms.y >> 21u) != 0u) {
+        ms = vec2u(0u, 0x100000u);
+        s2 += 1u;
+      }
+      es = eb - i32(GUARD) + i32(s2);
+    } else {
+      ms = shl2(sum, u32(52 - l));
+      es = eb - i32(GUARD) - (52 - l);
+    }
+    ss = select(sd, sp, p_big);
+  }
+  // fround(s): 24 significant bits, fewer below 2^-126 (the LSB stays 2^-149); a result at 2^128 is Inf.
+  let e = es + 52; // s in [2^e, 2^(e+1))
+  if (e > 127) {
+    return ss | INF_BITS;
+  }
+  let s32 = u32(min(select(29 + (-126 - e), 29, e >= -126), 54));
+  let q = rne_shr2(ms, s32).x;
+  // The implicit bit (2^23 in q) adds 1 to the exponent field, a carry to 2^24 another.
+  return ss | min((u32(max(e + 126, 0)) << 23u) + q, INF_BITS);
+}
+
+// Pipeline constant of the prepare entries: false for β = 1 (two add_bits; SwiftShader runs the
+// entry ~2× slower when ef_mul_add is merely present), true for any other β.
+override EF_DECAY: bool = false;
+
+// Element i of the error-feedback prepare: (base − local bits, d bits).
+fn ef_prepare_one(i: u32) -> vec2u {
+  let delta = add_bits(base_w[i], local_w[i] ^ SIGN);
+  if (EF_DECAY) {
+    return vec2u(delta, ef_mul_add(delta, residual[i], dims.decay_hi, dims.decay_lo));
+  }
+  return vec2u(delta, add_bits(delta, residual[i]));
+}
+
+// d = (base − local) + β·residual (β = 1: two IEEE f32 adds).
 @compute @workgroup_size(WG)
 fn topk_ef_prepare(
   @builtin(workgroup_id) wid: vec3u,
@@ -395,5 +593,55 @@ fn topk_ef_prepare(
   if (i >= dims.n) {
     return;
   }
-  d_out[i] = add_bits(add_bits(base_w[i], local_w[i] ^ SIGN), residual[i]);
+  d_out[i] = ef_prepare_one(i).y;
+}
+
+// topk_ef_prepare that also records the first non-finite base − local and d in ef_flags.
+@compute @workgroup_size(WG)
+fn ef_prepare(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let i = linear_group(wid, nwg) * WG + lid;
+  if (i >= dims.n) {
+    return;
+  }
+  let v = ef_prepare_one(i);
+  d_out[i] = v.y;
+  if ((v.x & ABS) >= INF_BITS) {
+    atomicMin(&ef_flags[0], i);
+  }
+  if ((v.y & ABS) >= INF_BITS) {
+    atomicMin(&ef_flags[1], i);
+  }
+}
+
+// residual[kept[j]] ← bits kept[k + j] for j < k: the host's corrections d − decode(value) at the
+// kept positions when the kept values are not sent exactly (an inner value codec other than f32).
+@compute @workgroup_size(WG)
+fn topk_scatter(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let j = linear_group(wid, nwg) * WG + lid;
+  if (j >= dims.k) {
+    return;
+  }
+  residual[kept[j]] = kept[dims.k + j];
+}
+
+// Test probe: case c = x[4c..4c+4) (d bits, r bits, β high word, β low word) → d_out[c] = ef_mul_add.
+@compute @workgroup_size(WG)
+fn probe_ef_mul_add(
+  @builtin(workgroup_id) wid: vec3u,
+  @builtin(num_workgroups) nwg: vec3u,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  let c = linear_group(wid, nwg) * WG + lid;
+  if (c >= dims.n) {
+    return;
+  }
+  d_out[c] = ef_mul_add(x[4u * c], x[4u * c + 1u], x[4u * c + 2u], x[4u * c + 3u]);
 }

@@ -22,6 +22,7 @@ import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, type
 import { ErrorFeedback } from '../../compress/error-feedback';
 import {
   dequantizeBlockLaunch,
+  dequantizeResidualLaunch,
   probePhiloxLaunch,
   probeQuantLaunch,
   probeRandomU32Launch,
@@ -465,5 +466,42 @@ test('GPU dequantize equals blockQuantCodec.decode exactly; refused codes and st
     for (let i = 0; i < n; i++) assert.equal(Number.isNaN(got[i]), nan.includes(i), `q${bits} refused: value ${i} is ${got[i]}`);
     P.destroy();
     Y.destroy();
+  }
+});
+
+test('GPU error-feedback residual of a payload: d − decode exactly (code 0 copies d: −0, subnormals), untouched when the flags name a bad d', async () => {
+  const device = await testDevice();
+  for (const bits of BITS) {
+    for (const [n, block] of [
+      [1, 64],
+      [257, 7],
+      [1031, 64],
+    ]) {
+      const o = { bits, block, rounding: 'stochastic' as Rounding };
+      const codec = blockQuantCodec(o);
+      const d = update(n, new Rng(50 + n + bits), Math.min(block, 50));
+      // Codes of 0 on values that must survive bit for bit: −0, subnormals, and a block below 2^-100 (step 0).
+      for (let i = 3; i < n; i += 11) d[i] = [-0, 1e-40, -3e-45, 2e-39][(i >> 2) & 3];
+      if (n > 2 * block) for (let i = block; i < 2 * block; i++) d[i] = (i & 1 ? 1 : -1) * 1e-32;
+      const bytes = codec.encode(d, CTX);
+      const sent = codec.decode(bytes, n, CTX);
+      const want = new Uint32Array(Float32Array.from(d, (v, i) => v - sent[i]).buffer);
+      const D = createStorage(device, d, 'd');
+      const P = createStorage(device, bytes, 'payload');
+      const R = poisonedWords(device, n, 'residual');
+      const flags = createStorage(device, new Uint32Array([0xffffffff, 0xffffffff]), 'flags');
+      const launch = dequantizeResidualLaunch(device, n, o, { payload: P, d: D, residual: R, flags });
+      await run(device, [launch], true);
+      const got = await readWords(device, R, n, `q${bits} n=${n}`);
+      for (let i = 0; i < n; i++) {
+        if (got[i] !== want[i]) assert.fail(`q${bits} n=${n} block=${block}: residual ${i} is 0x${got[i].toString(16)}, the CPU has 0x${want[i].toString(16)} (d = ${d[i]})`);
+      }
+      // A flagged non-finite d (word 1) leaves the residual alone.
+      upload(device, flags, new Uint32Array([0xffffffff, n - 1]));
+      upload(device, R, new Uint32Array(n).fill(POISON));
+      await run(device, [launch]);
+      assert.ok((await readWords(device, R, n, 'flagged')).every((w) => w === POISON), `q${bits} n=${n}: residual written despite the flag`);
+      [D, P, R, flags].forEach((b) => b.destroy());
+    }
   }
 });

@@ -194,6 +194,36 @@ export function dequantizeBlockLaunch(
   });
 }
 
+/**
+ * The error-feedback residual of a payload encoded from d: residual ← d − decode(payload), as
+ * ErrorFeedback(blockQuantCodec(o)) stores it — bit for bit where the code is 0 (d's bits copied),
+ * else one f32 multiply and subtract (exact unless d or the result is subnormal, where a GPU may
+ * flush). `flags` is the error-feedback prepare's (codec-topk.ts topkPrepareLaunch): when its word 1
+ * names a non-finite d, the residual is left unchanged. One invocation per code word.
+ */
+export function dequantizeResidualLaunch(
+  device: GPUDevice,
+  n: number,
+  o: { bits: QuantBits; block: number },
+  b: { payload: Binding; d: Binding; residual: Binding; flags: Binding },
+  opts: LaunchOptions = {},
+): Launch {
+  checkQuant({ ...o, rounding: 'nearest' }, 'dequantizeResidual');
+  requireDims('dequantizeResidual', { n });
+  requireBytes('dequantizeResidual payload', b.payload, 4 * quantWords(n, o));
+  requireBytes('dequantizeResidual d', b.d, 4 * n);
+  requireBytes('dequantizeResidual residual', b.residual, 4 * n);
+  requireBytes('dequantizeResidual flags', b.flags, 8);
+  return createLaunch(device, {
+    shader: CODEC_SHADER,
+    entry: 'dequant_ef',
+    uniform: packCodecParams(quantParams(n, { ...o, rounding: 'nearest' }, undefined)),
+    bindings: { 1: b.d, 5: b.payload, 6: b.residual, 8: b.flags },
+    workgroups: Math.ceil(quantCodeWords(n, o.bits) / WG),
+    ...opts,
+  });
+}
+
 // ---- test probes -------------------------------------------------------------------------------------
 
 /** A probe entry: `count` cases of caseWords u32 each → outWords u32 each, one invocation per case. */

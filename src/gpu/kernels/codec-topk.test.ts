@@ -13,6 +13,7 @@ import { topkCodec, topkIndices, topkPack, topkThreshold } from '../../compress/
 import { f16Codec } from '../../compress/plain';
 import { randomkCodec } from '../../compress/randomk';
 import { ErrorFeedback } from '../../compress/error-feedback';
+import { blockQuantCodec } from '../../compress/quantize';
 import {
   readTopkKept,
   readTopkState,
@@ -21,6 +22,10 @@ import {
   topkLaunches,
   topkPayload,
   topkPrepareLaunch,
+  topkScatterLaunch,
+  probeEfMulAddLaunch,
+  EF_FLAG_NONE,
+  EF_FLAGS_BYTES,
   topkScratchBytes,
   topkSegmentLength,
   type TopkKept,
@@ -282,4 +287,181 @@ test('GPU top-k with error feedback follows the CPU ErrorFeedback over 3 rounds 
     assert.deepEqual(new Uint32Array(await readBuffer(device, residual, 4 * n)), before, `n=${n}: residual unchanged after NaN`);
     [base, local, residual, d, scratch, kept].forEach((x) => x.destroy());
   }
+});
+
+// ---- error-feedback decay: d = (base − local) + β·residual as JavaScript computes it -------------------
+
+const f32Of = (bits: number) => new Float32Array(new Uint32Array([bits]).buffer)[0];
+const bitsOfF32 = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0];
+/** fround(d + β·r) in JavaScript (f64 product and sum): ErrorFeedback's d for residual r. */
+const jsMulAdd = (d: number, r: number, beta: number) => bitsOfF32(f32Of(d) + beta * f32Of(r));
+
+/**
+ * (d bits, r bits, β) cases: random patterns and β; products that tie at 53 bits (r with 1–4
+ * significant bits, β = 2/3 · 1.5 = 1 − 2^-54 ties up to 2^53); sums whose f64 rounding lands exactly
+ * on an f32 midpoint (β·r ≈ (2m+1)·ulp(d)/2, β chosen per case, and β·(1 ± 2^-53)); cancellation
+ * (d = −fround(β·r) ± 1 ulp); subnormal d and r; overflow; signed zeros; one addend 2^-20..2^-60 of the
+ * other (around the f64 guard bits).
+ */
+function mulAddCases(count: number, rng: Rng): { d: number; r: number; beta: number }[] {
+  const betas = [0, 1, 0.9, 0.5, 0.99, 2 / 3, 1 / 3, 0.1, 2 ** -800, 1 - 2 ** -53];
+  const sign = () => (rng.next() < 0.5 ? 0x80000000 : 0);
+  const any = (maxExp = 254) => ((rng.next() < 0.1 ? 1 + rng.int(0x7fffff) : ((1 + rng.int(maxExp)) << 23) | rng.int(0x800000)) | sign()) >>> 0;
+  const out: { d: number; r: number; beta: number }[] = [];
+  for (let kind = 0; out.length < count; kind = (kind + 1) % 8) {
+    const beta = rng.next() < 0.5 ? betas[rng.int(betas.length)] : rng.next();
+    let d = any();
+    let r = any();
+    switch (kind) {
+      case 1: {
+        const dv = Math.abs(f32Of(any(200)));
+        d = bitsOfF32(dv * (rng.next() < 0.5 ? -1 : 1));
+        const ulp = 2 ** (Math.floor(Math.log2(dv)) - 23);
+        // β·r a midpoint offset (2m+1)·ulp/2, or that ± (1 + 2^-10)·ulp64/2: the f64 sum then ties at
+        // 53 bits but for bits of β·r below the guard bits (only a sticky bit rounds it right).
+        const p0 = (((2 * rng.int(4) + 1) / 2) * ulp + [0, 1, -1][rng.int(3)] * ulp * 2 ** -30 * (1 + 2 ** -10));
+        r = bitsOfF32(p0 * (1 + 3 * rng.next()) * (rng.next() < 0.5 ? -1 : 1));
+        const b = Math.abs(p0 / f32Of(r));
+        for (const bb of [b, b * (1 + 2 ** -52), b * (1 - 2 ** -53)]) if (bb >= 2 ** -800 && bb <= 1) out.push({ d, r, beta: bb });
+        continue;
+      }
+      case 2:
+        r = bitsOfF32((1 + rng.int(8)) * (rng.next() < 0.5 ? 1.5 : 1) * 2 ** (rng.int(60) - 30) * (rng.next() < 0.5 ? -1 : 1));
+        break;
+      case 3:
+        d = (bitsOfF32(-Math.fround(beta * f32Of(r))) + rng.int(3) - 1) >>> 0;
+        if ((d & ABS) >= 0x7f800000) continue;
+        break;
+      case 4:
+        d = (rng.int(0x800000) | sign()) >>> 0;
+        r = (rng.int(0x1000000) | sign()) >>> 0;
+        break;
+      case 5:
+        d = (((247 + rng.int(8)) << 23) | rng.int(0x800000) | sign()) >>> 0;
+        r = (((247 + rng.int(8)) << 23) | rng.int(0x800000) | sign()) >>> 0;
+        break;
+      case 6: // one addend far below the other's f64 ulp, or around it (guard and sticky bits)
+        if (rng.next() < 0.5) r = bitsOfF32(f32Of(d) * 2 ** -(20 + rng.int(40)) * (4 * rng.next() - 2));
+        else d = bitsOfF32(beta * f32Of(r) * 2 ** -(46 + rng.int(12)) * (4 * rng.next() - 2));
+        break;
+      case 7:
+        if (rng.next() < 0.5) d = sign();
+        else r = sign();
+        break;
+    }
+    out.push({ d, r, beta });
+  }
+  return out.slice(0, count);
+}
+
+test('GPU error-feedback decay: fround(d + β·r) equals JavaScript f64 arithmetic bit for bit (ties, cancellation, subnormals, overflow)', async () => {
+  const device = await testDevice();
+  const n = 100000;
+  const cases = mulAddCases(n, new Rng(16));
+  const words = new Uint32Array(4 * n);
+  cases.forEach((c, i) => {
+    const w = new Uint32Array(new Float64Array([c.beta]).buffer);
+    words.set([c.d, c.r, w[1], w[0]], 4 * i);
+  });
+  const input = createStorage(device, words);
+  const out = poisoned(device, n);
+  await run(device, [probeEfMulAddLaunch(device, n, { cases: input, out })]);
+  const got = new Uint32Array(await readBuffer(device, out, 4 * n));
+  let naiveDiffers = 0;
+  let subnormal = 0;
+  let nonFinite = 0;
+  cases.forEach((c, i) => {
+    const want = jsMulAdd(c.d, c.r, c.beta);
+    if (got[i] !== want) {
+      assert.fail(`case ${i}: 0x${c.d.toString(16)} + ${c.beta} · 0x${c.r.toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want.toString(16)}`);
+    }
+    if (want !== bitsOfF32(f32Of(c.d) + Math.fround(Math.fround(c.beta) * f32Of(c.r)))) naiveDiffers++;
+    if ((want & ABS) !== 0 && (want & ABS) < 0x800000) subnormal++;
+    if ((want & ABS) >= 0x7f800000) nonFinite++;
+  });
+  // The cases must tell f64 from f32 arithmetic, and reach subnormal and overflowing results.
+  assert.ok(naiveDiffers > n / 20, `cases where f32 arithmetic differs: ${naiveDiffers}`);
+  assert.ok(subnormal > n / 50 && nonFinite > 50, `subnormal ${subnormal}, non-finite ${nonFinite}`);
+  input.destroy();
+  out.destroy();
+});
+
+test('GPU error-feedback prepare with decay 0.9: JavaScript d bit for bit; flags name the first non-finite Δ and d', async () => {
+  const device = await testDevice();
+  const n = 20000;
+  const [b, l, r] = addOperands(n, new Rng(17));
+  const f = (u: Uint32Array) => new Float32Array(u.buffer);
+  const delta = Float32Array.from(f(b), (v, i) => v - f(l)[i]);
+  const want = bitsOf(Float32Array.from(delta, (v, i) => v + 0.9 * f(r)[i]));
+  const base = createStorage(device, b);
+  const local = createStorage(device, l);
+  const residual = createStorage(device, r);
+  const flags = createStorage(device, new Uint32Array([EF_FLAG_NONE, EF_FLAG_NONE]));
+  for (const withFlags of [false, true]) {
+    const d = poisoned(device, n);
+    await run(device, [topkPrepareLaunch(device, n, { base, local, residual, d, flags: withFlags ? flags : undefined }, { decay: 0.9 })]);
+    const got = new Uint32Array(await readBuffer(device, d, 4 * n));
+    for (let i = 0; i < n; i++) {
+      const bad = (want[i] & ABS) >= 0x7f800000;
+      if (bad ? (got[i] & ABS) < 0x7f800000 : got[i] !== want[i]) {
+        assert.fail(`flags ${withFlags}, element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0.9 · 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want[i].toString(16)}`);
+      }
+    }
+    d.destroy();
+  }
+  const firstDelta = delta.findIndex((v) => !Number.isFinite(v));
+  const firstD = want.findIndex((v) => (v & ABS) >= 0x7f800000);
+  assert.ok(firstDelta >= 0 && firstD >= 0 && firstD <= firstDelta);
+  assert.deepEqual([...new Uint32Array(await readBuffer(device, flags, EF_FLAGS_BYTES))], [firstDelta, firstD]);
+  [base, local, residual, flags].forEach((x) => x.destroy());
+});
+
+test('GPU top-k error feedback with decay 0.9 and a q2 inner codec: host corrections scattered into the residual follow the CPU over 3 rounds, then a NaN round', async () => {
+  const device = await testDevice();
+  const n = 5003;
+  const values = blockQuantCodec({ bits: 2, block: 64, rounding: 'nearest' });
+  const codec = topkCodec({ fraction: 0.05, values });
+  const k = codec.keep(n);
+  const rng = new Rng(18);
+  const base = createStorage(device, 4 * n);
+  const local = createStorage(device, 4 * n);
+  const residual = createStorage(device, new Float32Array(n));
+  const d = poisoned(device, n, 'topk-d');
+  const flags = createStorage(device, EF_FLAGS_BYTES);
+  const scratch = poisoned(device, topkScratchBytes(n) / 4, 'topk-scratch');
+  const kept = createStorage(device, topkKeptBytes(k));
+  const launches = topkErrorFeedbackLaunches(device, n, k, { base, local, residual, d, scratch, kept, flags }, { decay: 0.9 });
+  const scatter = topkScatterLaunch(device, n, k, { kept, residual });
+  const ef = new ErrorFeedback(codec, n, 0.9);
+  for (let round = 0; round < 4; round++) {
+    const what = `round ${round}`;
+    const b = update(n, k, rng, 150);
+    const l = Float32Array.from(b, (v) => v * (1 - 0.1 * rng.next())); // Δ a few % of the weights
+    if (round === 3) l[77] = NaN;
+    upload(device, base, b);
+    upload(device, local, l);
+    upload(device, flags, new Uint32Array([EF_FLAG_NONE, EF_FLAG_NONE]));
+    await run(device, launches, true);
+    const before = ef.residual.slice();
+    const delta = Float32Array.from(b, (v, i) => v - l[i]);
+    const g = await readTopkKept(device, kept, k);
+    const fl = new Uint32Array(await readBuffer(device, flags, EF_FLAGS_BYTES));
+    if (round === 3) {
+      assert.deepEqual([...fl], [77, 77], `${what}: flags`);
+      assert.throws(() => ef.encode(delta), /only finite values/);
+      assert.deepEqual(ef.residual, before);
+    } else {
+      assert.deepEqual([...fl], [EF_FLAG_NONE, EF_FLAG_NONE], `${what}: flags`);
+      const cpu = ef.encode(delta);
+      const payload = topkPayload(codec, n, g);
+      assert.deepEqual(payload, cpu, `${what}: payload bytes`);
+      const sent = values.decode(payload.subarray(payload.length - values.encodedBytes(k)), k);
+      upload(device, kept, Float32Array.from(g.values, (v, j) => v - sent[j]), 4 * k);
+      await run(device, [scatter], true);
+    }
+    const r = new Uint32Array(await readBuffer(device, residual, 4 * n));
+    assert.deepEqual(r, bitsOf(ef.residual), `${what}: residual bits`);
+  }
+  [...launches, scatter].forEach((l) => l.uniform?.destroy());
+  [base, local, residual, d, flags, scratch, kept].forEach((x) => x.destroy());
 });

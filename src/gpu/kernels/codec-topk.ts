@@ -46,6 +46,23 @@ export function topkKeptBytes(k: number): number {
   return 8 * k;
 }
 
+/** Smallest nonzero error-feedback decay the GPU prepare accepts (β·r and d + β·r stay normal f64). */
+export const GPU_MIN_DECAY = 2 ** -800;
+
+/** The f64 bits [high word, low word] of an error-feedback decay β ∈ {0} ∪ [2^-800, 1]; a RangeError otherwise. */
+export function decayBits(decay: number): [number, number] {
+  if (!(decay === 0 || (decay >= GPU_MIN_DECAY && decay <= 1))) {
+    throw new RangeError(`error-feedback decay must be 0 or in [2^-800, 1] on the GPU, got ${decay}`);
+  }
+  const w = new Uint32Array(new Float64Array([decay]).buffer);
+  return [w[1], w[0]];
+}
+
+/** The Dims uniform of codec_topk.wgsl: six u32 fields, then the decay's f64 bits (β = 1 unless given). */
+function packDims(fields: readonly number[], decay = 1): ArrayBuffer {
+  return packUniform([...fields, ...decayBits(decay)]);
+}
+
 interface SelectBindings {
   /** The input (f32 values; read as their bits). */
   x: Binding;
@@ -67,7 +84,7 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   const parts = topkHistParts(n);
   const hist: GPUBufferBinding = { buffer: b.scratch, offset: 0, size: HIST_BYTES };
   const state: GPUBufferBinding = { buffer: b.scratch, offset: HIST_BYTES, size: topkScratchBytes(n) - HIST_BYTES };
-  const uniform = (stage: number) => packUniform([n, k, stage, segs, parts, topkSegmentLength(n)]);
+  const uniform = (stage: number) => packDims([n, k, stage, segs, parts, topkSegmentLength(n)]);
   const launches: Launch[] = [
     createLaunch(device, { shader: 'codec_topk', entry: 'topk_select', uniform: uniform(0), bindings: { 2: hist, 3: state }, workgroups: 1 }),
   ];
@@ -122,39 +139,98 @@ export function topkLaunches(
   return selectLaunches(device, n, k, b, opts);
 }
 
-/** d = (base − local) + residual, each operation an IEEE f32 add rounded to nearest even (subnormals exact). */
+/** Options of the error-feedback prepare: the decay β of d = (base − local) + β·residual (default 1). */
+export interface PrepareOptions extends LaunchOptions {
+  decay?: number;
+}
+
+/** Bytes of the prepare's flag words (`flags` binding): the first non-finite base − local, the first non-finite d. */
+export const EF_FLAGS_BYTES = 8;
+/** A flag word's value when no element was non-finite (write it to both words before each launch). */
+export const EF_FLAG_NONE = 0xffffffff;
+
+/**
+ * d = (base − local) + β·residual, bit for bit what ErrorFeedback stores for its Float32Array d: for
+ * β = 1 two IEEE f32 adds (round to nearest even, subnormals exact); for other β (0 or in [2^-800, 1))
+ * JavaScript's f64 product and sum, then f32 rounding, emulated exactly on integer significands. With
+ * `flags` (EF_FLAGS_BYTES, both words EF_FLAG_NONE before the launch) it also atomically records the
+ * first i whose base − local is NaN or ±Inf (word 0) and the first i whose d is (word 1).
+ */
 export function topkPrepareLaunch(
   device: GPUDevice,
   n: number,
-  b: { base: Binding; local: Binding; residual: Binding; d: Binding },
-  opts: LaunchOptions = {},
+  b: { base: Binding; local: Binding; residual: Binding; d: Binding; flags?: Binding },
+  opts: PrepareOptions = {},
 ): Launch {
   requireDims('topk_ef_prepare', { n });
   for (const key of ['base', 'local', 'residual', 'd'] as const) requireBytes(`topk_ef_prepare ${key}`, b[key], 4 * n);
+  const bindings: Record<number, Binding> = { 5: b.residual, 6: b.base, 7: b.local, 8: b.d };
+  if (b.flags) {
+    requireBytes('ef_prepare flags', b.flags, EF_FLAGS_BYTES);
+    bindings[9] = b.flags;
+  }
+  const decay = opts.decay ?? 1;
   return createLaunch(device, {
     shader: 'codec_topk',
-    entry: 'topk_ef_prepare',
-    uniform: packUniform([n, 0, 0, 0, 0, 0]),
-    bindings: { 5: b.residual, 6: b.base, 7: b.local, 8: b.d },
+    entry: b.flags ? 'ef_prepare' : 'topk_ef_prepare',
+    constants: { EF_DECAY: decay === 1 ? 0 : 1 },
+    uniform: packDims([n, 0, 0, 0, 0, 0], decay),
+    bindings,
     workgroups: Math.ceil(n / 256),
-    ...opts,
+    maxWorkgroupsPerDim: opts.maxWorkgroupsPerDim,
   });
 }
 
 /**
- * Top-k with error feedback, the GPU twin of `new ErrorFeedback(topkCodec(...), n).encode(base − local)`:
- * d = (base − local) + residual into `d` (n floats of scratch), the top-k of d into `kept`, and
- * residual ← d − decode(payload), i.e. 0 where kept and d where dropped (exact: kept values are sent as
- * f32). If d holds NaN or ±Inf the residual is left unchanged (and topkPayload throws).
+ * Top-k with error feedback, the GPU twin of `new ErrorFeedback(topkCodec(...), n, decay).encode(base − local)`:
+ * d = (base − local) + β·residual into `d` (n floats of scratch; topkPrepareLaunch, `flags` optional),
+ * the top-k of d into `kept`, and residual ← d − decode(payload) for f32 kept values, i.e. +0 where kept
+ * and d where dropped (for another inner value codec, follow with topkScatterLaunch). If d holds NaN or
+ * ±Inf the residual is left unchanged (and topkPayload throws).
  */
 export function topkErrorFeedbackLaunches(
   device: GPUDevice,
   n: number,
   k: number,
-  b: { base: Binding; local: Binding; residual: Binding; d: Binding; scratch: GPUBuffer; kept: Binding },
-  opts: LaunchOptions = {},
+  b: { base: Binding; local: Binding; residual: Binding; d: Binding; scratch: GPUBuffer; kept: Binding; flags?: Binding },
+  opts: PrepareOptions = {},
 ): Launch[] {
-  return [topkPrepareLaunch(device, n, b, opts), ...selectLaunches(device, n, k, { x: b.d, scratch: b.scratch, kept: b.kept, residual: b.residual }, opts)];
+  const select = selectLaunches(device, n, k, { x: b.d, scratch: b.scratch, kept: b.kept, residual: b.residual }, { maxWorkgroupsPerDim: opts.maxWorkgroupsPerDim });
+  return [topkPrepareLaunch(device, n, b, opts), ...select];
+}
+
+/**
+ * residual[kept[j]] ← the f32 bits in kept word k + j, for j < k: after the host has overwritten the
+ * kept values (words [k, 2k)) with d − decode(value), the residual of a top-k whose inner value codec
+ * is lossy. k dispatches' worth of work; the rest of the residual is untouched.
+ */
+export function topkScatterLaunch(device: GPUDevice, n: number, k: number, b: { kept: Binding; residual: Binding }, opts: LaunchOptions = {}): Launch {
+  requireDims('topk_scatter', { n, k });
+  if (k > n) throw new RangeError(`topk_scatter: k must be in [1, n = ${n}], got ${k}`);
+  requireBytes('topk_scatter kept', b.kept, topkKeptBytes(k));
+  requireBytes('topk_scatter residual', b.residual, 4 * n);
+  return createLaunch(device, {
+    shader: 'codec_topk',
+    entry: 'topk_scatter',
+    uniform: packDims([n, k, 0, 0, 0, 0]),
+    bindings: { 4: b.kept, 5: b.residual },
+    workgroups: Math.ceil(k / 256),
+    ...opts,
+  });
+}
+
+/** Test probe: cases (4 u32 each: d bits, r bits, β's f64 high word, low word) → out (u32 each): fround(d + β·r) as JS computes it. */
+export function probeEfMulAddLaunch(device: GPUDevice, count: number, b: { cases: Binding; out: Binding }): Launch {
+  requireDims('probe_ef_mul_add', { count });
+  requireBytes('probe_ef_mul_add cases', b.cases, 16 * count);
+  requireBytes('probe_ef_mul_add out', b.out, 4 * count);
+  return createLaunch(device, {
+    shader: 'codec_topk',
+    entry: 'probe_ef_mul_add',
+    uniform: packDims([count, 0, 0, 0, 0, 0]),
+    bindings: { 1: b.cases, 8: b.out },
+    workgroups: Math.ceil(count / 256),
+  });
 }
 
 export interface TopkKept {
