@@ -14,6 +14,8 @@ export interface FleetOptions {
   log?: (line: string) => void;
   /** Forward the pages' console output to the log. */
   verbose?: boolean;
+  /** Where the donors encode updates ('auto': the GPU unless the adapter is a software one). */
+  encode?: 'auto' | 'gpu' | 'cpu';
 }
 
 export interface FleetDonor {
@@ -32,7 +34,7 @@ export class Fleet {
 
   private constructor(
     readonly browser: Browser,
-    private readonly opts: Required<Pick<FleetOptions, 'url' | 'prefix' | 'verbose'>> & { log: (l: string) => void },
+    private readonly opts: Required<Pick<FleetOptions, 'url' | 'prefix' | 'verbose'>> & Pick<FleetOptions, 'encode'> & { log: (l: string) => void },
   ) {}
 
   static async launch(opts: FleetOptions): Promise<Fleet> {
@@ -49,6 +51,7 @@ export class Fleet {
       url: opts.url,
       prefix: opts.prefix ?? `fleet-${process.pid}`,
       verbose: opts.verbose ?? false,
+      encode: opts.encode,
       log: opts.log ?? ((l) => console.log(`[fleet] ${l}`)),
     });
     for (let i = 0; i < opts.donors; i++) await fleet.add();
@@ -86,6 +89,7 @@ export class Fleet {
     const url = new URL(this.opts.url);
     url.searchParams.set('autostart', '1');
     url.searchParams.set('donor', d.id);
+    if (this.opts.encode) url.searchParams.set('encode', this.opts.encode);
     await page.goto(url.toString());
   }
 

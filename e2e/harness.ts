@@ -19,7 +19,7 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(job: Record<string, unknown>, donors: number): Promise<Harness> {
+export async function startHarness(job: Record<string, unknown>, donors: number, opts: { encode?: 'auto' | 'gpu' | 'cpu' } = {}): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'starling-e2e-'));
   const server = await startServer({ port: 0, dataDir, log: () => {} });
   const rounds: RoundResult[] = [];
@@ -40,7 +40,7 @@ export async function startHarness(job: Record<string, unknown>, donors: number)
   const body = (await res.json()) as { id?: string; job?: { id: string }; error?: string };
   const jobId = body.id ?? body.job?.id;
   if (!res.ok || !jobId) throw new Error(`job creation failed: ${body.error ?? res.status}`);
-  const fleet = await Fleet.launch({ url: server.url, donors, prefix: 'e2e', log: () => {} });
+  const fleet = await Fleet.launch({ url: server.url, donors, prefix: 'e2e', log: () => {}, encode: opts.encode });
   return {
     server,
     fleet,

@@ -19,6 +19,8 @@ export interface DonorStats {
   bytesSent: number;
   bytesReceived: number;
   rounds: number;
+  /** Where the last update was encoded: the GPU kernels or the CPU codec ('' before the first). */
+  encodedOn: '' | 'gpu' | 'cpu';
   error: string;
 }
 
@@ -40,6 +42,7 @@ export class DonorClient {
     bytesSent: 0,
     bytesReceived: 0,
     rounds: 0,
+    encodedOn: '',
     error: '',
   };
   private peer: Peer | null = null;
@@ -61,7 +64,9 @@ export class DonorClient {
 
   async start(): Promise<void> {
     this.set({ state: 'starting' });
-    const info = await this.worker.init();
+    // ?encode=gpu|cpu|auto picks where updates are encoded (tests force the GPU path on SwiftShader).
+    const mode = new URLSearchParams(globalThis.location?.search ?? '').get('encode');
+    const info = await this.worker.init(mode === 'gpu' || mode === 'cpu' ? { encode: mode } : {});
     this.set({ adapter: info.adapter });
     await this.connect();
   }
@@ -196,6 +201,7 @@ export class DonorClient {
           loss: r.loss,
           steps: this.stats.steps + r.steps,
           rounds: this.stats.rounds + 1,
+          encodedOn: r.encodedOn,
           state: this.paused ? 'paused' : 'waiting',
         });
         await this.send(

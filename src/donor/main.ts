@@ -28,6 +28,7 @@ function render(s: DonorStats): void {
   $('steps').textContent = String(s.steps);
   $('sent').textContent = fmtBytes(s.bytesSent);
   $('received').textContent = fmtBytes(s.bytesReceived);
+  $('encoded-on').textContent = s.encodedOn === '' ? '—' : s.encodedOn === 'gpu' ? 'GPU' : 'CPU';
   const err = $('error');
   err.hidden = !s.error;
   err.textContent = s.error;
@@ -35,6 +36,7 @@ function render(s: DonorStats): void {
   document.body.dataset.state = s.state;
   document.body.dataset.steps = String(s.steps);
   document.body.dataset.rounds = String(s.rounds);
+  document.body.dataset.encodedOn = s.encodedOn;
 }
 
 async function start(): Promise<void> {

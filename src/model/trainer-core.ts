@@ -213,10 +213,20 @@ export abstract class TrainerCore {
     this.device.queue.submit([enc.finish()]);
   }
 
+  updateBuffers(): { base: GPUBuffer; local: GPUBuffer; residual: GPUBuffer } {
+    this.alive();
+    return { base: this.buf.base, local: this.buf.localFlat, residual: this.buf.residual };
+  }
+
+  recordFlattenLocal(enc: GPUCommandEncoder): void {
+    this.alive();
+    this.specs.forEach((s, t) => enc.copyBufferToBuffer(this.buf.local, 4 * this.padded[t], this.buf.localFlat, 4 * s.offset, 4 * s.size));
+  }
+
   async encodeUpdate(): Promise<Uint8Array> {
     this.alive();
     const enc = this.device.createCommandEncoder({ label: `${this.what}-encode-update` });
-    this.specs.forEach((s, t) => enc.copyBufferToBuffer(this.buf.local, 4 * this.padded[t], this.buf.localFlat, 4 * s.offset, 4 * s.size));
+    this.recordFlattenLocal(enc);
     encodeLaunches(enc, [this.encode]);
     this.device.queue.submit([enc.finish()]);
     const bytes = new Uint8Array(await readBuffer(this.device, this.buf.encoded, int8Codec.encodedBytes(this.paramCount)));

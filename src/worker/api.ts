@@ -8,6 +8,8 @@ export type WorkerJob = Omit<JobHeader, 'vocab'>;
 /** An assignment exactly as the coordinator sent it. */
 export type WorkerAssign = AssignHeader;
 
+export type EncodeMode = 'auto' | 'gpu' | 'cpu';
+
 export interface TrainResult {
   round: number;
   baseVersion: number;
@@ -17,6 +19,8 @@ export interface TrainResult {
   computeMs: number;
   /** The job's codec name (the update header's codec). */
   codec: string;
+  /** Where the update was encoded (the bytes are the same either way). */
+  encodedOn: 'gpu' | 'cpu';
   /** Δ = θ_base − θ_local (+ the error-feedback residual), encoded with the job's codec (src/sync). */
   update: Uint8Array;
 }
@@ -31,8 +35,11 @@ export interface WorkerInfo {
 }
 
 export interface TrainerWorkerApi {
-  /** Acquires the GPU. Rejects with a message saying what to do when there is no WebGPU. */
-  init(): Promise<WorkerInfo>;
+  /**
+   * Acquires the GPU. Rejects with a message saying what to do when there is no WebGPU. `encode`: where
+   * updates are encoded; 'auto' (default) uses the GPU kernels unless the adapter is a software one.
+   */
+  init(opts?: { encode?: EncodeMode }): Promise<WorkerInfo>;
   /** Builds the model for a job; returns the weights version found in the IndexedDB cache (-1: none). */
   loadJob(job: WorkerJob, origin: string): Promise<{ cachedVersion: number; paramCount: number }>;
   setWeights(jobId: string, version: number, params: Float32Array): Promise<void>;

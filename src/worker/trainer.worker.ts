@@ -4,10 +4,11 @@ import * as Comlink from 'comlink';
 import { acquireDevice } from '../gpu/device';
 import { createTrainer, modelGenerate, modelParamSpecs, modelSampleBatch, modelTokensPerStep, type Trainer } from '../model/model';
 import { DonorSync } from '../sync/sync';
+import { GpuUpdateEncoder, gpuEncoderSupports } from '../sync/gpu-encoder';
 import { validateSampleOptions } from '../model/sample';
 import { DonorCache } from '../data/idb-cache';
 import { Rng } from '../util/rng';
-import type { TrainerWorkerApi, TrainResult, WorkerAssign, WorkerJob, WorkerSampleOptions } from './api';
+import type { EncodeMode, TrainerWorkerApi, TrainResult, WorkerAssign, WorkerJob, WorkerSampleOptions } from './api';
 
 let device: GPUDevice | null = null;
 let trainer: Trainer | null = null;
@@ -16,6 +17,12 @@ let origin = '';
 // θ_v as every donor reconstructs it (snapshot + broadcast steps) and the uplink error feedback:
 // every assignment starts from θ_v, so a left-out update never leaks into the next.
 let sync: DonorSync | null = null;
+// The same update encoded on the GPU (one residual per DonorSync: rebuilt with it, never mixed with
+// sync.encodeUpdate). Null: the CPU encodes (codec without GPU kernels, or a software adapter, where
+// the "GPU" is the CPU and the kernels are slower than the plain loop).
+let gpuEnc: GpuUpdateEncoder | null = null;
+let encodeMode: EncodeMode = 'auto';
+let softwareAdapter = false;
 let cache: DonorCache | null = null;
 const shards = new Map<number, Int32Array>();
 
@@ -46,9 +53,11 @@ async function shardTokens(jobId: string, shard: number): Promise<Int32Array> {
 }
 
 const api: TrainerWorkerApi = {
-  async init() {
+  async init(opts: { encode?: EncodeMode } = {}) {
     const got = await acquireDevice();
     device = got.device;
+    encodeMode = opts.encode ?? 'auto';
+    softwareAdapter = /software fallback|swiftshader|llvmpipe|lavapipe/i.test(got.adapterInfo);
     return { adapter: got.adapterInfo };
   },
 
@@ -56,6 +65,8 @@ const api: TrainerWorkerApi = {
     if (!device) throw new Error('loadJob before init: the GPU was not acquired');
     origin = o;
     if (job?.jobId !== j.jobId || !trainer) {
+      gpuEnc?.destroy(); // its buffers are the trainer's
+      gpuEnc = null;
       trainer?.destroy();
       trainer = null; // a failed build below must not leave a destroyed trainer in place
       shards.clear();
@@ -64,6 +75,10 @@ const api: TrainerWorkerApi = {
     }
     if (!sync || job?.sync.codec !== j.sync.codec || job.sync.downCodec !== j.sync.downCodec || job.sync.seed !== j.sync.seed || job.sync.errorDecay !== j.sync.errorDecay) {
       sync = new DonorSync(j.sync, modelParamSpecs(j.model));
+      gpuEnc?.destroy();
+      const decay = j.sync.errorDecay ?? 1;
+      const useGpu = encodeMode === 'gpu' || (encodeMode === 'auto' && !softwareAdapter);
+      gpuEnc = useGpu && gpuEncoderSupports(j.sync.codec, decay) ? new GpuUpdateEncoder(device, j.sync.codec, trainer.paramCount, decay, trainer.updateBuffers()) : null;
     }
     job = j;
     const c = await openCache();
@@ -104,7 +119,10 @@ const api: TrainerWorkerApi = {
       const b = modelSampleBatch(job.model, tokens, hp.batch, rng);
       lossSum += await trainer.step(b.tokens, b.targets, hp);
     }
-    const update = sync.encodeUpdate(await trainer.getParams(), a.seed, a.round);
+    const t = trainer;
+    const update = gpuEnc
+      ? await gpuEnc.encode(a.seed, a.round, (enc) => t.recordFlattenLocal(enc))
+      : sync.encodeUpdate(await trainer.getParams(), a.seed, a.round);
     const computeMs = performance.now() - t0;
     return Comlink.transfer(
       {
@@ -115,6 +133,7 @@ const api: TrainerWorkerApi = {
         tokens: a.steps * modelTokensPerStep(job.model, hp.batch),
         computeMs,
         codec: job.sync.codec,
+        encodedOn: gpuEnc ? 'gpu' : 'cpu',
         update,
       },
       [update.buffer],
