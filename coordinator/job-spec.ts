@@ -102,11 +102,11 @@ export const DEFAULT_JOB: JobSpec = deepFreeze({
     shards: 8,
     seed: 1,
     // The compression benchmark's best arm (docs/BENCHMARKS.md, "compression"): DiLoCo with H = 10,
-    // top-k 3% with 2-bit values both ways, outer lr 1 without momentum (defaultOuter for top-k).
+    // top-k 4% with 2-bit values both ways, outer lr 1 without momentum (defaultOuter for top-k).
     outerLr: 1,
     outerMomentum: 0,
-    codec: 'topk:0.03/q2',
-    downCodec: 'topk:0.03/q2',
+    codec: 'topk:0.04/q2',
+    downCodec: 'topk:0.04/q2',
     errorDecay: 1,
   },
 });
