@@ -148,9 +148,10 @@ export function formatTable(rows: ArmRow[], links: Link[] = LINKS): string {
   return lines.join('\n');
 }
 
-const PALETTE = ['#000000', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf', '#393b79', '#637939', '#8c6d31', '#843c39', '#7b4173'];
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+const DASHES = ['', '6 3', '2 2'];
 
-/** Validation loss against cumulative bytes per donor (up + down, log scale), seed-mean curves, one line per arm. */
+/** Validation loss against cumulative bytes per donor (up + down, log scale), seed-mean curves, one line per arm (the first, the baseline, in thick black). */
 export function plotSvg(results: SimResult[], title: string): string {
   const W = 900;
   const Hh = 560;
@@ -165,16 +166,18 @@ export function plotSvg(results: SimResult[], title: string): string {
     })),
   }));
   const xs = series.flatMap((s) => s.pts.map((p) => p.x)).filter((x) => x > 0);
-  const ys = series.flatMap((s) => s.pts.map((p) => p.y));
+  const finals = series.map((s) => s.pts[s.pts.length - 1].y);
   const x0 = Math.floor(Math.log10(Math.min(...xs)));
   const x1 = Math.ceil(Math.log10(Math.max(...xs)));
-  const yLo = Math.min(...ys);
-  const yHi = Math.min(Math.max(...ys), yLo + 1.5 * (median(ys) - yLo) + 0.05);
+  // The interesting range: from the best final loss to a little above the worst final one.
+  const yLo = Math.min(...finals) - 0.01;
+  const yHi = Math.max(...finals) + 0.25 * (Math.max(...finals) - yLo) + 0.05;
   const px = (x: number) => m.l + ((Math.log10(x) - x0) / (x1 - x0)) * (W - m.l - m.r);
-  const py = (y: number) => m.t + (1 - (Math.min(y, yHi) - yLo) / (yHi - yLo)) * (Hh - m.t - m.b);
+  const py = (y: number) => m.t + (1 - (y - yLo) / (yHi - yLo)) * (Hh - m.t - m.b);
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${Hh}" font-family="sans-serif" font-size="12">`,
     `<rect width="${W}" height="${Hh}" fill="white"/>`,
+    `<clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${Hh - m.t - m.b}"/></clipPath>`,
     `<text x="${m.l}" y="22" font-size="15">${escapeXml(title)}</text>`,
   ];
   for (let e = x0; e <= x1; e++) {
@@ -186,23 +189,24 @@ export function plotSvg(results: SimResult[], title: string): string {
     out.push(`<line x1="${m.l}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="#eee"/>`, `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${y.toFixed(3)}</text>`);
   }
   out.push(
+    `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${Hh - m.t - m.b}" fill="none" stroke="#999"/>`,
     `<text x="${(m.l + W - m.r) / 2}" y="${Hh - 12}" text-anchor="middle">bytes sent per donor, up + down (log scale)</text>`,
     `<text transform="translate(18 ${(m.t + Hh - m.b) / 2}) rotate(-90)" text-anchor="middle">validation loss (nats/token)</text>`,
   );
   series.forEach((s, i) => {
-    const c = PALETTE[i % PALETTE.length];
+    const base = i === 0;
+    const c = base ? '#000000' : PALETTE[(i - 1) % PALETTE.length];
+    const dash = base ? '' : DASHES[Math.floor((i - 1) / PALETTE.length) % DASHES.length];
+    const style = `fill="none" stroke="${c}" stroke-width="${base ? 3 : 1.6}"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
     const d = s.pts.filter((p) => p.x > 0).map((p, k) => `${k ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join('');
-    out.push(`<path d="${d}" fill="none" stroke="${c}" stroke-width="${i === 0 ? 2.5 : 1.5}"/>`);
+    out.push(`<path d="${d}" ${style} clip-path="url(#plot)"/>`);
+    const last = s.pts[s.pts.length - 1];
+    out.push(`<circle cx="${px(last.x).toFixed(1)}" cy="${py(last.y).toFixed(1)}" r="3" fill="${c}" clip-path="url(#plot)"/>`);
     const ly = m.t + 8 + i * 18;
-    out.push(`<line x1="${W - m.r + 15}" y1="${ly}" x2="${W - m.r + 40}" y2="${ly}" stroke="${c}" stroke-width="2"/>`, `<text x="${W - m.r + 46}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+    out.push(`<line x1="${W - m.r + 15}" y1="${ly}" x2="${W - m.r + 40}" y2="${ly}" ${style}/>`, `<text x="${W - m.r + 46}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
   });
   out.push('</svg>');
   return out.join('\n');
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }
 
 function escapeXml(s: string): string {

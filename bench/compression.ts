@@ -8,6 +8,7 @@ import { arch, cpus, release, totalmem, type } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { OptionSpec, OptionValue } from './args';
 import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
+import type { Page } from 'playwright-core';
 import { upsertSection } from './report';
 import { treeState } from './train-step';
 import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';
@@ -31,6 +32,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
+  { name: 'from', kind: 'string', help: 'run nothing: redraw the plot and docs section from this results file' },
   { name: 'doc-subset', kind: 'flag', help: 'write the table and plot even when --arms ran only some of the arms' },
   { name: 'verbose', kind: 'flag', help: "print every validation of every arm (the page's console)" },
 ];
@@ -154,6 +156,7 @@ export async function prepareJob(spec: JobSpec, donors: number) {
 }
 
 export async function runCompressionBench(raw: Record<string, OptionValue>, command: string): Promise<number> {
+  if (raw.from) return replot(raw.from as string, (l) => console.log(l));
   const quick = Boolean(raw.quick);
   const mode = quick ? 'quick' : 'full';
   const log = (line: string) => console.log(line);
@@ -278,21 +281,46 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     const allArms = modeArms.every((a) => arms.includes(a)) || Boolean(raw['doc-subset']);
     if (!raw['no-doc'] && !allArms) log('compression: not every arm ran, so docs/BENCHMARKS.md keeps its table and plot');
     if (!raw['no-doc'] && allArms) {
-      const png = resolve(repoRoot, `docs/compression-${mode}.png`);
-      const title = `${mode === 'quick' ? 'MLP, default corpus' : 'GPT, tiny shakespeare'}: ${donors} donors, ${steps} steps each, mean of ${seeds.length} seeds`;
-      await page.setContent(plotSvg(runs, title));
-      await page.setViewportSize({ width: 900, height: 560 });
-      await page.locator('svg').screenshot({ path: png });
-      const before = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
       const subset = modeArms.some((a) => !arms.includes(a)) ? `${arms.length} of the ${modeArms.length} arms (\`--arms\`)` : null;
-      writeFileSync(docPath, upsertSection(before, `compression-${mode}`, compressionSection(results, table, subset)));
-      log(`compression: refreshed docs/BENCHMARKS.md (compression-${mode}) and ${png}`);
+      await writeDocs(page, results, subset, log);
     }
     log(`compression: total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     return runs.every((r) => r.identical) ? 0 : 1;
   } finally {
     await browser.close().catch(() => {});
     await server.close();
+  }
+}
+
+/** Renders the plot (PNG through the page) and refreshes the mode's section of docs/BENCHMARKS.md. */
+async function writeDocs(page: Page, results: CompressionResults, subset: string | null, log: (l: string) => void): Promise<void> {
+  const mode = results.mode;
+  const png = resolve(repoRoot, `docs/compression-${mode}.png`);
+  const j = results.job;
+  const title = `${mode === 'quick' ? 'MLP, default corpus' : 'GPT, tiny shakespeare'}: ${j.donors} donors, ${j.stepsPerDonor} steps each, mean of ${j.seeds.length} seeds`;
+  await page.setContent(plotSvg(results.runs, title));
+  await page.setViewportSize({ width: 900, height: 560 });
+  await page.locator('svg').screenshot({ path: png });
+  const docPath = resolve(repoRoot, 'docs/BENCHMARKS.md');
+  const before = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
+  writeFileSync(docPath, upsertSection(before, `compression-${mode}`, compressionSection(results, formatTable(results.arms), subset)));
+  log(`compression: refreshed docs/BENCHMARKS.md (compression-${mode}) and ${png}`);
+}
+
+/** --from: redraws the plot and docs section of a saved run. */
+async function replot(file: string, log: (l: string) => void): Promise<number> {
+  const results = JSON.parse(readFileSync(resolve(repoRoot, file), 'utf8')) as CompressionResults;
+  if (results.bench !== 'compression') throw new Error(`${file} is not a compression benchmark result (bench = ${String(results.bench)})`);
+  const { browser } = await launchBrowser();
+  try {
+    const page = await browser.newPage();
+    const modeArms = results.mode === 'quick' ? ARMS : FULL_ARMS;
+    const ran = new Set(results.arms.map((a) => a.name));
+    const subset = modeArms.some((a) => !ran.has(a.name)) ? `${ran.size} of the ${modeArms.length} arms (\`--arms\`)` : null;
+    await writeDocs(page, results, subset, log);
+    return 0;
+  } finally {
+    await browser.close().catch(() => {});
   }
 }
 
