@@ -73,7 +73,9 @@ async function main(argv: string[]): Promise<number> {
     throw e;
   }
   const envPrefix = process.env.STARLING_GPU ? `STARLING_GPU=${process.env.STARLING_GPU} ` : '';
-  const command = `${envPrefix}npm run bench -- ${[name, ...rest].join(' ')}`;
+  // Quoted where the shell needs it, so the line in the docs reproduces the run as written.
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  const command = `${envPrefix}npm run bench -- ${[name, ...rest].map(quote).join(' ')}`;
   return def.run(opts, command);
 }
 
