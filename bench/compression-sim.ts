@@ -11,6 +11,7 @@ import type { JobTrain } from '../src/protocol/messages';
 import { wireSize } from '../src/protocol/wire';
 import { CoordinatorSync, DonorSync } from '../src/sync/sync';
 import { Rng } from '../src/util/rng';
+import { median } from './stats';
 
 export interface SimArm {
   name: string;
@@ -73,11 +74,6 @@ export interface SimResult {
   /** Every donor's reconstructed weights equalled the coordinator's bit for bit after every round. */
   identical: boolean;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? s[s.length >> 1] : 0;
-};
 
 function sameBits(a: Float32Array, b: Float32Array): boolean {
   const x = new Uint32Array(a.buffer, a.byteOffset, a.length);

@@ -10,6 +10,7 @@ import type { OptionSpec, OptionValue } from './args';
 import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
 import type { Page } from 'playwright-core';
 import { upsertSection } from './report';
+import { median } from './stats';
 import { treeState } from './train-step';
 import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';
 import type { SimArm, SimJob, SimResult } from './compression-sim';
@@ -322,11 +323,6 @@ async function replot(file: string, log: (l: string) => void): Promise<number> {
   } finally {
     await browser.close().catch(() => {});
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[s.length >> 1];
 }
 
 function compressionSection(r: CompressionResults, table: string, subset: string | null): string {

@@ -21,16 +21,8 @@ import { quantLevels, quantStep } from './quantize';
 import { randomkIndices } from './randomk';
 import { keepCount } from './sparse';
 import { bitLength, topkIndices } from './topk';
+import { layoutOf } from './layout.test-helper';
 
-function layoutOf(shapes: [string, number[]][]): TensorSpec[] {
-  let offset = 0;
-  return shapes.map(([name, shape]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const t = { name, shape, offset, size };
-    offset += size;
-    return t;
-  });
-}
 
 /** Odd sizes; 2-D tensors on both sides of PowerSGD's r·(rows+cols) < rows·cols rule; ln spans 2 int8 blocks and 5 q blocks. */
 const LAYOUT = layoutOf([

@@ -27,13 +27,18 @@ export class ErrorFeedback {
    * with random choices need it).
    */
   encode(delta: Float32Array, ctx?: CodecContext): Uint8Array {
+    return this.encodeSent(delta, ctx).bytes;
+  }
+
+  /** encode, also returning decode(bytes): what the receiver will reconstruct (decoded once, here). */
+  encodeSent(delta: Float32Array, ctx?: CodecContext): { bytes: Uint8Array; sent: Float32Array } {
     if (delta.length !== this.n) throw new RangeError(`error feedback: expected ${this.n} values, got ${delta.length}`);
     const d = new Float32Array(this.n);
     for (let i = 0; i < this.n; i++) d[i] = delta[i] + this.decay * this.residual[i];
     const bytes = this.codec.encode(d, ctx);
     const sent = this.codec.decode(bytes, this.n, ctx);
     for (let i = 0; i < this.n; i++) this.residual[i] = d[i] - sent[i];
-    return bytes;
+    return { bytes, sent };
   }
 
   reset(): void {

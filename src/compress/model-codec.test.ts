@@ -6,17 +6,9 @@ import type { Codec, CodecContext } from './codec';
 import { ErrorFeedback } from './error-feedback';
 import { int8Codec } from './int8';
 import { powerSgdCodec } from './powersgd';
-import { MODEL_CODEC_VERSION, modelCodec, modelCodecByName, powerSgdPolicy, type TensorSpec } from './model-codec';
+import { MODEL_CODEC_VERSION, modelCodec, modelCodecByName, powerSgdPolicy } from './model-codec';
+import { layoutOf } from './layout.test-helper';
 
-function layoutOf(shapes: [string, number[]][]): TensorSpec[] {
-  let offset = 0;
-  return shapes.map(([name, shape]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    const t = { name, shape, offset, size };
-    offset += size;
-    return t;
-  });
-}
 
 /** 2-D tensors on both sides of the r·(rows+cols) < rows·cols rule for r = 2, and 1-D and 3-D ones. */
 const MIXED = layoutOf([

@@ -59,7 +59,6 @@ export function applyStep(params: Float32Array, s: Float32Array): Float32Array {
 /** The coordinator's side: decodes updates, takes the outer step, encodes the broadcast. */
 export class CoordinatorSync {
   readonly up: ModelCodec;
-  private readonly down: ModelCodec;
   private readonly downEf: ErrorFeedback;
   private readonly outer: OuterOptimizer;
   /** The last broadcast: the payload that takes version − 1 to version. */
@@ -72,9 +71,8 @@ export class CoordinatorSync {
     public version: number,
   ) {
     this.up = jobCodec(cfg.codec, layout);
-    this.down = jobCodec(cfg.downCodec, layout);
     if (params.length !== this.up.n) throw new RangeError(`sync: ${params.length} weights, the layout has ${this.up.n}`);
-    this.downEf = new ErrorFeedback(this.down, this.up.n);
+    this.downEf = new ErrorFeedback(jobCodec(cfg.downCodec, layout), this.up.n);
     this.outer = new OuterOptimizer(cfg.outer, this.up.n);
   }
 
@@ -98,8 +96,8 @@ export class CoordinatorSync {
     const s = this.outer.step(g);
     const version = this.version + 1;
     const ctx = downlinkContext(this.cfg.seed, version);
-    const bytes = this.downEf.encode(s, ctx);
-    this.params = applyStep(this.params, this.down.decode(bytes, n, ctx));
+    const { bytes, sent } = this.downEf.encodeSent(s, ctx);
+    this.params = applyStep(this.params, sent);
     this.last = { baseVersion: this.version, version, bytes };
     this.version = version;
     return bytes;
