@@ -128,11 +128,8 @@ export async function simulateArm(
         const t0 = performance.now();
         d.trainer.setParams(d.sync.params!);
         const rng = new Rng(seed);
-        let loss = 0;
-        for (let s = 0; s < H; s++) {
-          const b = modelSampleBatch(job.model, data.shards[i], job.train.batch, rng);
-          loss += await d.trainer.step(b.tokens, b.targets, job.train);
-        }
+        const losses = await d.trainer.steps(H, () => modelSampleBatch(job.model, data.shards[i], job.train.batch, rng), job.train);
+        const loss = losses.reduce((x, y) => x + y, 0);
         const local = await d.trainer.getParams();
         const t1 = performance.now();
         const bytes = d.sync.encodeUpdate(local, seed, round);

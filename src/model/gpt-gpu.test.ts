@@ -267,3 +267,25 @@ test('GptTrainer refuses bad batches and configs with errors that name the probl
   trainer.destroy();
   await assert.rejects(trainer.loss(ok, ok), /destroyed/);
 });
+
+test('GPT steps() with clipping: the same weights and losses as step() per batch, bit for bit', async () => {
+  const device = await testDevice();
+  const cfg: GptConfig = { vocab: 19, context: 6, layers: 2, heads: 2, width: 8, tiedEmbeddings: true };
+  const B = 3;
+  const rng = new Rng(650);
+  const batches = Array.from({ length: 7 }, () => batchOf(cfg, B, rng));
+  const p0 = randomParams(cfg, rng);
+  const one = await GptTrainer.create(device, cfg, B, { gradClip: 0.5 });
+  const many = await GptTrainer.create(device, cfg, B, { gradClip: 0.5 });
+  one.setParams(p0);
+  many.setParams(p0);
+  const want: number[] = [];
+  for (const b of batches) want.push(await one.step(b.tokens, b.targets, HP));
+  const got = await many.steps(batches.length, (s) => batches[s], HP);
+  assert.deepEqual(Array.from(got), want);
+  assert.equal(new Set(want).size, want.length, 'every step has its own loss');
+  assert.deepEqual(await many.getParams(), await one.getParams());
+  assert.equal(await many.lastGradNorm(), await one.lastGradNorm());
+  one.destroy();
+  many.destroy();
+});

@@ -185,3 +185,28 @@ test('the trainer validates its inputs and reports its GPU memory', async () => 
   trainer.destroy();
   await assert.rejects(trainer.getParams(), /destroyed/);
 });
+
+test('steps(): the same weights and losses as step() per batch, bit for bit, across the 256-step loss log', async () => {
+  const device = await testDevice();
+  const B = 5;
+  const count = 259; // past one full log of 256 losses, prime
+  const rng = new Rng(400);
+  const batches = Array.from({ length: count }, () => batchOf(SMALL, B, rng));
+  const p0 = rng.uniformArray(mlpParamCount(SMALL), -1, 1);
+  const one = await MlpTrainer.create(device, SMALL, B);
+  const many = await MlpTrainer.create(device, SMALL, B);
+  one.setParams(p0);
+  many.setParams(p0);
+  const want: number[] = [];
+  for (const b of batches) want.push(await one.step(b.tokens, b.targets, HP));
+  const asked: number[] = [];
+  const got = await many.steps(count, (s) => (asked.push(s), batches[s]), HP);
+  assert.deepEqual(asked, Array.from({ length: count }, (_, s) => s), 'next() is called once per step, in order');
+  assert.deepEqual(Array.from(got), want);
+  assert.ok(new Set(want).size > count / 2, 'the losses differ from step to step, so a stale log entry would show');
+  assert.deepEqual(await many.getParams(), await one.getParams());
+  await assert.rejects(many.steps(0, (s) => batches[s], HP), /steps: count must be a positive integer, got 0/);
+  await assert.rejects(many.steps(2, (s) => batches[s], { ...HP, lr: -1 }), /AdamW lr/);
+  one.destroy();
+  many.destroy();
+});

@@ -37,6 +37,8 @@ export interface Trainer {
   forwardBackward(tokens: Int32Array, targets: Int32Array): Promise<{ loss: number; grads: Float32Array }>;
   /** One AdamW step (after gradient clipping, when on); returns the batch's loss before the step. */
   step(tokens: Int32Array, targets: Int32Array, hp: AdamWHyper): Promise<number>;
+  /** `count` steps on the batches `next(s)` returns, with one GPU round trip per 256 steps; the per-step losses. */
+  steps(count: number, next: (step: number) => Batch, hp: AdamWHyper): Promise<Float32Array>;
   /** Forgets the AdamW moments and step count. */
   resetOptimizer(): void;
   /** int8 blockwise Δ = θ_base − θ_local plus the error-feedback residual. */

@@ -9,6 +9,7 @@
 // state). The flat spec layout is used only at the edges: setParams/getParams/forwardBackward and
 // the update.
 import type { ParamSpec } from './mlp-spec';
+import type { Batch } from '../data/split';
 import { validateAdamW, type AdamWHyper } from '../optim/adamw';
 import { int8Codec, int8Blocks } from '../compress/int8';
 import { createStorage, readBuffer, upload } from '../gpu/buffers';
@@ -32,6 +33,8 @@ export interface TrainerOptions {
 }
 
 const PLACEHOLDER_HP: AdamWHyper = { lr: 0, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+/** Losses steps() logs on the GPU between readbacks. */
+const LOSS_LOG = 256;
 
 export abstract class TrainerCore {
   readonly paramCount: number;
@@ -69,6 +72,7 @@ export abstract class TrainerCore {
     for (const name of ['local', 'grads', 'm', 'v']) this.alloc(name, 4 * Pp);
     for (const name of ['base', 'localFlat', 'residual']) this.alloc(name, 4 * P);
     this.alloc('encoded', 4 * int8Words(P));
+    this.alloc('lossLog', 4 * LOSS_LOG);
     const f = this.buf;
     const clip = opts.gradClip ?? 0;
     if (!(Number.isFinite(clip) && clip >= 0)) throw new RangeError(`gradClip must be a finite number ≥ 0 (0: off), got ${clip}`);
@@ -196,11 +200,43 @@ export abstract class TrainerCore {
   async step(tokens: Int32Array, targets: Int32Array, hp: AdamWHyper): Promise<number> {
     this.alive();
     validateAdamW(hp);
+    this.submitStep(tokens, targets, hp, -1);
+    return this.readLoss();
+  }
+
+  /**
+   * `count` AdamW steps on the batches `next()` returns, in order: the same kernels as `count` calls of
+   * step(), but each step's loss is copied into a log on the GPU and read back once per 256 steps, so a
+   * round of local steps waits on the GPU once instead of once per step. Returns the per-step losses.
+   */
+  async steps(count: number, next: (step: number) => Batch, hp: AdamWHyper): Promise<Float32Array> {
+    this.alive();
+    validateAdamW(hp);
+    if (!Number.isInteger(count) || count < 1) throw new RangeError(`steps: count must be a positive integer, got ${count}`);
+    const losses = new Float32Array(count);
+    for (let s0 = 0; s0 < count; s0 += LOSS_LOG) {
+      const m = Math.min(LOSS_LOG, count - s0);
+      for (let j = 0; j < m; j++) {
+        const b = next(s0 + j);
+        this.submitStep(b.tokens, b.targets, hp, j);
+      }
+      losses.set(new Float32Array(await readBuffer(this.device, this.buf.lossLog, 4 * m)), s0);
+    }
+    return losses;
+  }
+
+  /**
+   * Uploads a batch and submits one step. queue.writeBuffer is ordered with submissions, so the next
+   * step's batch and AdamW hyper-parameters cannot overwrite this step's before it runs.
+   */
+  private submitStep(tokens: Int32Array, targets: Int32Array, hp: AdamWHyper, logAt: number): void {
     this.uploadBatch(tokens, targets);
     this.t++;
     writeAdamWHyper(this.device, this.adam, hp, this.t, this.paddedCount);
-    this.run([...this.forwardLaunches(), ...this.backwardLaunches(), ...this.clip, this.adam, ...this.afterUpdateLaunches()], 'step');
-    return this.readLoss();
+    const enc = this.device.createCommandEncoder({ label: `${this.what}-step` });
+    encodeLaunches(enc, [...this.forwardLaunches(), ...this.backwardLaunches(), ...this.clip, this.adam, ...this.afterUpdateLaunches()]);
+    if (logAt >= 0) enc.copyBufferToBuffer(this.buf.loss, 0, this.buf.lossLog, 4 * logAt, 4);
+    this.device.queue.submit([enc.finish()]);
   }
 
   /** Forgets the AdamW moments and step count (e.g. after the weights change shape). */

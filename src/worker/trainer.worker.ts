@@ -114,11 +114,10 @@ const api: TrainerWorkerApi = {
     const rng = new Rng(a.seed);
     const t0 = performance.now();
     const hp = job.train;
-    let lossSum = 0;
-    for (let s = 0; s < a.steps; s++) {
-      const b = modelSampleBatch(job.model, tokens, hp.batch, rng);
-      lossSum += await trainer.step(b.tokens, b.targets, hp);
-    }
+    const model = job.model;
+    // One GPU round trip for the whole round: the per-step losses are logged on the GPU.
+    const losses = await trainer.steps(a.steps, () => modelSampleBatch(model, tokens, hp.batch, rng), hp);
+    const lossSum = losses.reduce((x, y) => x + y, 0);
     const t = trainer;
     const update = gpuEnc
       ? await gpuEnc.encode(a.seed, a.round, (enc) => t.recordFlattenLocal(enc))
