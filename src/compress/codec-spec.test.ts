@@ -58,6 +58,11 @@ const FORMS: [string, string][] = [
   ['randomk:0.25/f32', 'randomk:0.25'],
   ['randomk:0.5/q8:sr', 'randomk:0.5/q8:sr'],
   ['randomk:1/q4', 'randomk:1/q4'],
+  ['chunktop:32', 'chunktop:32'],
+  ['chunktop:032/f32', 'chunktop:32'],
+  ['chunktop:2/q2', 'chunktop:2/q2'],
+  ['chunktop:7/q4:sr', 'chunktop:7/q4:sr'],
+  ['chunktop:65536/f16', 'chunktop:65536/f16'],
   ['cocktail', 'cocktail'],
   ['cocktail:0.1,0.1', 'cocktail'],
   ['cocktail:0.5,0.2', 'cocktail:0.5,0.2'],
@@ -80,6 +85,8 @@ test('codec names: every accepted form parses, formats to its canonical string, 
   assert.deepEqual(parseCodecSpec('q4:sr'), { kind: 'quant', bits: 4, rounding: 'stochastic' });
   assert.deepEqual(parseCodecSpec('q2'), { kind: 'quant', bits: 2, rounding: 'nearest' });
   assert.deepEqual(parseCodecSpec('topk:0.01/q4'), { kind: 'topk', fraction: 0.01, values: { kind: 'quant', bits: 4, rounding: 'nearest' } });
+  assert.deepEqual(parseCodecSpec('chunktop:32/q2'), { kind: 'chunktop', chunk: 32, values: { kind: 'quant', bits: 2, rounding: 'nearest' } });
+  assert.equal(buildVectorCodec(parseCodecSpec('chunktop:32/q2')).name, 'chunktop(32)>q2-block64-nearest');
   assert.deepEqual(parseCodecSpec('cocktail'), { kind: 'cocktail', randomk: 0.1, topk: 0.1 });
   assert.deepEqual(COCKTAIL_VALUES, { kind: 'quant', bits: 4, rounding: 'stochastic' });
   assert.deepEqual(parseCodecSpec('powersgd:4'), { kind: 'powersgd', rank: 4, fallback: { kind: 'int8' } });
@@ -100,7 +107,7 @@ test('codec names: every accepted form parses, formats to its canonical string, 
   assert.throws(() => buildVectorCodec(parseCodecSpec('powersgd:2')), /codec "powersgd:2": powersgd is a model-level codec/);
 });
 
-const FORMS_TAIL = '; accepted forms: f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | cocktail[:F,F] | powersgd:R[/V] (F a fraction in (0, 1], R an integer rank >= 1, V one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr))';
+const FORMS_TAIL = '; accepted forms: f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V] (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [2, 65536], V one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr))';
 
 test('codec names: bad strings are RangeErrors naming the string, the bad part, the limit and the accepted forms', () => {
   const bad: [string, string][] = [
@@ -131,6 +138,13 @@ test('codec names: bad strings are RangeErrors naming the string, the bad part, 
     ['topk:0.1/topk:0.1', 'the topk value codec "topk:0.1" is not one of'],
     ['randomk:2', 'the randomk fraction "2" must be a decimal number in (0, 1]'],
     ['randomk:0.5/int8:sr', 'the randomk value codec "int8:sr" is not one of'],
+    ['chunktop', 'chunktop needs a chunk length, as chunktop:C or chunktop:C/V'],
+    ['chunktop:/q2', 'chunktop needs a chunk length, as chunktop:C or chunktop:C/V'],
+    ['chunktop:1', 'the chunktop chunk length "1" must be an integer in [2, 65536]'],
+    ['chunktop:65537', 'the chunktop chunk length "65537" must be an integer in [2, 65536]'],
+    ['chunktop:0.5', 'the chunktop chunk length "0.5" must be an integer in [2, 65536]'],
+    ['chunktop:1e3', 'the chunktop chunk length "1e3" must be an integer in [2, 65536]'],
+    ['chunktop:32/topk:0.1', 'the chunktop value codec "topk:0.1" is not one of'],
     ['cocktail:0.1', 'cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got "0.1"'],
     ['cocktail:0.1,0.1,0.1', 'cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got "0.1,0.1,0.1"'],
     ['cocktail:0,0.1', 'the cocktail random-k fraction "0" must be a decimal number in (0, 1]'],
@@ -250,6 +264,16 @@ test('codec names: every codec round-trips a fresh random model within its docum
       switch (spec.kind) {
         case 'topk':
           return checkKept(where, ys, xs, topkIndices(xs, keepCount(spec.fraction, t.size)), spec.values);
+        case 'chunktop': {
+          // Independently of chunktop.ts: the first index of each chunk's largest |x|, by sorting the chunk.
+          const pos: number[] = [];
+          for (let lo = 0; lo < t.size; lo += spec.chunk) {
+            const ids = Array.from({ length: Math.min(spec.chunk, t.size - lo) }, (_, j) => lo + j);
+            ids.sort((a, b) => Math.abs(xs[b]) - Math.abs(xs[a]) || a - b);
+            pos.push(ids[0]);
+          }
+          return checkKept(where, ys, xs, pos, spec.values);
+        }
         case 'randomk':
           return checkKept(where, ys, xs, randomkIndices(tctx, t.size, keepCount(spec.fraction, t.size)), spec.values);
         case 'cocktail': {
@@ -310,6 +334,10 @@ function tensorBytes(spec: CodecSpec, t: TensorSpec): number {
       return topkBytes(spec.fraction, t.size, spec.values);
     case 'randomk':
       return valueBytes(spec.values, keepCount(spec.fraction, t.size));
+    case 'chunktop': {
+      const m = Math.ceil(t.size / spec.chunk);
+      return 4 * Math.ceil((m * bitLength(spec.chunk - 1)) / 32) + valueBytes(spec.values, m);
+    }
     case 'cocktail':
       return topkBytes(spec.topk, keepCount(spec.randomk, t.size), COCKTAIL_VALUES);
     case 'powersgd':
@@ -338,6 +366,10 @@ const BYTES: Record<string, number> = {
   'randomk:0.25': 1208,
   'randomk:0.5/q8:sr': 676,
   'randomk:1/q4': 708,
+  'chunktop:32': 232,
+  'chunktop:2/q2': 328,
+  'chunktop:7/q4:sr': 236,
+  'chunktop:65536/f16': 80,
   cocktail: 152,
   'cocktail:0.5,0.2': 260,
   'powersgd:1': 796,

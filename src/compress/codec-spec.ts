@@ -6,10 +6,12 @@
 //   codec    := value
 //             | 'topk:' F ['/' value]        top-k, kept values through `value` (default f32)
 //             | 'randomk:' F ['/' value]     random-k, kept values through `value` (default f32)
+//             | 'chunktop:' C ['/' value]    the largest |x| of every chunk of C, kept values through `value`
 //             | 'cocktail' [':' F ',' F]     random-k F1 → top-k F2 of those → q4:sr (default 0.1,0.1)
 //             | 'powersgd:' R ['/' value]    PowerSGD rank R on 2-D tensors, `value` elsewhere (default int8)
 //   F        := a decimal fraction in (0, 1] ('0.01', '.5', '1', '1e-3')
 //   R        := an integer >= 1 (decimal digits)
+//   C        := an integer in [2, 65536] (decimal digits)
 // qB is blockwise quantization (quantize.ts) with B bits, block QUANT_BLOCK = 64, nearest rounding;
 // ':sr' selects stochastic rounding (needs a codec context, which the model codec passes on).
 // int8 is int8.ts (block 256, nearest). random-k scales nothing (scale 'none', for error feedback).
@@ -25,6 +27,7 @@ import { f16Codec, f32Codec } from './plain';
 import { blockQuantCodec, type QuantBits, type Rounding } from './quantize';
 import { randomkCodec } from './randomk';
 import { topkCodec } from './topk';
+import { chunkTopCodec, CHUNK_MAX, CHUNK_MIN } from './chunktop';
 
 /** Values per f32 step of the qB codecs named here. */
 export const QUANT_BLOCK = 64;
@@ -38,6 +41,7 @@ export type CodecSpec =
   | ValueSpec
   | { kind: 'topk'; fraction: number; values: ValueSpec }
   | { kind: 'randomk'; fraction: number; values: ValueSpec }
+  | { kind: 'chunktop'; chunk: number; values: ValueSpec }
   | { kind: 'cocktail'; randomk: number; topk: number }
   | { kind: 'powersgd'; rank: number; fallback: ValueSpec };
 
@@ -48,8 +52,8 @@ const VALUE_FORMS = 'f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)';
 
 /** The accepted forms, for error messages and docs. */
 export const CODEC_FORMS =
-  `f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | cocktail[:F,F] | powersgd:R[/V]` +
-  ` (F a fraction in (0, 1], R an integer rank >= 1, V one of ${VALUE_FORMS})`;
+  `f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V]` +
+  ` (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [${CHUNK_MIN}, ${CHUNK_MAX}], V one of ${VALUE_FORMS})`;
 
 function fail(s: string, what: string): never {
   throw new RangeError(`codec ${JSON.stringify(s)}: ${what}; accepted forms: ${CODEC_FORMS}`);
@@ -102,6 +106,13 @@ export function parseCodecSpec(s: string): CodecSpec {
       const values: ValueSpec = inner === undefined ? { kind: 'f32' } : parseValue(s, inner, `${head} value codec`);
       return { kind: head, fraction, values };
     }
+    case 'chunktop': {
+      if (arg === undefined || arg === '') fail(s, 'chunktop needs a chunk length, as chunktop:C or chunktop:C/V');
+      const chunk = /^[0-9]+$/.test(arg) ? Number(arg) : NaN;
+      if (!(Number.isInteger(chunk) && chunk >= CHUNK_MIN && chunk <= CHUNK_MAX)) fail(s, `the chunktop chunk length ${JSON.stringify(arg)} must be an integer in [${CHUNK_MIN}, ${CHUNK_MAX}]`);
+      const values: ValueSpec = inner === undefined ? { kind: 'f32' } : parseValue(s, inner, 'chunktop value codec');
+      return { kind: 'chunktop', chunk, values };
+    }
     case 'cocktail': {
       if (rest === undefined) return { kind: 'cocktail', randomk: COCKTAIL_RANDOMK, topk: COCKTAIL_TOPK };
       const parts = rest.split(',');
@@ -129,6 +140,8 @@ export function formatCodecSpec(spec: CodecSpec): string {
     case 'topk':
     case 'randomk':
       return `${spec.kind}:${spec.fraction}${spec.values.kind === 'f32' ? '' : '/' + formatValue(spec.values)}`;
+    case 'chunktop':
+      return `chunktop:${spec.chunk}${spec.values.kind === 'f32' ? '' : '/' + formatValue(spec.values)}`;
     case 'cocktail':
       return spec.randomk === COCKTAIL_RANDOMK && spec.topk === COCKTAIL_TOPK ? 'cocktail' : `cocktail:${spec.randomk},${spec.topk}`;
     case 'powersgd':
@@ -163,6 +176,8 @@ export function buildVectorCodec(spec: CodecSpec): Codec {
       return topkCodec({ fraction: spec.fraction, values: buildValue(spec.values) });
     case 'randomk':
       return randomkCodec({ fraction: spec.fraction, values: buildValue(spec.values) });
+    case 'chunktop':
+      return chunkTopCodec({ chunk: spec.chunk, values: buildValue(spec.values) });
     case 'cocktail':
       return composeCodecs(randomkCodec({ fraction: spec.randomk }), topkCodec({ fraction: spec.topk }), buildValue(COCKTAIL_VALUES));
     case 'powersgd':

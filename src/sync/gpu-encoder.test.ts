@@ -15,7 +15,7 @@ import { DonorSync } from './sync';
 import { flatLayout, jobCodec, uplinkContext } from './job-codec';
 import { gpuEncoderSupports, GpuUpdateEncoder } from './gpu-encoder';
 
-const CODECS = ['q8', 'q4:sr', 'q2', 'topk:0.05', 'topk:0.1/q2', 'topk:0.03/q4:sr', 'topk:0.05/f16', 'topk:0.02/int8'];
+const CODECS = ['q8', 'q4:sr', 'q2', 'topk:0.05', 'topk:0.1/q2', 'topk:0.03/q4:sr', 'topk:0.05/f16', 'topk:0.02/int8', 'chunktop:32/q2', 'chunktop:7', 'chunktop:100/q4:sr'];
 const DECAYS = [1, 0.9];
 const SIZES = [1, 7, 1000, 21877, 65537];
 const ROUNDS = 3;
@@ -182,8 +182,8 @@ test('GPU update: a d that overflows although Δ is finite throws the model code
   p.destroy();
 });
 
-test('gpuEncoderSupports: quantization and top-k (any inner value codec) only; decays 0 and [2^-800, 1]', async () => {
-  for (const name of ['q8', 'q4:sr', 'q2', 'topk:0.05/q2', 'topk:1', 'topk:0.01/f16', 'topk:0.1/int8']) assert.ok(gpuEncoderSupports(name), name);
+test('gpuEncoderSupports: quantization, top-k and chunk top (any inner value codec) only; decays 0 and [2^-800, 1]', async () => {
+  for (const name of ['q8', 'q4:sr', 'q2', 'topk:0.05/q2', 'topk:1', 'topk:0.01/f16', 'topk:0.1/int8', 'chunktop:32/q2', 'chunktop:2/f16']) assert.ok(gpuEncoderSupports(name), name);
   for (const name of ['f32', 'f16', 'int8', 'randomk:0.1', 'cocktail', 'powersgd:2', 'q3', 'nonsense', '']) assert.ok(!gpuEncoderSupports(name), name);
   assert.ok(gpuEncoderSupports('q8', 0) && gpuEncoderSupports('q8', 2 ** -800));
   assert.ok(!gpuEncoderSupports('q8', 1e-300) && !gpuEncoderSupports('q8', 1.5) && !gpuEncoderSupports('q8', NaN));

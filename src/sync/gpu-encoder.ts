@@ -1,7 +1,7 @@
 // The donor's update encoded on the GPU: the bytes DonorSync.encodeUpdate would send for the same
 // Δ = θ_v − θ_local and the same residual history, without reading the weights back. For the job
-// codecs with GPU kernels: blockwise quantization (q8, q4, q2, with or without :sr) and top-k with any
-// inner value codec (f32, f16, int8, qB[:sr]); gpuEncoderSupports says which. The residual lives in a
+// codecs with GPU kernels: blockwise quantization (q8, q4, q2, with or without :sr), and top-k and
+// chunked top-1 with any inner value codec (f32, f16, int8, qB[:sr]); gpuEncoderSupports says which. The residual lives in a
 // GPU buffer (the trainer's), so DonorSync's own error feedback is not used for the uplink.
 //
 // One encode = one submit of:
@@ -15,6 +15,8 @@
 //          with topkPack (topkPayload), as the CPU encoder does, and for a lossy inner value codec
 //          writes the k corrections d − decode(value) over the kept values and scatters them into the
 //          residual (topk_scatter, a second small submit that the next encode is queued behind)
+//   chunktop: chunktop_select_ef (codec_chunktop.wgsl) writes the same kept list (one per chunk) and
+//          residual; the host packs it with chunkTopPack, and lossy values are scattered as for top-k
 // then the model-codec header (version 1, one tensor, byte length, zero pad to 4) around the payload.
 //
 // A NaN or ±Inf in Δ throws DonorSync's RangeError naming the first such parameter (a non-finite d
@@ -42,6 +44,7 @@ import {
   topkScatterLaunch,
   topkScratchBytes,
 } from '../gpu/kernels/codec-topk';
+import { chunkTopLaunch, chunkTopPayload } from '../gpu/kernels/codec-chunktop';
 import { COPY_DST, MAP_MODE_READ, MAP_READ, STORAGE_RW } from '../gpu/usage';
 import { checkPayloadSize } from './sync';
 import { flatLayout, jobCodec, uplinkContext } from './job-codec';
@@ -55,7 +58,7 @@ export function gpuEncoderSupports(codecName: string, errorDecay = 1): boolean {
   } catch {
     return false;
   }
-  return kind === 'quant' || kind === 'topk';
+  return kind === 'quant' || kind === 'topk' || kind === 'chunktop';
 }
 
 /** The GPU buffers the encoder reads and updates (whole buffers of at least 4·n bytes). */
@@ -85,8 +88,10 @@ export class GpuUpdateEncoder {
   /** Launches whose uniform carries the codec context (stochastic rounding). */
   private readonly contextual: Launch[] = [];
   private readonly scatter: Launch | null = null;
-  /** k for top-k, 0 for quantization. */
+  /** Values kept for top-k and chunk top, 0 for quantization. */
   private readonly k: number = 0;
+  /** The chunk length for chunk top, 0 otherwise. */
+  private readonly chunk: number = 0;
   private busy = false;
   private destroyed = false;
 
@@ -97,7 +102,7 @@ export class GpuUpdateEncoder {
     readonly errorDecay: number,
     private readonly buffers: UpdateBuffers,
   ) {
-    if (!gpuEncoderSupports(codecName)) throw new RangeError(`GPU update encoder: codec ${JSON.stringify(codecName)} has no GPU encoder (quantization qB[:sr] or topk:F[/V] only)`);
+    if (!gpuEncoderSupports(codecName)) throw new RangeError(`GPU update encoder: codec ${JSON.stringify(codecName)} has no GPU encoder (quantization qB[:sr], topk:F[/V] or chunktop:C[/V] only)`);
     decayBits(errorDecay);
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`GPU update encoder: n must be a positive integer, got ${n}`);
     const spec = parseCodecSpec(codecName);
@@ -122,13 +127,23 @@ export class GpuUpdateEncoder {
         ...this.contextual,
         dequantizeResidualLaunch(device, n, { bits: spec.bits, block: QUANT_BLOCK }, { payload: this.result, d: this.d, residual, flags: this.flags }),
       ];
-    } else {
+    } else if (spec.kind === 'topk' || spec.kind === 'chunktop') {
       this.k = (this.vector as SparseCodec).keep(n);
       this.resultBytes = topkKeptBytes(this.k);
       this.result = own(this.resultBytes, 'kept');
-      const scratch = own(topkScratchBytes(n), 'topk-scratch');
-      this.launches = topkErrorFeedbackLaunches(device, n, this.k, { ...prepare, scratch, kept: this.result }, { decay: errorDecay });
-      if (spec.kind === 'topk' && spec.values.kind !== 'f32') this.scatter = topkScatterLaunch(device, n, this.k, { kept: this.result, residual });
+      if (spec.kind === 'topk') {
+        const scratch = own(topkScratchBytes(n), 'topk-scratch');
+        this.launches = topkErrorFeedbackLaunches(device, n, this.k, { ...prepare, scratch, kept: this.result }, { decay: errorDecay });
+      } else {
+        this.chunk = spec.chunk;
+        this.launches = [
+          topkPrepareLaunch(device, n, prepare, { decay: errorDecay }),
+          chunkTopLaunch(device, n, spec.chunk, { x: this.d, kept: this.result, residual, flags: this.flags }),
+        ];
+      }
+      if (spec.values.kind !== 'f32') this.scatter = topkScatterLaunch(device, n, this.k, { kept: this.result, residual });
+    } else {
+      throw new Error(`GPU update encoder: no GPU path for ${spec.kind} (internal error)`);
     }
     this.staging = own(this.resultBytes + EF_FLAGS_BYTES, 'staging', MAP_READ | COPY_DST);
     this.reset();
@@ -175,7 +190,7 @@ export class GpuUpdateEncoder {
         const v = await this.valueAt(this.d, badD);
         throw new RangeError(`model codec encode: tensor 0 (${this.codec.layout[0].name}) element ${badD} (flat ${badD}) is ${v}; only finite values can be encoded`);
       }
-      const part = this.k ? this.topkPart(raw, ctx) : new Uint8Array(raw, 0, this.resultBytes);
+      const part = this.k ? this.sparsePart(raw, ctx) : new Uint8Array(raw, 0, this.resultBytes);
       const out = new Uint8Array(12 + pad4(part.length));
       const dv = new DataView(out.buffer);
       dv.setUint32(0, MODEL_CODEC_VERSION, true);
@@ -189,12 +204,12 @@ export class GpuUpdateEncoder {
     }
   }
 
-  /** Top-k: the payload from the kept list; for a lossy value codec, the residual corrections at the kept positions. */
-  private topkPart(raw: ArrayBuffer, ctx: CodecContext): Uint8Array {
+  /** Top-k or chunk top: the payload from the kept list; for a lossy value codec, the residual corrections at the kept positions. */
+  private sparsePart(raw: ArrayBuffer, ctx: CodecContext): Uint8Array {
     const k = this.k;
     const kept = { indices: new Uint32Array(raw, 0, k), values: new Float32Array(raw, 4 * k, k) };
     const vector = this.vector as SparseCodec;
-    const part = topkPayload(vector, this.n, kept, ctx);
+    const part = this.chunk ? chunkTopPayload(vector, this.chunk, this.n, kept, ctx) : topkPayload(vector, this.n, kept, ctx);
     if (this.scatter) {
       // The values' payload is the fixed-size tail; residual ← d − decode there, as ErrorFeedback stores it.
       const values = vector.values;

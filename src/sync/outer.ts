@@ -13,13 +13,13 @@ export interface OuterConfig {
 /**
  * The outer optimizer a job gets unless it says otherwise: plain averaging at H = 1 (synchronous data
  * parallel); at H > 1 DiLoCo's outer lr 0.7 with Nesterov 0.9, except for sparsifying codecs (top-k,
- * random-k, CocktailSGD), which get lr 1 without momentum: there the donors' error feedback already
+ * random-k, chunked top-1, CocktailSGD), which get lr 1 without momentum: there the donors' error feedback already
  * carries the unsent part of every pseudo-gradient forward, as SparseLoCo (Sarfi et al. 2025) does, and
  * Nesterov on top of it overshot in our runs (docs/COMPRESSION.md, bench/results/compression-quick.json).
  */
 export function defaultOuter(localSteps: number, codec = 'f32'): OuterConfig {
   if (localSteps <= 1) return { lr: 1, momentum: 0 };
-  return /^(topk|randomk|cocktail)\b/.test(codec) ? { lr: 1, momentum: 0 } : { lr: 0.7, momentum: 0.9 };
+  return /^(topk|randomk|chunktop|cocktail)\b/.test(codec) ? { lr: 1, momentum: 0 } : { lr: 0.7, momentum: 0.9 };
 }
 
 export function checkOuter(c: OuterConfig): void {

@@ -21,7 +21,7 @@ function randn(rng: Rng, n: number, scale: number): Float32Array {
   return x;
 }
 
-const CODECS = ['f32', 'f16', 'int8', 'q8', 'q4:sr', 'q2', 'topk:0.01/q2', 'randomk:0.1', 'cocktail', 'powersgd:2'];
+const CODECS = ['f32', 'f16', 'int8', 'q8', 'q4:sr', 'q2', 'topk:0.01/q2', 'randomk:0.1', 'chunktop:32/q2', 'cocktail', 'powersgd:2'];
 
 for (const codec of CODECS) {
   test(`sync ${codec}: every donor reconstructs the coordinator's weights bit for bit, a late joiner from a snapshot too`, () => {
@@ -151,4 +151,11 @@ test('donor error feedback with decay β: d = Δ + β·residual (β = 0: no memo
     });
   }
   assert.throws(() => new DonorSync({ codec: 'q4', downCodec: 'q4', seed: 1, errorDecay: 1.5 }, LAYOUT), /decay must be in \[0, 1\], got 1.5/);
+});
+
+test('default outer optimizer: averaging at H = 1, Nesterov 0.7/0.9 at H > 1, lr 1 without momentum for sparsifiers', () => {
+  assert.deepEqual(defaultOuter(1, 'topk:0.04/q2'), { lr: 1, momentum: 0 });
+  assert.deepEqual(defaultOuter(1, 'q4'), { lr: 1, momentum: 0 });
+  for (const c of ['f32', 'q4', 'int8', 'powersgd:2']) assert.deepEqual(defaultOuter(10, c), { lr: 0.7, momentum: 0.9 }, c);
+  for (const c of ['topk:0.04/q2', 'randomk:0.1', 'chunktop:32/q2', 'cocktail']) assert.deepEqual(defaultOuter(10, c), { lr: 1, momentum: 0 }, c);
 });
