@@ -2,6 +2,7 @@
 // donor per step, compression ratio against dense f32, validation loss and its gap, simulated time to
 // reach dense's final loss × 1.02 on two links), the console/Markdown table and the SVG plot.
 import type { SimResult } from './compression-sim';
+import { median } from './stats';
 
 export interface Link {
   name: string;
@@ -28,6 +29,8 @@ export interface ArmRow {
   downBytesPerStep: number;
   /** (dense up + down) / (this arm's up + down), per training step. */
   ratio: number;
+  /** Compute time of one local step in this arm (ms; the median over its runs' rounds, see armStepMs). */
+  stepMs: number;
   upRatio: number;
   valLoss: number;
   valLossPerSeed: number[];
@@ -56,10 +59,16 @@ export function secondsTo(r: SimResult, target: number, link: Link, stepMs: numb
 }
 
 /**
- * One row per arm, averaged over seeds. `baseline` names the dense arm; `stepMs` is the compute time of
- * one local step used for every arm (the median measured over all runs: the arms train the same model).
+ * One local step's compute time in an arm: the median over its seeds of each run's median
+ * (round compute time)/H. Per arm, because a round's fixed costs differ with H: an H = 1 donor sets its
+ * weights, trains one step and reads the weights back every step, an H = 10 donor once per 10 steps.
  */
-export function aggregate(results: SimResult[], baseline: string, stepMs: number, links: Link[] = LINKS): ArmRow[] {
+export function armStepMs(runs: SimResult[]): number {
+  return median(runs.map((r) => r.stepMs));
+}
+
+/** One row per arm, averaged over seeds. `baseline` names the dense arm; every arm is timed with its own armStepMs. */
+export function aggregate(results: SimResult[], baseline: string, links: Link[] = LINKS): ArmRow[] {
   const byArm = new Map<string, SimResult[]>();
   for (const r of results) byArm.set(r.arm.name, [...(byArm.get(r.arm.name) ?? []), r]);
   const base = byArm.get(baseline);
@@ -72,14 +81,16 @@ export function aggregate(results: SimResult[], baseline: string, stepMs: number
   const perStep = (r: SimResult) => ({ up: r.upBytesPerRound / r.arm.localSteps, down: r.downBytesPerRound / r.arm.localSteps });
   const baseUp = mean(base.map((r) => perStep(r).up));
   const baseDown = mean(base.map((r) => perStep(r).down));
+  const baseStepMs = armStepMs(base);
   const baseTime: Record<string, number | null> = {};
-  for (const l of links) baseTime[l.name] = meanOrNull(base.map((r) => secondsTo(r, r.finalValLoss * TARGET_FACTOR, l, stepMs)));
+  for (const l of links) baseTime[l.name] = meanOrNull(base.map((r) => secondsTo(r, r.finalValLoss * TARGET_FACTOR, l, baseStepMs)));
   const baseVal = mean(base.map((r) => r.finalValLoss));
   return [...byArm.values()].map((runs) => {
     const a = runs[0].arm;
     const up = mean(runs.map((r) => perStep(r).up));
     const down = mean(runs.map((r) => perStep(r).down));
     const val = mean(runs.map((r) => r.finalValLoss));
+    const stepMs = armStepMs(runs);
     const secondsToTarget: Record<string, number | null> = {};
     const speedup: Record<string, number | null> = {};
     for (const l of links) {
@@ -97,6 +108,7 @@ export function aggregate(results: SimResult[], baseline: string, stepMs: number
       upBytesPerStep: up,
       downBytesPerStep: down,
       ratio: (baseUp + baseDown) / (up + down),
+      stepMs,
       upRatio: baseUp / up,
       valLoss: val,
       valLossPerSeed: runs.map((r) => r.finalValLoss),
@@ -126,7 +138,7 @@ const times = (x: number | null) => (x === null ? '—' : `${x >= 100 ? x.toFixe
 
 /** The Markdown table (one row per arm, in run order). */
 export function formatTable(rows: ArmRow[], links: Link[] = LINKS): string {
-  const head = ['arm', 'H', 'up codec', 'down codec', 'up B/step', 'down B/step', 'ratio', 'val loss', 'gap', ...links.map((l) => `to target, ${l.name}`), `speed-up, ${links[0].name}`];
+  const head = ['arm', 'H', 'up codec', 'down codec', 'up B/step', 'down B/step', 'ratio', 'ms/step', 'val loss', 'gap', ...links.map((l) => `to target, ${l.name}`), `speed-up, ${links[0].name}`];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
   for (const r of rows) {
     lines.push(
@@ -138,6 +150,7 @@ export function formatTable(rows: ArmRow[], links: Link[] = LINKS): string {
         bytes(r.upBytesPerStep),
         bytes(r.downBytesPerStep),
         `${r.ratio >= 100 ? r.ratio.toFixed(0) : r.ratio.toFixed(1)}×`,
+        r.stepMs.toFixed(1),
         r.valLoss.toFixed(4),
         `${r.gapPct >= 0 ? '+' : ''}${r.gapPct.toFixed(2)}%`,
         ...links.map((l) => secs(r.secondsToTarget[l.name])),

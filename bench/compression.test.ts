@@ -79,22 +79,22 @@ test('simulateArm: donors stay bit-identical to the coordinator, bytes are the w
   }
 });
 
-function fakeRun(name: string, H: number, seed: number, up: number, down: number, losses: number[], codec = 'f32'): SimResult {
+function fakeRun(name: string, H: number, seed: number, up: number, down: number, losses: number[], codec = 'f32', stepMs = 10): SimResult {
   const arm: SimArm = { name, codec, downCodec: codec, localSteps: H, outerLr: 1, outerMomentum: 0 };
   const curve = losses.map((valLoss, k) => ({ step: (k + 1) * 50, valLoss, upBytes: ((k + 1) * 50 * up) / H, downBytes: ((k + 1) * 50 * down) / H }));
   return {
     arm, seed, donors: 4, rounds: (losses.length * 50) / H, tokensPerDonor: 1, curve, finalValLoss: losses.at(-1)!, finalTrainLoss: 0,
-    upBytesPerRound: up, downBytesPerRound: down, setupBytes: 0, stepMs: 10, encodeMs: 1, commitMs: 2, identical: true,
+    upBytesPerRound: up, downBytesPerRound: down, setupBytes: 0, stepMs, encodeMs: 1, commitMs: 2, identical: true,
   };
 }
 
 test('aggregate: ratio per step against dense, gap, time to dense × 1.02 on each link, the best arm within 2%', () => {
   const runs = [1, 2].flatMap((seed) => [
     fakeRun('dense', 1, seed, 1000, 1000, [3, 2.5, 2.0 + seed / 100]),
-    fakeRun('small', 10, seed, 100, 100, [3.2, 2.6, 2.02 + seed / 100]),
+    fakeRun('small', 10, seed, 100, 100, [3.2, 2.6, 2.02 + seed / 100], 'f32', 4 + seed), // 5 and 6 ms: median 5.5
     fakeRun('tiny but bad', 50, seed, 10, 10, [3.5, 3.4, 3.3]),
   ]);
-  const rows = aggregate(runs, 'dense', 10);
+  const rows = aggregate(runs, 'dense');
   const [dense, small, bad] = rows;
   assert.equal(dense.ratio, 1);
   assert.equal(small.ratio, 100); // 2000 B/step vs 20 B/step
@@ -105,10 +105,15 @@ test('aggregate: ratio per step against dense, gap, time to dense × 1.02 on eac
   const perRound = roundSeconds(runs[0], l, 10);
   assert.ok(Math.abs(perRound - ((10 + 1 + 2 + l.rttMs) / 1000 + (8 * 1000) / (l.upMbps * 1e6) + (8 * 1000) / (l.downMbps * 1e6))) < 1e-12);
   assert.equal(secondsTo(runs[0], 2.01 * 1.02, l, 10), 150 * perRound);
+  // Each arm is timed with its own compute per step.
+  assert.deepEqual([dense.stepMs, small.stepMs], [10, 5.5]);
+  const smallRuns = runs.filter((r) => r.arm.name === 'small');
+  const want = smallRuns.map((r) => secondsTo(r, runs.find((b) => b.arm.name === 'dense' && b.seed === r.seed)!.finalValLoss * 1.02, l, 5.5)!);
+  assert.ok(Math.abs(small.secondsToTarget[l.name]! - (want[0] + want[1]) / 2) < 1e-12);
   assert.equal(bad.secondsToTarget[l.name], null);
   assert.equal(bad.speedup[l.name], null);
   assert.ok(small.speedup[l.name]! > 1);
   assert.equal(bestArm(rows)!.name, 'small');
-  assert.match(formatTable(rows), /\| small \| 10 \| `f32` \| `f32` \| 10 B \| 10 B \| 100× \|/);
+  assert.match(formatTable(rows), /\| small \| 10 \| `f32` \| `f32` \| 10 B \| 10 B \| 100× \| 5\.5 \|/);
   assert.match(plotSvg(runs, 't'), /<svg[^>]*>[\s\S]*small[\s\S]*<\/svg>/);
 });

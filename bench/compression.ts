@@ -11,6 +11,7 @@ import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from '
 import type { Page } from 'playwright-core';
 import { upsertSection } from './report';
 import { median } from './stats';
+import { defaultOuter } from '../src/sync/outer';
 import { treeState } from './train-step';
 import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';
 import type { SimArm, SimJob, SimResult } from './compression-sim';
@@ -97,7 +98,6 @@ export interface CompressionResults {
   job: { spec: JobSpec; model: ModelConfig; params: number; donors: number; stepsPerDonor: number; tokensPerDonor: number; seeds: number[] };
   links: typeof LINKS;
   targetFactor: number;
-  stepMs: number;
   arms: ArmRow[];
   best: string | null;
   runs: SimResult[];
@@ -117,14 +117,15 @@ export const COMPRESSION_METHOD =
   'one RTT + up bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
   `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
 
-/** Parses --custom: CODEC@H[,OUTER_LR,MOMENTUM] arms (defaults: DiLoCo's when H > 1, plain averaging at H = 1). */
+/** Parses --custom: CODEC@H[,OUTER_LR,MOMENTUM] arms (default outer optimizer: a job's, defaultOuter(H, CODEC)). */
 export function parseCustomArms(spec: string): SimArm[] {
   return spec.split(';').map((s) => s.trim()).filter(Boolean).map((s) => {
     const m = /^([^@]+)@(\d+)(?:,([0-9.]+),([0-9.]+)(?:,([0-9.]+))?)?$/.exec(s);
     if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not CODEC@H[,OUTER_LR,MOMENTUM[,EF_DECAY]]`);
     const H = Number(m[2]);
     const base = H > 1 ? diloco('', H, m[1]) : dp('', m[1]);
-    const arm: SimArm = { ...base, outerLr: m[3] ? Number(m[3]) : base.outerLr, outerMomentum: m[4] ? Number(m[4]) : base.outerMomentum };
+    const d = defaultOuter(H, m[1]);
+    const arm: SimArm = { ...base, outerLr: m[3] ? Number(m[3]) : d.lr, outerMomentum: m[4] ? Number(m[4]) : d.momentum };
     if (m[5]) arm.errorDecay = Number(m[5]);
     arm.name = `${m[1]} H${H} lr${arm.outerLr} m${arm.outerMomentum}${m[5] ? ` ef${m[5]}` : ''}`;
     return arm;
@@ -228,8 +229,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         );
       }
     }
-    const stepMs = median(runs.map((r) => r.stepMs));
-    const rows = aggregate(runs, ARMS[0].name, stepMs);
+    const rows = aggregate(runs, ARMS[0].name);
     const best = bestArm(rows);
     const results: CompressionResults = {
       bench: 'compression',
@@ -247,7 +247,6 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
       job: { spec, model, params, donors, stepsPerDonor: steps, tokensPerDonor: runs[0].tokensPerDonor, seeds },
       links: LINKS,
       targetFactor: TARGET_FACTOR,
-      stepMs,
       arms: rows,
       best: best?.name ?? null,
       runs,
@@ -312,6 +311,9 @@ async function writeDocs(page: Page, results: CompressionResults, subset: string
 async function replot(file: string, log: (l: string) => void): Promise<number> {
   const results = JSON.parse(readFileSync(resolve(repoRoot, file), 'utf8')) as CompressionResults;
   if (results.bench !== 'compression') throw new Error(`${file} is not a compression benchmark result (bench = ${String(results.bench)})`);
+  // Re-aggregated from the runs, so a file written by an older version gets today's figures.
+  results.arms = aggregate(results.runs, ARMS[0].name);
+  results.best = bestArm(results.arms)?.name ?? null;
   const { browser } = await launchBrowser();
   try {
     const page = await browser.newPage();
@@ -325,6 +327,13 @@ async function replot(file: string, log: (l: string) => void): Promise<number> {
   }
 }
 
+function stepRange(rows: ArmRow[]): string {
+  if (!rows.length) return '—';
+  const lo = Math.min(...rows.map((a) => a.stepMs));
+  const hi = Math.max(...rows.map((a) => a.stepMs));
+  return lo.toFixed(1) === hi.toFixed(1) ? lo.toFixed(1) : `${lo.toFixed(1)}–${hi.toFixed(1)}`;
+}
+
 function compressionSection(r: CompressionResults, table: string, subset: string | null): string {
   const j = r.job;
   const what = r.mode === 'quick' ? 'MLP on the default corpus (`--quick`)' : 'GPT on tiny shakespeare';
@@ -334,7 +343,9 @@ function compressionSection(r: CompressionResults, table: string, subset: string
     '',
     `${j.params.toLocaleString('en-US')} parameters (${JSON.stringify(j.model)}), ${j.donors} donors × ${j.stepsPerDonor} local steps ` +
       `(${j.tokensPerDonor.toLocaleString('en-US')} tokens per donor, equal for every arm), seeds ${j.seeds.join(', ')}${subset ? `; ${subset}` : ''}. ` +
-      `Run ${r.date.slice(0, 10)} on ${String(r.device.adapter)}; one local step took ${r.stepMs.toFixed(1)} ms (median over all runs). Reproduce with:`,
+      `Run ${r.date.slice(0, 10)} on ${String(r.device.adapter)}; compute per local step (ms/step) is each arm's own median, as its donors ran it ` +
+      `(an H = 1 round also moves the weights in and out of the GPU: ${stepRange(r.arms.filter((a) => a.localSteps === 1))} ms at H = 1, ` +
+      `${stepRange(r.arms.filter((a) => a.localSteps > 1))} ms at H > 1). Reproduce with:`,
     '',
     '```',
     r.command,
