@@ -144,9 +144,9 @@ export async function simulateArm(
       for (const b of bodies) deltas.push(coord.decodeUpdate(b.bytes, b.seed, round));
       const payload = coord.commit(deltas);
       commitMs.push(performance.now() - t2);
-      const deltaMsg = { kind: 'delta' as const, header: { jobId: job.jobId, baseVersion: coord.version - 1, version: coord.version, n, codec: cfg.downCodec }, body: payload };
-      const assign = { kind: 'assign' as const, header: { jobId: job.jobId, round: round + 1, version: coord.version, shard: N - 1, steps: H, seed: 0xffffffff, deadlineMs: 30_000 } };
-      const downRound = N * (wireSize(deltaMsg) + wireSize(assign));
+      // The next round's assignment, carrying the broadcast step (what the engine sends a donor one version behind).
+      const assign = { kind: 'assign' as const, header: { jobId: job.jobId, round: round + 1, version: coord.version, shard: N - 1, steps: H, seed: 0xffffffff, deadlineMs: 30_000 }, body: payload };
+      const downRound = N * wireSize(assign);
       for (const d of donors) {
         d.sync.applyDelta(coord.version - 1, coord.version, payload);
         if (!sameBits(d.sync.params!, coord.params)) identical = false;

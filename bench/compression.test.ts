@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { simulateArm, type SimArm, type SimJob, type SimResult } from './compression-sim';
 import { aggregate, bestArm, roundSeconds, secondsTo, formatTable, plotSvg, LINKS } from './compression-report';
-import { ARMS } from './compression';
+import { ARMS, parseCustomArms } from './compression';
 import { testDevice } from '../src/gpu/test-helpers';
 import { modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
 import { jobCodec } from '../src/sync/job-codec';
@@ -116,4 +116,16 @@ test('aggregate: ratio per step against dense, gap, time to dense × 1.02 on eac
   assert.equal(bestArm(rows)!.name, 'small');
   assert.match(formatTable(rows), /\| small \| 10 \| `f32` \| `f32` \| 10 B \| 10 B \| 100× \| 5\.5 \|/);
   assert.match(plotSvg(runs, 't'), /<svg[^>]*>[\s\S]*small[\s\S]*<\/svg>/);
+});
+
+test('--custom arms: UP[>DOWN]@H with a job\'s default outer optimizer unless given, and clear errors', () => {
+  const [a, b, c] = parseCustomArms('topk:0.02/q2>topk:0.04/q2@10; q4@10,0.5,0.8,0.9 ;f16@1');
+  assert.deepEqual(
+    { codec: a.codec, down: a.downCodec, H: a.localSteps, lr: a.outerLr, m: a.outerMomentum, name: a.name },
+    { codec: 'topk:0.02/q2', down: 'topk:0.04/q2', H: 10, lr: 1, m: 0, name: 'topk:0.02/q2>topk:0.04/q2 H10 lr1 m0' },
+  );
+  assert.deepEqual([b.codec, b.downCodec, b.outerLr, b.outerMomentum, b.errorDecay], ['q4', 'q4', 0.5, 0.8, 0.9]);
+  assert.deepEqual([c.localSteps, c.outerLr, c.outerMomentum], [1, 1, 0]);
+  assert.equal(parseCustomArms('q4@10')[0].outerLr, 0.7);
+  assert.throws(() => parseCustomArms('q4'), /custom arm "q4" is not UP\[>DOWN\]@H/);
 });

@@ -29,7 +29,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'steps', kind: 'int', help: 'local steps per donor per arm (a multiple of 50)', default: 'quick 500, full 600' },
   { name: 'donors', kind: 'int', help: 'simulated donors', default: '4' },
   { name: 'arms', kind: 'string', help: 'comma list of arm names (see the table) or "all" (the full run has fewer top-k + 2-bit arms)', default: 'all' },
-  { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each CODEC@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.1/q2@10,1,0")' },
+  { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.02/q2>topk:0.04/q2@10,1,0")' },
   { name: 'real', kind: 'string', help: 'also train this arm ("best": the best arm) with a real coordinator and headless donors over WebRTC, seed 1, and compare bytes and loss with its simulation' },
   { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
@@ -117,17 +117,21 @@ export const COMPRESSION_METHOD =
   'one RTT + up bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
   `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
 
-/** Parses --custom: CODEC@H[,OUTER_LR,MOMENTUM] arms (default outer optimizer: a job's, defaultOuter(H, CODEC)). */
+/**
+ * Parses --custom: UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] arms (downlink codec: the uplink's unless
+ * given; outer optimizer: a job's default, defaultOuter(H, UP)).
+ */
 export function parseCustomArms(spec: string): SimArm[] {
   return spec.split(';').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = /^([^@]+)@(\d+)(?:,([0-9.]+),([0-9.]+)(?:,([0-9.]+))?)?$/.exec(s);
-    if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not CODEC@H[,OUTER_LR,MOMENTUM[,EF_DECAY]]`);
-    const H = Number(m[2]);
-    const base = H > 1 ? diloco('', H, m[1]) : dp('', m[1]);
-    const d = defaultOuter(H, m[1]);
-    const arm: SimArm = { ...base, outerLr: m[3] ? Number(m[3]) : d.lr, outerMomentum: m[4] ? Number(m[4]) : d.momentum };
-    if (m[5]) arm.errorDecay = Number(m[5]);
-    arm.name = `${m[1]} H${H} lr${arm.outerLr} m${arm.outerMomentum}${m[5] ? ` ef${m[5]}` : ''}`;
+    const m = /^([^@>]+)(?:>([^@]+))?@(\d+)(?:,([0-9.]+),([0-9.]+)(?:,([0-9.]+))?)?$/.exec(s);
+    if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]]`);
+    const [, up, down, h, lr, mom, decay] = m;
+    const H = Number(h);
+    const d = defaultOuter(H, up);
+    const arm: SimArm = { ...(H > 1 ? diloco('', H, up) : dp('', up)), outerLr: lr ? Number(lr) : d.lr, outerMomentum: mom ? Number(mom) : d.momentum };
+    if (down) arm.downCodec = down;
+    if (decay) arm.errorDecay = Number(decay);
+    arm.name = `${up}${down ? `>${down}` : ''} H${H} lr${arm.outerLr} m${arm.outerMomentum}${decay ? ` ef${decay}` : ''}`;
     return arm;
   });
 }

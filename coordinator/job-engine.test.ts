@@ -304,7 +304,7 @@ test('a round with two donors applies θ ← θ − outerLr·mean(decoded Δ) an
   assert.deepEqual([...r.donors].sort(), ['A', 'B']);
   // Bytes moved in the round: weights + assign down, the update up (the `job` message came before).
   const roundDown = (l: FakeLink) =>
-    l.sent.filter((m) => m.kind === 'weights' || m.kind === 'delta' || m.kind === 'assign').reduce((s, m) => s + sizeOf(m.header, m.body), 0);
+    l.sent.filter((m) => m.kind === 'weights' || m.kind === 'assign').reduce((s, m) => s + sizeOf(m.header, m.body), 0);
   assert.equal(r.bytesDown, roundDown(a) + roundDown(b));
   assert.equal(r.bytesUp, a.bytesReceived() + b.bytesReceived());
   for (const v of engine.donorViews()) assert.equal(v.roundsContributed, 1);
@@ -329,15 +329,18 @@ test('weights go before assign only to donors that do not hold the current versi
   // and applying it to version 0 gives the coordinator's weights bit for bit.
   await Promise.all([fresh.waitFor('assign', 2), holder.waitFor('assign', 2)]);
   for (const l of [fresh, holder]) {
-    assert.deepEqual(l.kinds().slice(-2), ['delta', 'assign']);
-    const m = l.of('delta').at(-1)!;
-    assert.deepEqual(m.header, { jobId: 'job-1', baseVersion: 0, version: 1, n: N, codec: 'f32' });
+    // One message: the assignment for version 1 carrying the step 0 → 1.
+    assert.deepEqual(l.kinds().slice(-2), ['assign', 'assign']);
+    const m = l.of('assign').at(-1)!;
+    assert.equal(m.header.version, 1);
+    assert.equal(m.header.round, 1);
     const donor = new DonorSync({ codec: 'int8', downCodec: 'f32', seed: engine.cfg.seed }, modelParamSpecs(engine.cfg.model));
     donor.setSnapshot(new Float32Array(w.body!.slice().buffer), 0);
     donor.applyDelta(0, 1, m.body!);
     assert.deepEqual(donor.params, engine.params);
-    assert.equal(l.of('assign').at(-1)!.header.version, 1);
   }
+  // Round 0's assignments carried no step (both held version 0 after the snapshot).
+  for (const l of [fresh, holder]) assert.equal(l.of('assign')[0].body, undefined);
   update(engine, fresh, randomVector(N, 23, 0.1));
   update(engine, holder, randomVector(N, 24, 0.1));
   assert.equal(await run, 'done');
@@ -373,6 +376,31 @@ test('the round ends as soon as every assigned donor answered, long before the d
   assert.equal(r.accepted, 2);
   // The next round starts at once too.
   await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
+  engine.stop();
+  assert.equal(await run, 'stopped');
+});
+
+test('a donor that could not apply the step (ready with version -1 mid-round) is released from the round, which ends without it', { timeout: 10_000 }, async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] }); // the deadline can only pass if the test ticks
+  const h = setup(t, { minDonors: 2, roundDeadlineMs: 3_600_000, rounds: 3 });
+  const { engine } = h;
+  const run = engine.run();
+  const a = join(engine, 'A');
+  const b = join(engine, 'B');
+  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+  update(engine, a, randomVector(N, 51, 0.1));
+  update(engine, b, randomVector(N, 52, 0.1));
+  await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
+  assert.ok(b.of('assign')[1].body, 'round 1 carries the step 0 → 1');
+  const ended = nextRound(engine);
+  engine.onReady('B', -1); // B's worker refused the step
+  update(engine, a, randomVector(N, 53, 0.1));
+  const r = await ended; // no tick: the round did not wait for B's deadline
+  assert.deepEqual([r.accepted, r.assigned], [1, 2]);
+  // B holds nothing now, so round 2 brings it a full snapshot before its assignment.
+  await b.waitFor('assign', 3);
+  assert.deepEqual(b.kinds().slice(-2), ['weights', 'assign']);
+  assert.equal(b.of('assign').at(-1)!.body, undefined);
   engine.stop();
   assert.equal(await run, 'stopped');
 });

@@ -199,6 +199,11 @@ export class JobEngine extends EventEmitter {
     if (!d) return;
     d.version = version;
     if (d.state !== 'training') d.state = 'ready';
+    else if (version !== this.version) {
+      // Assigned this round but holding other weights (it could not apply the step): it cannot answer.
+      d.state = 'ready';
+      d.pending?.resolve();
+    }
     this.poke();
   }
 
@@ -325,10 +330,10 @@ export class JobEngine extends EventEmitter {
       d.assignSeed = seed;
       const send = async () => {
         const last = this.sync.last;
+        // One version behind: the compressed broadcast step rides in the assignment (one message a round).
+        let step: Uint8Array | undefined;
         if (d.version !== this.version && last && last.version === this.version && d.version === last.baseVersion) {
-          // One version behind: the compressed broadcast step.
-          const h = { jobId: this.cfg.jobId, baseVersion: last.baseVersion, version: last.version, n: this.n, codec: this.sync.cfg.downCodec };
-          await d.link.send('delta', h, last.bytes);
+          step = last.bytes;
           d.version = this.version;
         } else if (d.version !== this.version) {
           // New or further behind: a full snapshot (exactly the n values, also when params is a view).
@@ -337,15 +342,8 @@ export class JobEngine extends EventEmitter {
           await d.link.send('weights', { jobId: this.cfg.jobId, version: this.version, n: this.n, encoding: 'f32' }, body);
           d.version = this.version;
         }
-        await d.link.send('assign', {
-          jobId: this.cfg.jobId,
-          round,
-          version: this.version,
-          shard: d.shard,
-          steps: this.cfg.localSteps,
-          seed,
-          deadlineMs: deadline,
-        });
+        const assign = { jobId: this.cfg.jobId, round, version: this.version, shard: d.shard, steps: this.cfg.localSteps, seed, deadlineMs: deadline };
+        await d.link.send('assign', assign, step);
       };
       send().catch((e) => {
         this.hooks.log(`assign to ${d.donorId} failed: ${e}`);

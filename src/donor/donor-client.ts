@@ -181,19 +181,20 @@ export class DonorClient {
         await this.worker.setWeights(h.jobId, h.version, params);
         break;
       }
-      case 'delta': {
-        const h = m.header;
-        try {
-          await this.worker.applyDelta(h.jobId, h.baseVersion, h.version, m.body ?? new Uint8Array(0));
-        } catch (e) {
-          // Out of step (or a bad payload): say we hold nothing, so the next round brings a snapshot.
-          console.warn(`starling: broadcast step v${h.baseVersion} → v${h.version} not applied: ${(e as Error).message}`);
-          await this.send('ready', { jobId: h.jobId, version: -1 });
-        }
-        break;
-      }
       case 'assign': {
         const a = m.header;
+        if (m.body) {
+          // The broadcast step to a.version, for a donor one version behind: applied even when paused,
+          // so the weights stay current.
+          try {
+            await this.worker.applyDelta(a.jobId, a.version - 1, a.version, m.body);
+          } catch (e) {
+            // Out of step (or a bad payload): say we hold nothing, so the next round brings a snapshot.
+            console.warn(`starling: broadcast step v${a.version - 1} → v${a.version} not applied: ${(e as Error).message}`);
+            await this.send('ready', { jobId: a.jobId, version: -1 });
+            break;
+          }
+        }
         if (this.paused || a.jobId !== this.jobId) break;
         this.set({ state: 'training', round: a.round });
         const r = await this.worker.train(a);

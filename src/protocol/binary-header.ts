@@ -1,4 +1,4 @@
-// Compact binary headers for the messages every round repeats (update, delta, assign): a fixed field
+// Compact binary headers for the messages every round repeats (update, assign): a fixed field
 // order per kind instead of JSON, so a highly compressed update is not dwarfed by its own header
 // (an update's JSON header is ~180 bytes, its binary one ~60). Fields, little-endian:
 //   str  u8 byte length, then UTF-8 (≤ 255 bytes)
@@ -14,7 +14,6 @@ type FieldType = 'str' | 'u32' | 'f64';
 /** Field order and types of each kind that has a binary header. */
 export const BINARY_HEADERS: Partial<Record<MessageKind, readonly (readonly [string, FieldType])[]>> = {
   update: [['jobId', 'str'], ['round', 'u32'], ['baseVersion', 'u32'], ['steps', 'u32'], ['loss', 'f64'], ['tokens', 'f64'], ['codec', 'str'], ['n', 'u32'], ['computeMs', 'f64']],
-  delta: [['jobId', 'str'], ['baseVersion', 'u32'], ['version', 'u32'], ['n', 'u32'], ['codec', 'str']],
   assign: [['jobId', 'str'], ['round', 'u32'], ['version', 'u32'], ['shard', 'u32'], ['steps', 'u32'], ['seed', 'u32'], ['deadlineMs', 'f64']],
 };
 

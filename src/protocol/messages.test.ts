@@ -31,7 +31,7 @@ test('the samples are valid', () => {
 });
 
 test('an unknown kind is rejected, listing the known ones', () => {
-  assert.throws(() => validateMessage('bye', {}, 0), /unknown message kind "bye" \(known: hello, ready, update, status, job, weights, delta, assign, idle, error\)/);
+  assert.throws(() => validateMessage('bye', {}, 0), /unknown message kind "bye" \(known: hello, ready, update, status, job, weights, assign, idle, error\)/);
 });
 
 test('every field of every kind rejects a value of the wrong type, naming kind and field', () => {
@@ -76,7 +76,7 @@ test('ranges and formats are enforced', () => {
   rejectsPatched('update', (h) => (h.loss = Number.NaN), /update\.loss: expected a finite number, got NaN/);
   rejectsPatched('update', (h) => (h.loss = Number.POSITIVE_INFINITY), /update\.loss: expected a finite number, got Infinity/);
   rejectsPatched('update', (h) => (h.codec = 'topk'), /update\.codec: codec "topk": topk needs a fraction/);
-  rejectsPatched('delta', (h) => (h.version = 9), /delta: version 9 must be baseVersion \+ 1 = 7/);
+  rejectsPatched('assign', (h) => (h.version = 0), /assign carries a broadcast step to version 0, but the first step makes version 1/);
   rejectsPatched('job', (h) => ((h.sync as Record<string, unknown>).downCodec = 'q3'), /job\.sync\.downCodec: codec "q3"/);
   rejectsPatched('update', (h) => (h.n = MAX_PARAMS + 1), new RegExp(`update\\.n: expected an integer in \\[1, ${MAX_PARAMS}\\]`));
   rejectsPatched('update', (h) => (h.computeMs = -0.5), /update\.computeMs: expected a finite number in \[0, \d+\], got -0.5/);
@@ -139,7 +139,13 @@ test('a job may carry a GPT model, checked field by field and by validateGptConf
 test('body presence and exact sizes', () => {
   const w = samples.weights as Extract<Message, { kind: 'weights' }>;
   assert.throws(() => validateMessage('weights', w.header, w.header.n * 4 - 4), /weights body must be n\*4/);
-  assert.throws(() => validateMessage('assign', samples.assign.header, 1), /assign carries no body, got 1 body bytes/);
+  assert.throws(() => validateMessage('idle', samples.idle.header, 1), /idle carries no body, got 1 body bytes/);
+  // An assignment's body (the broadcast step) is optional; checkMessage wants it absent or non-empty.
+  validateMessage('assign', samples.assign.header, 0);
+  validateMessage('assign', samples.assign.header, 5);
+  const { body: _, ...bare } = samples.assign;
+  checkMessage(bare as Message);
+  assert.throws(() => checkMessage({ ...bare, body: new Uint8Array(0) } as Message), /assign body must be absent or a non-empty Uint8Array, got/);
   assert.throws(() => validateMessage('update', samples.update.header, 0), /update body is empty/);
   const n = (samples.update.header as { n: number }).n;
   const hook = (codec: string, count: number) => (codec === 'int8' ? count + 8 : -1);

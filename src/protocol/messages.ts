@@ -84,13 +84,6 @@ export interface WeightsHeader {
   encoding: 'f32';
 }
 /** The broadcast step θ_version = θ_baseVersion − decode(body), for donors that hold baseVersion. */
-export interface DeltaHeader {
-  jobId: string;
-  baseVersion: number;
-  version: number;
-  n: number;
-  codec: UpdateCodec;
-}
 export interface AssignHeader {
   jobId: string;
   round: number;
@@ -115,8 +108,9 @@ export type Message =
   | { kind: 'status'; header: StatusHeader; body?: undefined }
   | { kind: 'job'; header: JobHeader; body?: undefined }
   | { kind: 'weights'; header: WeightsHeader; body: Uint8Array }
-  | { kind: 'delta'; header: DeltaHeader; body: Uint8Array }
-  | { kind: 'assign'; header: AssignHeader; body?: undefined }
+  // With a body: the broadcast step θ_version = θ_(version−1) − decode(body) (the job's downCodec), to
+  // apply before training, for a donor one version behind; without: the donor already holds `version`.
+  | { kind: 'assign'; header: AssignHeader; body?: Uint8Array }
   | { kind: 'idle'; header: IdleHeader; body?: undefined }
   | { kind: 'error'; header: ErrorHeader; body?: undefined };
 
@@ -124,7 +118,7 @@ export type MessageKind = Message['kind'];
 export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
 
 export const DONOR_KINDS = ['hello', 'ready', 'update', 'status'] as const satisfies readonly MessageKind[];
-export const COORDINATOR_KINDS = ['job', 'weights', 'delta', 'assign', 'idle', 'error'] as const satisfies readonly MessageKind[];
+export const COORDINATOR_KINDS = ['job', 'weights', 'assign', 'idle', 'error'] as const satisfies readonly MessageKind[];
 export const MESSAGE_KINDS: readonly MessageKind[] = [...DONOR_KINDS, ...COORDINATOR_KINDS];
 
 export interface ValidateOptions {
@@ -285,7 +279,7 @@ const modelCheck: Check = (v, path) => {
   }
 };
 
-type BodyRule = 'none' | 'weights' | 'update' | 'payload';
+type BodyRule = 'none' | 'weights' | 'update' | 'step';
 
 const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
   hello: {
@@ -342,10 +336,6 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
     header: { jobId: req(ID), version: req(COUNT), n: req(int(1, MAX_PARAMS)), encoding: req(oneOf('f32')) },
     body: 'weights',
   },
-  delta: {
-    header: { jobId: req(ID), baseVersion: req(COUNT), version: req(int(1)), n: req(int(1, MAX_PARAMS)), codec: req(codecCheck) },
-    body: 'payload',
-  },
   assign: {
     header: {
       jobId: req(ID),
@@ -356,7 +346,7 @@ const KINDS: Record<MessageKind, { header: Shape; body: BodyRule }> = {
       seed: req(int(0, 0xffffffff)),
       deadlineMs: req(num(0, 86_400_000, true)),
     },
-    body: 'none',
+    body: 'step',
   },
   idle: { header: { reason: req(str(1, 200)) }, body: 'none' },
   error: { header: { message: req(str(1, 1000)) }, body: 'none' },
@@ -366,9 +356,14 @@ export function isMessageKind(kind: unknown): kind is MessageKind {
   return typeof kind === 'string' && Object.prototype.hasOwnProperty.call(KINDS, kind);
 }
 
-/** Whether messages of this kind carry a body. */
+/** Whether messages of this kind may carry a body (an assign's, the broadcast step, is optional). */
 export function kindHasBody(kind: MessageKind): boolean {
   return KINDS[kind].body !== 'none';
+}
+
+/** Whether this kind's body may be absent. */
+export function bodyOptional(kind: MessageKind): boolean {
+  return KINDS[kind].body === 'step';
 }
 
 /**
@@ -418,11 +413,10 @@ export function validateMessage(
       }
       break;
     }
-    case 'payload':
+    case 'step':
       // The receiver knows the job's codec and checks the exact size as it decodes (src/sync/sync.ts).
-      if (bodyLength < 1) throw new ProtocolError(`${kind} body is empty; it must carry the encoded step`);
-      if (kind === 'delta' && (h.version as number) !== (h.baseVersion as number) + 1) {
-        throw new ProtocolError(`delta: version ${h.version} must be baseVersion + 1 = ${(h.baseVersion as number) + 1}`);
+      if (bodyLength > 0 && (h.version as number) < 1) {
+        throw new ProtocolError(`${kind} carries a broadcast step to version ${h.version}, but the first step makes version 1`);
       }
       break;
   }
@@ -436,7 +430,11 @@ export function checkMessage(msg: Message, options: ValidateOptions = {}): void 
     throw new ProtocolError(`unknown message kind ${JSON.stringify(kind)} (known: ${MESSAGE_KINDS.join(', ')})`);
   }
   const body = (msg as { body?: unknown }).body;
-  if (kindHasBody(kind)) {
+  if (bodyOptional(kind)) {
+    if (body !== undefined && !(body instanceof Uint8Array && body.byteLength > 0)) {
+      throw new ProtocolError(`${kind} body must be absent or a non-empty Uint8Array, got ${describe(body)}`);
+    }
+  } else if (kindHasBody(kind)) {
     if (!(body instanceof Uint8Array)) throw new ProtocolError(`${kind} needs a Uint8Array body, got ${describe(body)}`);
   } else if (body !== undefined) {
     throw new ProtocolError(`${kind} carries no body, but one was given`);

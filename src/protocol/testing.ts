@@ -54,14 +54,10 @@ export function sampleMessages(seed = 1, weightsN = 257): { [K in MessageKind]: 
       header: { jobId: 'job-1', version: rng.int(100), n: weightsN, encoding: 'f32' },
       body: randomBytes(rng, weightsN * 4),
     },
-    delta: {
-      kind: 'delta',
-      header: { jobId: 'job-1', baseVersion: 6, version: 7, n: weightsN, codec: 'q4' },
-      body: randomBytes(rng, 12 + weightsN),
-    },
     assign: {
       kind: 'assign',
       header: { jobId: 'job-1', round: 3, version: 7, shard: 2, steps: 10, seed: rng.nextU32(), deadlineMs: 30000 },
+      body: randomBytes(rng, 12 + weightsN), // the broadcast step v6 → v7
     },
     idle: { kind: 'idle', header: { reason: 'no job is running' } },
     error: { kind: 'error', header: { message: 'update for an unknown round' } },

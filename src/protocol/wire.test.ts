@@ -75,9 +75,8 @@ test('binary headers: field order and sizes, a third of the JSON; values that do
   assert.equal(v.getUint32(1 + h.jobId.length, true), h.round);
   assert.equal(v.getFloat64(1 + h.jobId.length + 12, true), h.loss);
   assert.ok(3 * bin.byteLength < new TextEncoder().encode(JSON.stringify(h)).byteLength + 60);
-  for (const kind of ['update', 'delta', 'assign'] as const) {
+  for (const kind of ['update', 'assign'] as const) {
     const big = { ...samples[kind], header: { ...samples[kind].header, [kind === 'assign' ? 'round' : 'baseVersion']: 2 ** 33 } } as Message;
-    if (kind === 'delta') (big.header as { version: number }).version = 2 ** 33 + 1;
     const bytes = encodeMessage(big);
     assert.equal(new DataView(bytes.buffer).getUint16(2, true), HEADER_JSON, `${kind} with a count over 2^32 - 1`);
     assert.deepEqual(decodeMessage(bytes), big);

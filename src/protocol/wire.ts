@@ -1,6 +1,6 @@
 // One message as bytes:
 //   [u8 protocolVersion=1][u8 kind code][u16 header format][u32 headerLen][header][body]
-// Header format 0: UTF-8 JSON; 1: the kind's compact binary layout (binary-header.ts: update, delta,
+// Header format 0: UTF-8 JSON; 1: the kind's compact binary layout (binary-header.ts: update and
 // assign, whenever their values fit). All integers little-endian. The body is whatever follows the
 // header (possibly nothing).
 import { ProtocolError } from './errors';
@@ -11,9 +11,15 @@ import { decodeBinaryHeader, encodeBinaryHeader } from './binary-header';
 /** Values of the prefix's header-format field. */
 export const HEADER_JSON = 0;
 export const HEADER_BINARY = 1;
-import { checkMessage, kindHasBody, validateMessage, type Message, type MessageKind, type ValidateOptions } from './messages';
+import { bodyOptional, checkMessage, kindHasBody, validateMessage, type Message, type MessageKind, type ValidateOptions } from './messages';
 
 export { ProtocolError };
+
+/** The decoded message: an optional body (assign's step) only when bytes follow the header. */
+function withBody(kind: MessageKind, header: unknown, body: Uint8Array): Message {
+  const has = kindHasBody(kind) && !(bodyOptional(kind) && body.byteLength === 0);
+  return (has ? { kind, header, body } : { kind, header }) as Message;
+}
 
 /** Kind codes: donor→coordinator kinds in 0x01.., coordinator→donor kinds in 0x11... */
 export const KIND_CODES: Readonly<Record<MessageKind, number>> = {
@@ -24,7 +30,7 @@ export const KIND_CODES: Readonly<Record<MessageKind, number>> = {
   job: 0x11,
   weights: 0x12,
   assign: 0x13,
-  delta: 0x16,
+  // 0x16 was `delta` (protocol 1), now folded into `assign`.
   idle: 0x14,
   error: 0x15,
 };
@@ -112,7 +118,7 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
   if (format === HEADER_BINARY) {
     const header: unknown = decodeBinaryHeader(kind, bytes.subarray(WIRE_PREFIX_BYTES, WIRE_PREFIX_BYTES + headerLen));
     validateMessage(kind, header, body.byteLength, options);
-    return (kindHasBody(kind) ? { kind, header, body } : { kind, header }) as Message;
+    return withBody(kind, header, body);
   }
   let text: string;
   try {
@@ -131,7 +137,7 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
     throw new ProtocolError(`${kind} header must be a JSON object, got ${what}`);
   }
   validateMessage(kind, header, body.byteLength, options);
-  return (kindHasBody(kind) ? { kind, header, body } : { kind, header }) as Message;
+  return withBody(kind, header, body);
 }
 
 /**
