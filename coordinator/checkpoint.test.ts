@@ -18,6 +18,8 @@ import {
   paramsToTensors,
   readSafetensors,
   writeCheckpoint,
+  writeSyncState,
+  readSyncState,
   readModelCheckpoint,
   tensorsToParams,
   writeSafetensors,
@@ -245,4 +247,29 @@ test('readModelCheckpoint: an MLP file without model metadata is inferred from i
   const gpt: GptModelConfig = { type: 'gpt', vocab: 5, context: 2, layers: 1, heads: 1, width: 4, tiedEmbeddings: true };
   await writeSafetensors(path, paramsToTensors(gpt, gptInit(gpt, 1)));
   await assert.rejects(readModelCheckpoint(path), /has no "model" in its metadata and is not a Starling MLP checkpoint/);
+});
+
+test('sync state: round trip with and without momentum, missing file, and bad files named', async (t) => {
+  const dir = tempDir(t);
+  const paths = checkpointPaths(dir, 'j');
+  const rng = new Rng(5);
+  const n = 37;
+  assert.equal(await readSyncState(paths.sync, n), undefined);
+  const residual = rng.uniformArray(n, -1, 1);
+  const momentum = rng.uniformArray(n, -1, 1);
+  await writeSyncState(dir, 'j', { version: 4, momentum, residual });
+  assert.deepEqual(await readSyncState(paths.sync, n), { version: 4, momentum, residual });
+  await writeSyncState(dir, 'j', { version: 5, momentum: null, residual });
+  assert.deepEqual(await readSyncState(paths.sync, n), { version: 5, momentum: null, residual });
+  await assert.rejects(readSyncState(paths.sync, n + 1), new RegExp(`"downlink.residual" has shape \\[${n}\\], the model needs \\[${n + 1}\\]`));
+  const nan = residual.slice();
+  nan[2] = NaN;
+  await writeSyncState(dir, 'j', { version: 6, momentum: null, residual: nan });
+  await assert.rejects(readSyncState(paths.sync, n), /sync state .*non-finite value NaN/);
+  await writeSafetensors(paths.sync, [{ name: 'outer.momentum', shape: [n], data: momentum }], { version: '7' });
+  await assert.rejects(readSyncState(paths.sync, n), /is missing tensor "downlink.residual"/);
+  await writeSafetensors(paths.sync, [{ name: 'downlink.residual', shape: [n], data: residual }, { name: 'x', shape: [1], data: new Float32Array(1) }], { version: '7' });
+  await assert.rejects(readSyncState(paths.sync, n), /has unexpected tensor "x"/);
+  await writeSafetensors(paths.sync, [{ name: 'downlink.residual', shape: [n], data: residual }]);
+  await assert.rejects(readSyncState(paths.sync, n), /has no valid "version" in its metadata/);
 });

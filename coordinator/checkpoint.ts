@@ -3,6 +3,8 @@
 //   [u64 LE header length N][N bytes of JSON header, space-padded to a multiple of 8][raw LE data]
 // header = { name: { dtype, shape, data_offsets: [begin, end] relative to the data }, __metadata__: {str: str} }
 // Per job: <dataDir>/jobs/<jobId>/v<version>.safetensors and latest.safetensors; old versions are pruned.
+// Beside them, sync-latest.safetensors holds the coordinator's outer momentum and downlink residual
+// (not model weights, so kept out of the weights file that torch loads).
 import { mkdir, readFile, readdir, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { modelParamCount, modelParamSpecs, parseModelConfig, type ModelConfig } from '../src/model/model';
@@ -227,12 +229,14 @@ export interface CheckpointPaths {
   latest: string;
   /** The file of one version. */
   version(v: number): string;
+  /** The coordinator's synchronisation state of the latest version (writeSyncState). */
+  sync: string;
 }
 
 export function checkpointPaths(dataDir: string, jobId: string): CheckpointPaths {
   if (!ID_RE.test(jobId)) throw new RangeError(`job id must be 1..64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(jobId)}`);
   const dir = join(dataDir, 'jobs', jobId);
-  return { dir, latest: join(dir, 'latest.safetensors'), version: (v) => join(dir, `v${v}.safetensors`) };
+  return { dir, latest: join(dir, 'latest.safetensors'), version: (v) => join(dir, `v${v}.safetensors`), sync: join(dir, 'sync-latest.safetensors') };
 }
 
 const VERSION_FILE = /^v(\d+)\.safetensors$/;
@@ -306,6 +310,54 @@ export async function readCheckpointParams(path: string, cfg: ModelConfig): Prom
     throw new SafetensorsError(`checkpoint ${path} has no valid "version" in its metadata`);
   }
   return { version, params: tensorsToParams(cfg, st.tensors), metadata: st.metadata };
+}
+
+/** The coordinator's state between rounds at `version`: outer momentum (null: none yet) and downlink residual. */
+export interface SyncCheckpoint {
+  version: number;
+  momentum: Float32Array | null;
+  residual: Float32Array;
+}
+
+const MOMENTUM = 'outer.momentum';
+const RESIDUAL = 'downlink.residual';
+
+/** Saves the sync state of `version` atomically (write it after the weights of that version). */
+export async function writeSyncState(dataDir: string, jobId: string, s: SyncCheckpoint): Promise<void> {
+  if (!Number.isSafeInteger(s.version) || s.version < 0) throw new RangeError(`version must be a non-negative integer, got ${s.version}`);
+  const paths = checkpointPaths(dataDir, jobId);
+  await mkdir(paths.dir, { recursive: true });
+  const tensors: Tensor[] = [{ name: RESIDUAL, shape: [s.residual.length], data: s.residual }];
+  if (s.momentum) tensors.push({ name: MOMENTUM, shape: [s.momentum.length], data: s.momentum });
+  await writeSafetensors(paths.sync, tensors, { job_id: jobId, version: String(s.version) });
+}
+
+/**
+ * Reads the sync state for an n-parameter model; undefined when there is none. A damaged file, a
+ * non-finite value or a wrong length is a SafetensorsError naming it.
+ */
+export async function readSyncState(path: string, n: number): Promise<SyncCheckpoint | undefined> {
+  let st: Safetensors;
+  try {
+    st = await readSafetensors(path, { requireFinite: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new SafetensorsError(`sync state ${path}: ${(e as Error).message}`);
+  }
+  const version = Number(st.metadata.version);
+  if (!/^\d+$/.test(st.metadata.version ?? '') || !Number.isSafeInteger(version)) {
+    throw new SafetensorsError(`sync state ${path} has no valid "version" in its metadata`);
+  }
+  const get = (name: string) => {
+    const t = st.tensors.find((x) => x.name === name);
+    if (t && (t.shape.length !== 1 || t.shape[0] !== n)) throw new SafetensorsError(`sync state ${path}: "${name}" has shape [${t.shape.join(', ')}], the model needs [${n}]`);
+    return t?.data ?? null;
+  };
+  const residual = get(RESIDUAL);
+  if (!residual) throw new SafetensorsError(`sync state ${path} is missing tensor "${RESIDUAL}"`);
+  const extra = st.tensors.find((t) => t.name !== RESIDUAL && t.name !== MOMENTUM);
+  if (extra) throw new SafetensorsError(`sync state ${path} has unexpected tensor "${extra.name}"`);
+  return { version, momentum: get(MOMENTUM), residual };
 }
 
 /** The job's latest checkpoint, or undefined when none was written yet. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { JobEngine, type DonorLink, type DonorView, type EngineConfig, type RoundResult } from './job-engine';
 import { jobCodec } from '../src/sync/job-codec';
-import { DonorSync } from '../src/sync/sync';
+import { DonorSync, type CoordinatorState } from '../src/sync/sync';
 import { modelParamSpecs } from '../src/model/model';
 import type { UpdateHeader } from '../src/protocol/messages';
 
@@ -164,7 +164,7 @@ function config(over: Partial<EngineConfig> = {}): EngineConfig {
 interface Harness {
   engine: JobEngine;
   rounds: RoundResult[];
-  checkpoints: { version: number; params: Float32Array }[];
+  checkpoints: { version: number; params: Float32Array; sync: CoordinatorState }[];
   donorRecords: DonorView[];
   evaluated: Float32Array[];
   logs: string[];
@@ -178,6 +178,7 @@ function setup(
     version?: number;
     round?: number;
     checkpoint?: (version: number) => Promise<void>;
+    resume?: CoordinatorState;
   } = {},
 ): Harness {
   const h: Harness = {
@@ -193,14 +194,14 @@ function setup(
       h.evaluated.push(p);
       return sumOfSquares(p);
     },
-    checkpoint: async (version, params) => {
-      h.checkpoints.push({ version, params: params.slice() });
+    checkpoint: async (version, params, sync) => {
+      h.checkpoints.push({ version, params: params.slice(), sync: { momentum: sync.momentum?.slice() ?? null, residual: sync.residual.slice() } });
       await opts.checkpoint?.(version);
     },
     recordRound: (r) => h.rounds.push(r),
     recordDonor: (d) => h.donorRecords.push(d),
     log: (line) => h.logs.push(line),
-  });
+  }, opts.resume);
   t.after(() => h.engine.stop());
   return h;
 }
@@ -403,6 +404,35 @@ test('a donor that could not apply the step (ready with version -1 mid-round) is
   assert.equal(b.of('assign').at(-1)!.body, undefined);
   engine.stop();
   assert.equal(await run, 'stopped');
+});
+
+test('a restarted engine resumes the outer momentum and downlink residual from its checkpoint and continues bit for bit', { timeout: 10_000 }, async (t) => {
+  const over: Partial<EngineConfig> = { outerLr: 0.7, outerMomentum: 0.9, downCodec: 'q2', rounds: 3 };
+  const deltas = [0, 1, 2].map((r) => randomVector(N, 60 + r, 0.1));
+  const h = setup(t, over);
+  const run = h.engine.run();
+  const a = join(h.engine, 'A');
+  for (let r = 0; r < 3; r++) {
+    await a.waitFor('assign', r + 1);
+    update(h.engine, a, deltas[r]);
+  }
+  assert.equal(await run, 'done');
+  assert.deepEqual(h.checkpoints.map((c) => c.version), [1, 2, 3]);
+  const ck = h.checkpoints[1];
+  assert.ok(ck.sync.momentum && ck.sync.residual.some((x) => x !== 0), 'momentum and a downlink residual to carry');
+  // The same round 2 after a restart from v2, with and without the checkpointed state.
+  const finals: Float32Array[] = [];
+  for (const resume of [ck.sync, undefined]) {
+    const r = setup(t, over, { params: ck.params.slice(), version: 2, round: 2, resume });
+    const rerun = r.engine.run();
+    const b = join(r.engine, 'B');
+    await b.waitFor('assign');
+    update(r.engine, b, deltas[2]);
+    assert.equal(await rerun, 'done');
+    finals.push(r.checkpoints.at(-1)!.params);
+  }
+  assert.deepEqual(finals[0], h.checkpoints[2].params, 'resumed: bit for bit the uninterrupted run');
+  assert.notDeepEqual(finals[1], h.checkpoints[2].params, 'without the state the step differs');
 });
 
 test('a silent donor: the round ends at the deadline without it, and it is dropped after dropAfterMisses', { timeout: 10_000 }, async (t) => {

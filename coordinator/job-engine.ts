@@ -5,7 +5,7 @@
 // silent through `dropAfterMisses` deadlines is dropped.
 import { EventEmitter } from 'node:events';
 import { modelParamSpecs, type ModelConfig } from '../src/model/model';
-import { CoordinatorSync, checkPayloadSize } from '../src/sync/sync';
+import { CoordinatorSync, checkPayloadSize, type CoordinatorState } from '../src/sync/sync';
 import type { JobTrain, UpdateHeader } from '../src/protocol/messages';
 
 export interface DonorLink {
@@ -39,8 +39,11 @@ export interface RoundResult {
 export interface EngineHooks {
   /** Mean validation loss of the given flat weights. */
   evaluate(params: Float32Array): number;
-  /** Persists the weights of a new version (checkpoint). */
-  checkpoint(version: number, params: Float32Array): Promise<void>;
+  /**
+   * Persists the weights of a new version (checkpoint) and the coordinator's state between rounds
+   * (outer momentum, downlink residual: views, to be written before the next round changes them).
+   */
+  checkpoint(version: number, params: Float32Array, sync: CoordinatorState): Promise<void>;
   recordRound(r: RoundResult): void;
   recordDonor(d: DonorView): void;
   log(line: string): void;
@@ -120,6 +123,8 @@ export class JobEngine extends EventEmitter {
     version: number,
     round: number,
     private readonly hooks: EngineHooks,
+    /** The state checkpointed with `version`, to resume exactly (absent: a fresh momentum and residual). */
+    resume?: CoordinatorState,
   ) {
     super();
     this.version = version;
@@ -131,6 +136,7 @@ export class JobEngine extends EventEmitter {
       params,
       version,
     );
+    if (resume) this.sync.restoreState(resume);
   }
 
   /** The global weights θ_version, exactly as every donor holds them. */
@@ -266,7 +272,7 @@ export class JobEngine extends EventEmitter {
 
   /** Writes the current weights as a checkpoint (used for version 0 before any round). */
   async checkpointNow(): Promise<void> {
-    await this.hooks.checkpoint(this.version, this.params);
+    await this.hooks.checkpoint(this.version, this.params, this.sync.state);
   }
 
   stop(): void {
@@ -383,7 +389,7 @@ export class JobEngine extends EventEmitter {
       this.sync.commit(c.updates.map((u) => u.delta));
       this.version = this.sync.version;
       trainLoss = c.updates.reduce((a, u) => a + u.loss, 0) / c.updates.length;
-      await this.hooks.checkpoint(this.version, this.params);
+      await this.hooks.checkpoint(this.version, this.params, this.sync.state);
     }
     this.round++;
     const valLoss = this.hooks.evaluate(this.params);

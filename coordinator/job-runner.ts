@@ -9,7 +9,7 @@ import type { HubTarget } from './donor-hub';
 import type { JobRunner } from './api';
 import type { Store } from './store';
 import { prepareJobData } from './api';
-import { checkpointPaths, readCheckpointParams, writeCheckpoint } from './checkpoint';
+import { checkpointPaths, readCheckpointParams, readSyncState, writeCheckpoint, writeSyncState } from './checkpoint';
 import { jobModelConfig } from './job-spec';
 
 /** Predicted tokens in the validation set evaluated on the coordinator's CPU after every round. */
@@ -163,6 +163,13 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
       version = saved.version;
     }
     if (params.length !== n) throw new Error(`checkpoint has ${params.length} values, model needs ${n}`);
+    // The outer momentum and downlink residual of that version, so the restart changes nothing; a
+    // sync file of another version (a crash between the two writes) is not used.
+    const syncState = saved ? await readSyncState(paths.sync, n) : undefined;
+    if (syncState && syncState.version !== version) {
+      this.log(`job ${jobId}: sync state is for v${syncState.version}, the weights are v${version}: outer momentum and downlink residual start empty`);
+    }
+    const resume = syncState?.version === version ? syncState : undefined;
     const val = modelEvalBatch(model, data.val, validationTargets(model));
     const t = spec.train;
     const cfg: EngineConfig = {
@@ -195,8 +202,9 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     const store = this.store;
     const engine = new JobEngine(cfg, params, version, job.round ?? 0, {
       evaluate: (p) => modelLoss(model, p, val),
-      checkpoint: async (v, p) => {
+      checkpoint: async (v, p, sync) => {
         await writeCheckpoint(this.dataDir, jobId, model, v, p, { job: spec.name, vocab: JSON.stringify(data.tokenizer.vocab) });
+        await writeSyncState(this.dataDir, jobId, { version: v, ...sync });
       },
       recordRound: (r) => {
         store.recordRound(r);
@@ -213,7 +221,7 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
           bytesDown: d.bytesDown,
         }),
       log: this.log,
-    });
+    }, resume);
     if (!saved) await engine.checkpointNow();
     return engine;
   }

@@ -56,8 +56,19 @@ export class OuterOptimizer {
     return s;
   }
 
-  /** Forgets the momentum (e.g. after a restart from a checkpoint, which does not hold it). */
+  /** Forgets the momentum. */
   reset(): void {
     this.buf = null;
+  }
+
+  /** The momentum buffer (null before the first step, or without momentum), for a checkpoint. */
+  get momentum(): Float32Array | null {
+    return this.buf;
+  }
+
+  /** Resumes with a checkpointed momentum buffer (copied); null forgets it. */
+  restore(buf: Float32Array | null): void {
+    if (buf && buf.length !== this.n) throw new RangeError(`outer momentum: expected ${this.n} values, got ${buf.length}`);
+    this.buf = buf ? Float32Array.from(buf) : null;
   }
 }

@@ -159,3 +159,27 @@ test('default outer optimizer: averaging at H = 1, Nesterov 0.7/0.9 at H > 1, lr
   for (const c of ['f32', 'q4', 'int8', 'powersgd:2']) assert.deepEqual(defaultOuter(10, c), { lr: 0.7, momentum: 0.9 }, c);
   for (const c of ['topk:0.04/q2', 'randomk:0.1', 'chunktop:32/q2', 'cocktail']) assert.deepEqual(defaultOuter(10, c), { lr: 1, momentum: 0 }, c);
 });
+
+test('a coordinator restored from its state (momentum, downlink residual) continues bit for bit; bad state is refused', () => {
+  const rng = new Rng(9);
+  const cfg: SyncConfig = { codec: 'topk:0.1/q2', downCodec: 'topk:0.1/q2', outer: { lr: 0.7, momentum: 0.9 }, seed: 3 };
+  const theta = randn(rng, N, 1);
+  const gs = Array.from({ length: 5 }, () => [randn(rng, N, 0.1), randn(rng, N, 0.1)]);
+  const a = new CoordinatorSync(cfg, LAYOUT, theta.slice(), 0);
+  for (const g of gs.slice(0, 3)) a.commit(g);
+  assert.ok(a.state.momentum && a.state.residual.some((x) => x !== 0), 'the state is not trivial');
+  // A restart: θ and version from the checkpoint, plus the state (copied, as a file would give it).
+  const b = new CoordinatorSync(cfg, LAYOUT, a.params.slice(), a.version);
+  const fresh = new CoordinatorSync(cfg, LAYOUT, a.params.slice(), a.version);
+  b.restoreState({ momentum: a.state.momentum!.slice(), residual: a.state.residual.slice() });
+  for (const g of gs.slice(3)) {
+    const want = a.commit(g);
+    assert.deepEqual(b.commit(g), want);
+    assert.notDeepEqual(fresh.commit(g), want, 'without the state the steps differ');
+  }
+  assert.deepEqual(b.params, a.params);
+  assert.throws(() => b.restoreState({ momentum: new Float32Array(N - 1), residual: new Float32Array(N) }), new RegExp(`outer momentum has ${N - 1} values, the model has ${N}`));
+  const nan = new Float32Array(N);
+  nan[7] = NaN;
+  assert.throws(() => b.restoreState({ momentum: null, residual: nan }), /downlink residual element 7 is NaN/);
+});

@@ -57,6 +57,12 @@ export function applyStep(params: Float32Array, s: Float32Array): Float32Array {
 }
 
 /** The coordinator's side: decodes updates, takes the outer step, encodes the broadcast. */
+/** CoordinatorSync's state between rounds (see CoordinatorSync.state). */
+export interface CoordinatorState {
+  momentum: Float32Array | null;
+  residual: Float32Array;
+}
+
 export class CoordinatorSync {
   readonly up: ModelCodec;
   private readonly downEf: ErrorFeedback;
@@ -78,6 +84,27 @@ export class CoordinatorSync {
 
   get n(): number {
     return this.up.n;
+  }
+
+  /**
+   * What the coordinator carries from round to round besides θ: the outer momentum (null until the
+   * first step, and without momentum) and the downlink's error-feedback residual. A checkpoint holds
+   * them so a restarted coordinator continues exactly where it stopped (views, not copies).
+   */
+  get state(): CoordinatorState {
+    return { momentum: this.outer.momentum, residual: this.downEf.residual };
+  }
+
+  /** Resumes from a checkpointed state (copied); throws a RangeError on a wrong length or a non-finite value. */
+  restoreState(s: CoordinatorState): void {
+    for (const [what, v] of [['outer momentum', s.momentum], ['downlink residual', s.residual]] as const) {
+      if (!v) continue;
+      if (v.length !== this.n) throw new RangeError(`sync state: ${what} has ${v.length} values, the model has ${this.n}`);
+      const bad = v.findIndex((x) => !Number.isFinite(x));
+      if (bad >= 0) throw new RangeError(`sync state: ${what} element ${bad} is ${v[bad]}`);
+    }
+    this.outer.restore(s.momentum);
+    this.downEf.residual.set(s.residual);
   }
 
   /** A donor's update for a round it was assigned with `assignSeed`; throws a RangeError naming the problem. */
