@@ -112,9 +112,12 @@ export const COMPRESSION_METHOD =
   'update, broadcast step and assignment plus frame headers), per donor; the first job message and f32 snapshot are ' +
   'left out of the per-step figures. Every arm trains the same job for the same local steps per donor (equal tokens) ' +
   'from the same initial weights and shards; seeds change the initial weights and the batches. H = 1 arms average one ' +
-  'AdamW step per donor (outer lr 1, no momentum); DiLoCo arms use Nesterov outer lr 0.7, momentum 0.9. Time to target ' +
-  'is simulated per round as H · (median measured step time over all runs) + measured encode and coordinator time + ' +
-  'one RTT + up bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
+  'AdamW step per donor (outer lr 1, no momentum); DiLoCo arms use Nesterov outer lr 0.7, momentum 0.9, except the ' +
+  'sparse ones (top-k), which use lr 1 without momentum (a job\'s defaults, src/sync/outer.ts). Donors run a round\'s ' +
+  'H local steps with one GPU round trip (Trainer.steps), as the donor worker does. Time to target is simulated per ' +
+  'round as H · (the arm\'s measured compute per local step, ms/step: the median over its rounds and seeds of the ' +
+  'round\'s set-weights, H steps and read-back divided by H) + measured encode and coordinator time + one RTT + up ' +
+  'bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
   `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
 
 /**
