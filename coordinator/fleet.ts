@@ -93,15 +93,31 @@ export class Fleet {
     await page.goto(url.toString());
   }
 
-  /** Replaces `old` (crashed or closed) with a fresh page; each dead page is replaced once. */
+  /**
+   * Replaces `old` (crashed or closed) with a fresh page; each dead page is replaced once. When its
+   * context cannot open a page any more (seen once in CI after a crash: "Failed to open a new tab"),
+   * the donor gets a fresh context (same id, empty IndexedDB); if that fails too the error is logged,
+   * never left as an unhandled rejection that would take the whole process down.
+   */
   private async restart(d: FleetDonor, old: Page): Promise<void> {
     if (this.closing || this.replaced.has(old)) return;
     this.replaced.add(old);
     d.restarts++;
-    d.page = await d.context.newPage();
-    await old.close().catch(() => {});
-    await this.open(d);
-    this.emitter.emit('restart', d);
+    try {
+      try {
+        d.page = await d.context.newPage();
+      } catch (e) {
+        this.opts.log(`${d.id}: no new page in its context (${(e as Error).message}); trying a fresh context`);
+        await d.context.close().catch(() => {});
+        d.context = await this.browser.newContext();
+        d.page = await d.context.newPage();
+      }
+      await old.close().catch(() => {});
+      await this.open(d);
+      this.emitter.emit('restart', d);
+    } catch (e) {
+      this.opts.log(`${d.id}: could not be reopened: ${(e as Error).message}`);
+    }
   }
 
   /** Resolves when donor `index` has been restarted `count` times in all. */
