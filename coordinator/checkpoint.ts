@@ -305,11 +305,17 @@ export async function readCheckpointParams(path: string, cfg: ModelConfig): Prom
   } catch (e) {
     throw new SafetensorsError(`checkpoint ${path}: ${(e as Error).message}`);
   }
+  const version = metadataVersion(st, `checkpoint ${path}`);
+  return { version, params: tensorsToParams(cfg, st.tensors), metadata: st.metadata };
+}
+
+/** The `version` a file's metadata records; a SafetensorsError naming `what` when it is missing or not an integer. */
+function metadataVersion(st: Safetensors, what: string): number {
   const version = Number(st.metadata.version);
   if (!/^\d+$/.test(st.metadata.version ?? '') || !Number.isSafeInteger(version)) {
-    throw new SafetensorsError(`checkpoint ${path} has no valid "version" in its metadata`);
+    throw new SafetensorsError(`${what} has no valid "version" in its metadata`);
   }
-  return { version, params: tensorsToParams(cfg, st.tensors), metadata: st.metadata };
+  return version;
 }
 
 /** The coordinator's state between rounds at `version`: outer momentum (null: none yet) and downlink residual. */
@@ -344,10 +350,7 @@ export async function readSyncState(path: string, n: number): Promise<SyncCheckp
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new SafetensorsError(`sync state ${path}: ${(e as Error).message}`);
   }
-  const version = Number(st.metadata.version);
-  if (!/^\d+$/.test(st.metadata.version ?? '') || !Number.isSafeInteger(version)) {
-    throw new SafetensorsError(`sync state ${path} has no valid "version" in its metadata`);
-  }
+  const version = metadataVersion(st, `sync state ${path}`);
   const get = (name: string) => {
     const t = st.tensors.find((x) => x.name === name);
     if (t && (t.shape.length !== 1 || t.shape[0] !== n)) throw new SafetensorsError(`sync state ${path}: "${name}" has shape [${t.shape.join(', ')}], the model needs [${n}]`);

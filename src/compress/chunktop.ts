@@ -15,7 +15,7 @@ import type { Codec, CodecContext } from './codec';
 import { checkContext } from './prng';
 import { checkCount, checkFinite, f32Codec } from './plain';
 import { type SparseCodec } from './sparse';
-import { bitLength } from './topk';
+import { bitLength, readBits, writeBits } from './topk';
 
 /** Chunk lengths accepted: 2 … 2^16. */
 export const CHUNK_MIN = 2;
@@ -72,11 +72,7 @@ export function chunkTopPack(idx: Uint32Array, kept: Float32Array, n: number, ch
   for (let j = 0; j < m; j++) {
     const off = idx[j] - j * chunk;
     if (!(off >= 0 && off < Math.min(chunk, n - j * chunk))) throw new RangeError(`chunk top pack: index ${idx[j]} is outside chunk ${j}`);
-    const p = j * b;
-    const wi = p >>> 5;
-    const sh = p & 31;
-    words[wi] |= off << sh;
-    if (sh + b > 32) words[wi + 1] |= off >>> (32 - sh);
+    writeBits(words, j * b, b, off);
   }
   const dv = new DataView(out.buffer);
   for (let i = 0; i < words.length; i++) dv.setUint32(4 * i, words[i], true);
@@ -129,15 +125,10 @@ export function chunkTopCodec(options: ChunkTopOptions): SparseCodec {
       }
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const word = (i: number) => dv.getUint32(4 * i, true);
-      const mask = (1 << b) - 1;
       const out = new Float32Array(n);
       const kept = values.decode(bytes.subarray(ob), m, ctx);
       for (let j = 0; j < m; j++) {
-        const p = j * b;
-        const sh = p & 31;
-        let off = word(p >>> 5) >>> sh;
-        if (sh + b > 32) off |= word((p >>> 5) + 1) << (32 - sh);
-        off &= mask;
+        const off = readBits(word, j * b, b);
         const len = Math.min(chunk, n - j * chunk);
         if (off >= len) throw new RangeError(`${name} decode: chunk ${j} names offset ${off}, past its ${len} values`);
         out[j * chunk + off] = kept[j];

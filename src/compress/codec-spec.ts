@@ -67,9 +67,10 @@ function parseFraction(s: string, part: string, who: string): number {
   return f;
 }
 
-function parseRank(s: string, part: string): number {
+/** Decimal digits as an integer in [lo, hi]; otherwise a RangeError saying `the ${who} "part" must be ${limit}`. */
+function parseInteger(s: string, part: string, who: string, lo: number, hi: number, limit: string): number {
   const r = /^[0-9]+$/.test(part) ? Number(part) : NaN;
-  if (!(Number.isSafeInteger(r) && r >= 1)) fail(s, `the powersgd rank ${JSON.stringify(part)} must be an integer >= 1`);
+  if (!(Number.isSafeInteger(r) && r >= lo && r <= hi)) fail(s, `the ${who} ${JSON.stringify(part)} must be ${limit}`);
   return r;
 }
 
@@ -108,8 +109,7 @@ export function parseCodecSpec(s: string): CodecSpec {
     }
     case 'chunktop': {
       if (arg === undefined || arg === '') fail(s, 'chunktop needs a chunk length, as chunktop:C or chunktop:C/V');
-      const chunk = /^[0-9]+$/.test(arg) ? Number(arg) : NaN;
-      if (!(Number.isInteger(chunk) && chunk >= CHUNK_MIN && chunk <= CHUNK_MAX)) fail(s, `the chunktop chunk length ${JSON.stringify(arg)} must be an integer in [${CHUNK_MIN}, ${CHUNK_MAX}]`);
+      const chunk = parseInteger(s, arg, 'chunktop chunk length', CHUNK_MIN, CHUNK_MAX, `an integer in [${CHUNK_MIN}, ${CHUNK_MAX}]`);
       const values: ValueSpec = inner === undefined ? { kind: 'f32' } : parseValue(s, inner, 'chunktop value codec');
       return { kind: 'chunktop', chunk, values };
     }
@@ -121,7 +121,7 @@ export function parseCodecSpec(s: string): CodecSpec {
     }
     case 'powersgd': {
       if (arg === undefined || arg === '') fail(s, 'powersgd needs a rank, as powersgd:R or powersgd:R/V');
-      const rank = parseRank(s, arg);
+      const rank = parseInteger(s, arg, 'powersgd rank', 1, Number.MAX_SAFE_INTEGER, 'an integer >= 1');
       const fallback: ValueSpec = inner === undefined ? { kind: 'int8' } : parseValue(s, inner, 'powersgd fallback codec');
       return { kind: 'powersgd', rank, fallback };
     }

@@ -45,6 +45,23 @@ export function bitLength(v: number): number {
   return v === 0 ? 0 : 32 - Math.clz32(v);
 }
 
+/** ORs the w-bit field v (1 ≤ w ≤ 32) into `words` at stream bit `pos`: low bits first, straddling words. */
+export function writeBits(words: Uint32Array, pos: number, w: number, v: number): void {
+  const wi = pos >>> 5;
+  const sh = pos & 31;
+  words[wi] |= v << sh;
+  if (sh + w > 32) words[wi + 1] |= v >>> (32 - sh);
+}
+
+/** The w-bit field (1 ≤ w ≤ 32) at stream bit `pos` of the words `word(i)` returns (writeBits' layout). */
+export function readBits(word: (i: number) => number, pos: number, w: number): number {
+  const wi = pos >>> 5;
+  const sh = pos & 31;
+  let v = word(wi) >>> sh;
+  if (sh + w > 32) v |= word(wi + 1) << (32 - sh);
+  return (w === 32 ? v : v & ((1 << w) - 1)) >>> 0;
+}
+
 export interface TopKOptions {
   fraction: number;
   /** Codec of the kept values (default f32). */
@@ -145,14 +162,7 @@ export function topkPack(idx: Uint32Array, kept: Float32Array, n: number, values
   dv.setUint32(4, mode === TOPK_BITMAP ? mode : mode | ((mode === TOPK_RICE ? r : w) << 8), true);
   const words = new Uint32Array(ib / 4);
   if (mode === TOPK_DELTA) {
-    for (let j = 0; j < k && w > 0; j++) {
-      const g = gap(j);
-      const p = j * w;
-      const wi = Math.floor(p / 32);
-      const sh = p % 32;
-      words[wi] |= g << sh;
-      if (sh + w > 32) words[wi + 1] |= g >>> (32 - sh);
-    }
+    for (let j = 0; j < k && w > 0; j++) writeBits(words, j * w, w, gap(j));
   } else if (mode === TOPK_BITMAP) {
     for (let j = 0; j < k; j++) words[idx[j] >>> 5] |= 1 << (idx[j] & 31);
   } else {
@@ -251,19 +261,9 @@ export function topkCodec(options: TopKOptions): SparseCodec {
       const word = (i: number) => dv.getUint32(HEADER + 4 * i, true);
       const idx = new Uint32Array(k);
       if (mode === TOPK_DELTA) {
-        const fieldMask = w === 32 ? 0xffffffff : (1 << w) - 1;
         let pos = -1;
         for (let j = 0; j < k; j++) {
-          let g = 0;
-          if (w > 0) {
-            const p = j * w;
-            const wi = Math.floor(p / 32);
-            const sh = p % 32;
-            g = word(wi) >>> sh;
-            if (sh + w > 32) g |= word(wi + 1) << (32 - sh);
-            g = (g & fieldMask) >>> 0;
-          }
-          pos += g + 1;
+          pos += (w > 0 ? readBits(word, j * w, w) : 0) + 1;
           if (pos >= n) throw new RangeError(`${name} decode: index ${j} is ${pos}, past the last element ${n - 1}`);
           idx[j] = pos;
         }
