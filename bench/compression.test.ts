@@ -1,8 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { simulateArm, type SimArm, type SimJob, type SimResult } from './compression-sim';
 import { aggregate, bestArm, roundSeconds, secondsTo, formatTable, plotSvg, LINKS } from './compression-report';
-import { ARMS, parseCustomArms } from './compression';
+import { ARMS, loadPartial, parseCustomArms } from './compression';
 import { testDevice } from '../src/gpu/test-helpers';
 import { modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
 import { jobCodec } from '../src/sync/job-codec';
@@ -128,4 +131,31 @@ test('--custom arms: UP[>DOWN]@H with a job\'s default outer optimizer unless gi
   assert.deepEqual([c.localSteps, c.outerLr, c.outerMomentum], [1, 1, 0]);
   assert.equal(parseCustomArms('q4@10')[0].outerLr, 0.7);
   assert.throws(() => parseCustomArms('q4'), /custom arm "q4" is not UP\[>DOWN\]@H/);
+});
+
+test('--resume keeps saved runs of the same job for the arms and seeds asked for, and refuses another job', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-resume-'));
+  const path = join(dir, 'c.json.partial.json');
+  const logs: string[] = [];
+  const log = (l: string) => logs.push(l);
+  const [dense, f16, q8] = ARMS;
+  const key = { spec: { name: 'j' }, steps: 600 };
+  try {
+    assert.deepEqual(loadPartial(path, key, ARMS, [1], log), []);
+    assert.match(logs[0], /no .*c\.json\.partial\.json, starting afresh/);
+    const runs = [fakeRun('x', 1, 1, 1, 1, [1]), fakeRun('y', 1, 2, 1, 1, [1]), fakeRun('z', 1, 1, 1, 1, [1])];
+    runs[0].arm = dense;
+    runs[1].arm = f16;
+    runs[2].arm = { ...q8, outerLr: 0.5 }; // same name, other settings: not the arm asked for
+    writeFileSync(path, JSON.stringify({ bench: 'compression-partial', key, runs }));
+    const kept = loadPartial(path, key, [dense, f16, q8], [1], log);
+    assert.deepEqual(kept.map((r) => [r.arm.name, r.seed]), [['dense f32', 1]]);
+    assert.match(logs[1], /kept 1 of 3 saved runs/);
+    assert.equal(loadPartial(path, key, [dense, f16], [1, 2], log).length, 2);
+    assert.throws(() => loadPartial(path, { ...key, steps: 500 }, ARMS, [1], log), /trained a different job .*delete it or drop --resume/);
+    writeFileSync(path, JSON.stringify({ bench: 'compression' }));
+    assert.throws(() => loadPartial(path, key, ARMS, [1], log), /is not a saved partial compression run/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

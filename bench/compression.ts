@@ -3,7 +3,7 @@
 // outer optimizer and message sizes (bench/compression-sim.ts) in one headless Chromium page. Writes
 // bench/results/compression.json, prints the table, renders the loss-vs-bytes plot to
 // docs/compression-<mode>.png and refreshes the compression section of docs/BENCHMARKS.md.
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { arch, cpus, release, totalmem, type } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import type { OptionSpec, OptionValue } from './args';
@@ -36,6 +36,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
   { name: 'from', kind: 'string', help: 'run nothing: redraw the plot and docs section from this results file' },
   { name: 'doc-subset', kind: 'flag', help: 'write the table and plot even when --arms ran only some of the arms' },
+  { name: 'resume', kind: 'flag', help: 'keep the runs an interrupted run of the same job saved in OUT.partial.json and run only the rest' },
   { name: 'verbose', kind: 'flag', help: "print every validation of every arm (the page's console)" },
 ];
 
@@ -151,6 +152,23 @@ function pickArms(all: SimArm[], spec: string | undefined, custom?: string): Sim
   return [...arms, ...extra];
 }
 
+/**
+ * --resume: the runs an interrupted run saved, kept only when it trained the same job (spec, model,
+ * donors, steps, validation cadence) and only for arms and seeds this run asks for, with the same settings.
+ */
+export function loadPartial(path: string, key: unknown, arms: SimArm[], seeds: number[], log: (l: string) => void): SimResult[] {
+  if (!existsSync(path)) {
+    log(`compression: --resume: no ${path}, starting afresh`);
+    return [];
+  }
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as { bench?: string; key?: unknown; runs?: SimResult[] };
+  if (saved.bench !== 'compression-partial' || !Array.isArray(saved.runs)) throw new Error(`--resume: ${path} is not a saved partial compression run`);
+  if (JSON.stringify(saved.key) !== JSON.stringify(key)) throw new Error(`--resume: ${path} trained a different job (job spec, donors, steps or --eval-every differ); delete it or drop --resume`);
+  const kept = saved.runs.filter((r) => seeds.includes(r.seed) && arms.some((a) => JSON.stringify(a) === JSON.stringify(r.arm)));
+  log(`compression: --resume: kept ${kept.length} of ${saved.runs.length} saved runs from ${path}`);
+  return kept;
+}
+
 /** Loads and splits the job's corpus the way the coordinator does; one shard per donor. */
 export async function prepareJob(spec: JobSpec, donors: number) {
   const corpus = await loadCorpus(spec.data.source, { maxBytes: spec.data.maxBytes });
@@ -200,6 +218,17 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const params = modelParamCount(model);
   log(`compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`);
 
+  // Each finished (arm, seed) run is saved at once, so an interrupted run (hours for the full one) loses
+  // at most one run and --resume picks it up.
+  const partialPath = `${out}.partial.json`;
+  const key = { spec, model, donors, steps, evalEvery };
+  let runs: SimResult[];
+  try {
+    runs = raw.resume ? loadPartial(partialPath, key, arms, seeds, log) : [];
+  } catch (e) {
+    console.error(`compression: ${(e as Error).message}`);
+    return 2;
+  }
   const dir = await buildPage('compression');
   const server = await serveStatic(dir);
   const { browser } = await launchBrowser();
@@ -207,7 +236,10 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     const page = await openBenchPage(browser, `${server.origin}/compression.html`, 'starlingCompressionBench', log, Boolean(raw.verbose));
     const info = await page.evaluate(() => (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.init());
     log(`compression: Chromium ${browser.version()}, adapter ${info.adapter}`);
-    const runs: SimResult[] = [];
+    const savePartial = () => {
+      mkdirSync(dirname(out), { recursive: true });
+      writeFileSync(partialPath, JSON.stringify({ bench: 'compression-partial', key, runs }) + '\n');
+    };
     for (const seed of seeds) {
       const data: CompressionPageData = {
         init: Array.from(modelInit(model, seed)),
@@ -215,6 +247,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         val: { tokens: Array.from(val.tokens), targets: Array.from(val.targets) },
       };
       for (const arm of arms) {
+        if (runs.some((r) => r.seed === seed && r.arm.name === arm.name)) continue;
         const t = Date.now();
         const job: SimJob = {
           jobId: `compression-${seed}`,
@@ -229,6 +262,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
           [job, arm, data] as const,
         );
         runs.push(r);
+        savePartial();
         log(
           `compression: seed ${seed} ${arm.name.padEnd(26)} val ${r.finalValLoss.toFixed(4)}  up ${(r.upBytesPerRound / arm.localSteps).toFixed(0)} B/step  ` +
             `down ${(r.downBytesPerRound / arm.localSteps).toFixed(0)} B/step  step ${r.stepMs.toFixed(1)} ms  encode ${r.encodeMs.toFixed(2)} ms  ` +
@@ -236,6 +270,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         );
       }
     }
+    // Resumed runs come first; put them back in seed-then-arm order.
+    runs.sort((a, b) => a.seed - b.seed || arms.findIndex((x) => x.name === a.arm.name) - arms.findIndex((x) => x.name === b.arm.name));
     const rows = aggregate(runs, ARMS[0].name);
     const best = bestArm(rows);
     const results: CompressionResults = {
@@ -249,7 +285,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         host: { platform: `${type()} ${release()} ${arch()}`, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
       },
       tree: treeState(),
-      command,
+      command: command.replace(/ --resume(?= |$)/, ''),
       method: COMPRESSION_METHOD,
       job: { spec, model, params, donors, stepsPerDonor: steps, tokensPerDonor: runs[0].tokensPerDonor, seeds },
       links: LINKS,
@@ -271,6 +307,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     }
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, JSON.stringify(results, null, 1) + '\n');
+    rmSync(partialPath, { force: true });
     const table = formatTable(rows);
     log('');
     log(table);
@@ -280,7 +317,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     const docPath = resolve(repoRoot, 'docs/BENCHMARKS.md');
     if (!raw['no-doc'] && results.real) {
       const before = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
-      writeFileSync(docPath, upsertSection(before, 'compression-real', `## compression: one arm through the real path (${mode})\n\n${realParagraph(results.real)}\n\nReproduce with:\n\n\`\`\`\n${command}\n\`\`\`\n\nResults: \`${out.slice(repoRoot.length + 1)}\`.`));
+      writeFileSync(docPath, upsertSection(before, 'compression-real', `## compression: one arm through the real path (${mode})\n\n${realParagraph(results.real)}\n\nReproduce with:\n\n\`\`\`\n${results.command}\n\`\`\`\n\nResults: \`${out.slice(repoRoot.length + 1)}\`.`));
       log('compression: refreshed the compression-real section of docs/BENCHMARKS.md');
     }
     // The table and plot only for a run of every arm (a subset would replace them with less).
