@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simulateArm, type SimArm, type SimJob, type SimResult } from './compression-sim';
 import { aggregate, bestArm, roundSeconds, secondsTo, formatTable, plotSvg, LINKS } from './compression-report';
-import { ARMS, loadPartial, parseCustomArms } from './compression';
+import { ARMS, loadPartial, parseCustomArms, runCompressionBench } from './compression';
 import { testDevice } from '../src/gpu/test-helpers';
 import { modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
 import { jobCodec } from '../src/sync/job-codec';
@@ -153,9 +153,32 @@ test('--resume keeps saved runs of the same job for the arms and seeds asked for
     assert.match(logs[1], /kept 1 of 3 saved runs/);
     assert.equal(loadPartial(path, key, [dense, f16], [1, 2], log).length, 2);
     assert.throws(() => loadPartial(path, { ...key, steps: 500 }, ARMS, [1], log), /trained a different job .*delete it or drop --resume/);
+    // A finished results file: its key comes from its job and its first validation's step.
+    const job = { spec: key.spec, model: { type: 'mlp' }, donors: 4, stepsPerDonor: 600, seeds: [1] };
+    const rkey = { spec: key.spec, model: job.model, donors: 4, steps: 600, evalEvery: 50 };
+    writeFileSync(path, JSON.stringify({ bench: 'compression', job, runs }));
+    assert.deepEqual(loadPartial(path, rkey, [dense, f16], [1, 2], log).map((r) => r.arm.name), ['dense f32', 'f16']);
+    assert.throws(() => loadPartial(path, { ...rkey, evalEvery: 100 }, ARMS, [1], log), /trained a different job/);
     writeFileSync(path, JSON.stringify({ bench: 'compression' }));
-    assert.throws(() => loadPartial(path, key, ARMS, [1], log), /is not a saved partial compression run/);
+    assert.throws(() => loadPartial(path, key, ARMS, [1], log), /is neither a saved partial compression run nor a compression results file/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('a run without --resume refuses to overwrite the saved runs of an interrupted run, before it loads anything', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'starling-partial-'));
+  const out = join(dir, 'c.json');
+  writeFileSync(`${out}.partial.json`, JSON.stringify({ bench: 'compression-partial', key: {}, runs: [] }));
+  const errors: string[] = [];
+  const orig = console.error;
+  console.error = (l: string) => errors.push(l);
+  try {
+    assert.equal(await runCompressionBench({ quick: true, out }, 'test'), 2);
+  } finally {
+    console.error = orig;
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /c\.json\.partial\.json holds the runs of an interrupted run: pass --resume to keep them, or delete it/);
 });

@@ -36,7 +36,7 @@ export const compressionOptions: OptionSpec[] = [
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
   { name: 'from', kind: 'string', help: 'run nothing: redraw the plot and docs section from this results file' },
   { name: 'doc-subset', kind: 'flag', help: 'write the table and plot even when --arms ran only some of the arms' },
-  { name: 'resume', kind: 'flag', help: 'keep the runs an interrupted run of the same job saved in OUT.partial.json and run only the rest' },
+  { name: 'resume', kind: 'flag', help: 'keep the runs an interrupted run of the same job saved in OUT.partial.json (or, without one, those of the finished OUT, to add arms or seeds) and run only the rest' },
   { name: 'verbose', kind: 'flag', help: "print every validation of every arm (the page's console)" },
 ];
 
@@ -153,20 +153,30 @@ function pickArms(all: SimArm[], spec: string | undefined, custom?: string): Sim
 }
 
 /**
- * --resume: the runs an interrupted run saved, kept only when it trained the same job (spec, model,
- * donors, steps, validation cadence) and only for arms and seeds this run asks for, with the same settings.
+ * --resume: the runs an interrupted run saved (OUT.partial.json) or, when there is none, the runs of the
+ * finished results file OUT (to add arms or seeds to it), kept only when they trained the same job (spec,
+ * model, donors, steps, validation cadence) and only for arms and seeds this run asks for, with the same
+ * settings.
  */
 export function loadPartial(path: string, key: unknown, arms: SimArm[], seeds: number[], log: (l: string) => void): SimResult[] {
   if (!existsSync(path)) {
     log(`compression: --resume: no ${path}, starting afresh`);
     return [];
   }
-  const saved = JSON.parse(readFileSync(path, 'utf8')) as { bench?: string; key?: unknown; runs?: SimResult[] };
-  if (saved.bench !== 'compression-partial' || !Array.isArray(saved.runs)) throw new Error(`--resume: ${path} is not a saved partial compression run`);
-  if (JSON.stringify(saved.key) !== JSON.stringify(key)) throw new Error(`--resume: ${path} trained a different job (job spec, donors, steps or --eval-every differ); delete it or drop --resume`);
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as { bench?: string; key?: unknown; runs?: SimResult[]; job?: CompressionResults['job'] };
+  if (!Array.isArray(saved.runs) || !(saved.bench === 'compression-partial' || (saved.bench === 'compression' && saved.job))) {
+    throw new Error(`--resume: ${path} is neither a saved partial compression run nor a compression results file`);
+  }
+  const savedKey = saved.bench === 'compression-partial' ? saved.key : resultsKey(saved as CompressionResults);
+  if (JSON.stringify(savedKey) !== JSON.stringify(key)) throw new Error(`--resume: ${path} trained a different job (job spec, donors, steps or --eval-every differ); delete it or drop --resume`);
   const kept = saved.runs.filter((r) => seeds.includes(r.seed) && arms.some((a) => JSON.stringify(a) === JSON.stringify(r.arm)));
   log(`compression: --resume: kept ${kept.length} of ${saved.runs.length} saved runs from ${path}`);
   return kept;
+}
+
+/** The --resume key of a finished results file; its validation cadence is the step of its first validation. */
+function resultsKey(r: CompressionResults) {
+  return { spec: r.job.spec, model: r.job.model, donors: r.job.donors, steps: r.job.stepsPerDonor, evalEvery: r.runs[0]?.curve[0]?.step };
 }
 
 /** Loads and splits the job's corpus the way the coordinator does; one shard per donor. */
@@ -204,6 +214,13 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     return 2;
   }
   const out = resolve(repoRoot, (raw.out as string | undefined) ?? `bench/results/compression${quick ? '-quick' : ''}.json`);
+  // Each finished (arm, seed) run is saved at once, so an interrupted run (hours for the full one) loses
+  // at most one run and --resume picks it up. A run without --resume would overwrite those runs: refuse.
+  const partialPath = `${out}.partial.json`;
+  if (!raw.resume && existsSync(partialPath)) {
+    console.error(`compression: ${partialPath} holds the runs of an interrupted run: pass --resume to keep them, or delete it to start over`);
+    return 2;
+  }
   const spec = parseJobSpec(COMPRESSION_JOBS[mode]);
   const t0 = Date.now();
   log(`compression (${mode}): loading ${spec.data.source}…`);
@@ -218,13 +235,10 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const params = modelParamCount(model);
   log(`compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`);
 
-  // Each finished (arm, seed) run is saved at once, so an interrupted run (hours for the full one) loses
-  // at most one run and --resume picks it up.
-  const partialPath = `${out}.partial.json`;
   const key = { spec, model, donors, steps, evalEvery };
   let runs: SimResult[];
   try {
-    runs = raw.resume ? loadPartial(partialPath, key, arms, seeds, log) : [];
+    runs = raw.resume ? loadPartial(existsSync(partialPath) || !existsSync(out) ? partialPath : out, key, arms, seeds, log) : [];
   } catch (e) {
     console.error(`compression: ${(e as Error).message}`);
     return 2;
