@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import express from 'express';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
-import { findBrowser, webgpuFlags } from '../coordinator/browser';
+import { findBrowser, webgpuFlags } from '../cli/browser';
 
 export const benchDir = dirname(fileURLToPath(import.meta.url));
 export const repoRoot = resolve(benchDir, '..');

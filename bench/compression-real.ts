@@ -1,11 +1,11 @@
 // The compression benchmark's check against the real path: one arm trained by a real coordinator and
-// N headless Chromium donors over WebRTC (coordinator/local-job.ts), with the same job, shards and seed
+// N headless Chromium donors over WebRTC (cli/local-job.ts), with the same job, shards and seed
 // as its simulated run, then compared round by round: bytes per donor as the data channels counted
 // them, and validation loss.
 import { build } from 'vite';
 import type { RoundResult } from '../coordinator/job-engine';
 import type { JobSpec } from '../coordinator/job-spec';
-import { runLocalJob } from '../coordinator/local-job';
+import { runLocalJob } from '../cli/local-job';
 import { repoRoot } from './browser-harness';
 import type { SimArm, SimResult } from './compression-sim';
 

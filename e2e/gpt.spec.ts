@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import { startHarness } from './harness';
 import { checkpointPaths, readModelCheckpoint } from '../coordinator/checkpoint';
-import { DEMO_GPT_JOB } from '../coordinator/demo-jobs';
+import { DEMO_GPT_JOB } from '../cli/demo-jobs';
 import { gptParamSpecs } from '../src/model/gpt-spec';
 
 // The GPT through real donors: the job message carries the GPT config, the worker builds the GPT

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type RunningServer } from '../coordinator/server';
-import { Fleet } from '../coordinator/fleet';
+import { Fleet } from '../cli/fleet';
 import type { RoundResult } from '../coordinator/job-engine';
 
 export interface Harness {

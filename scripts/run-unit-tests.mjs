@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Runs every `*.test.ts` next to the code (src/, coordinator/, bench/) with Node's test runner
+// Runs every `*.test.ts` next to the code (src/, coordinator/, cli/, bench/) with Node's test runner
 // through tsx. Node 20 has no glob support in --test, so the files are listed here.
 // GPU tests need a Vulkan driver for Node's WebGPU (Dawn); with no GPU we point it at the
 // SwiftShader ICD that Debian's chromium ships, unless the caller chose one.
@@ -18,7 +18,7 @@ function walk(dir) {
     else if (name.endsWith('.test.ts')) files.push(relative(root, p));
   }
 }
-for (const d of ['src', 'coordinator', 'bench', 'scripts']) if (existsSync(join(root, d))) walk(join(root, d));
+for (const d of ['src', 'coordinator', 'cli', 'bench', 'scripts']) if (existsSync(join(root, d))) walk(join(root, d));
 const chosen = filter.length ? files.filter((f) => filter.some((x) => f.includes(x))) : files;
 if (chosen.length === 0) {
   console.error(`no test files matched ${filter.join(' ') || '(all)'}`);

@@ -24,9 +24,9 @@ import { CharTokenizer } from '../src/data/tokenizer';
 import { splitTokens } from '../src/data/split';
 import { lrAt, validateSchedule, type LrSchedule } from '../src/optim/schedule';
 import { Rng } from '../src/util/rng';
-import { loadCorpus } from './corpus';
-import { modelMetadata, paramsToTensors, writeSafetensors } from './checkpoint';
-import { jobModelConfig, type ModelSpec } from './job-spec';
+import { loadCorpus } from '../coordinator/corpus';
+import { modelMetadata, paramsToTensors, writeSafetensors } from '../coordinator/checkpoint';
+import { jobModelConfig, type ModelSpec } from '../coordinator/job-spec';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 
 /** Pufferfish's switch: train full rank for `step` steps, then factorise and train on at low rank. */

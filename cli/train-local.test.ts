@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { trainLocal, type LocalTrainOptions } from './train-local';
-import { readModelCheckpoint, readSafetensors } from './checkpoint';
+import { readModelCheckpoint, readSafetensors } from '../coordinator/checkpoint';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 import { gptParamSpecs } from '../src/model/gpt-spec';
 

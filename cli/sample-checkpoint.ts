@@ -1,7 +1,7 @@
 // Text sampling from a checkpoint on the CPU: reads the safetensors file, takes the model (MLP or
 // GPT) from its metadata and the tokenizer from its vocabulary, and generates greedily or with
 // temperature.
-import { readModelCheckpoint } from './checkpoint';
+import { readModelCheckpoint } from '../coordinator/checkpoint';
 import { CharTokenizer } from '../src/data/tokenizer';
 import { modelGenerate, type ModelConfig } from '../src/model/model';
 import type { SampleOptions } from '../src/model/sample';

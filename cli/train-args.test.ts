@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseTrainArgs } from './train-args';
-import { DEFAULT_GPT_MODEL, DEFAULT_MLP_MODEL } from './job-spec';
+import { DEFAULT_GPT_MODEL, DEFAULT_MLP_MODEL } from '../coordinator/job-spec';
 
 test('train flags: MLP by default, GPT with its fields, defaults from the job spec', () => {
   const m = parseTrainArgs([]);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeCheckpoint } from './checkpoint';
+import { writeCheckpoint } from '../coordinator/checkpoint';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 import { mlpInit } from '../src/model/mlp-spec';
 import { gptInit } from '../src/model/gpt-spec';

@@ -4,10 +4,10 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from './server';
+import { startServer } from '../coordinator/server';
 import { Fleet } from './fleet';
-import { checkpointPaths } from './checkpoint';
-import type { RoundResult } from './job-engine';
+import { checkpointPaths } from '../coordinator/checkpoint';
+import type { RoundResult } from '../coordinator/job-engine';
 
 export interface LocalJobOptions {
   /** The job as a researcher posts it (POST /api/jobs). */

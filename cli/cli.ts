@@ -2,10 +2,10 @@
 // starling serve | fleet | demo — one CLI for the operator and the quick start.
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
-import { startServer } from './server';
+import { startServer } from '../coordinator/server';
 import { Fleet } from './fleet';
 import { runLocalJob } from './local-job';
-import type { RoundResult } from './job-engine';
+import type { RoundResult } from '../coordinator/job-engine';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 import { trainLocal } from './train-local';
 import { parseTrainArgs } from './train-args';

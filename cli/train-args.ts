@@ -1,7 +1,7 @@
 // `starling train`'s flags → LocalTrainOptions. Model flags go through the job spec's rules
 // (parseJobSpec), so the CLI and the API accept the same models; an error names the flag typed.
 import { parseArgs } from 'node:util';
-import { DEFAULT_GRAD_CLIP, JobSpecError, parseJobSpec, type ModelSpec } from './job-spec';
+import { DEFAULT_GRAD_CLIP, JobSpecError, parseJobSpec, type ModelSpec } from '../coordinator/job-spec';
 import type { LocalTrainOptions } from './train-local';
 
 export class UsageError extends Error {
