@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Store } from './store';
 import { createApiRouter } from './api';
+import type { DonorConfig } from './api-schemas';
 import { loadOrCreateToken } from './auth';
 import { attachPeerServer, createNodePeer } from './rtc-node';
 import { DonorHub } from './donor-hub';
@@ -55,15 +56,13 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   app.disable('x-powered-by');
   const http: Server = createServer(app);
   const coordinatorPeerId = `starling-coordinator-${randomBytes(6).toString('hex')}`;
-  app.get('/api/donor/config', (_req, res) => {
-    res.json({ peerPath: PEER_PATH, coordinatorPeerId, iceServers });
-  });
   const counters = { shardDownloads: 0 };
   app.use('/api/donor/jobs/:id/shards/:n', (_req, _res, next) => {
     counters.shardDownloads++;
     next();
   });
-  app.use(createApiRouter({ store, runner, token, dataDir }));
+  const donorConfig: DonorConfig = { peerPath: PEER_PATH, coordinatorPeerId, iceServers };
+  app.use(createApiRouter({ store, runner, token, dataDir, donorConfig }));
   const signalling = attachPeerServer(app, http, PEER_PATH);
 
   const appDir = resolve(opts.appDir ?? 'dist');
