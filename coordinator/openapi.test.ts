@@ -237,3 +237,10 @@ test('live answers, successes and failures, match their documented status and sc
     assert.equal(r.status, status, `${method} ${path}: ${JSON.stringify(r.body)}`);
   }
 });
+
+test("docs/API.md's route table lists exactly the served routes", () => {
+  const md = readFileSync(new URL('../docs/API.md', import.meta.url), 'utf8');
+  const listed = [...md.matchAll(/^\| `(GET|POST|PUT|PATCH|DELETE) (\/api\/\S*)` \|/gm)].map((m) => `${m[1]} ${m[2]}`);
+  const served = API_ROUTES.map((r) => `${r.method.toUpperCase()} ${r.path}`);
+  assert.deepEqual([...listed].sort(), [...served].sort());
+});
