@@ -13,8 +13,20 @@ import { modelParamCount } from '../src/model/model';
 import type { JobRecord, JobStatus, Store } from './store';
 import { ApiError, getJobOr404, parseIntParam, quote, type ApiContext, type ApiRoute } from './api-common';
 import {
-  Binary, CreatedJob, DonorList, JobDetail, JobIdParams, JobList, JobSpecInput, JobSummary, PlainText, RoundList,
-  RoundsQuery, Upload, failure, json,
+  Binary,
+  CreatedJob,
+  DonorList,
+  JobDetail,
+  JobIdParams,
+  JobList,
+  JobSpecInput,
+  JobSummary,
+  PlainText,
+  RoundList,
+  RoundsQuery,
+  Upload,
+  failure,
+  json,
 } from './api-schemas';
 
 function jobSummary(job: JobRecord): Static<typeof JobSummary> {
@@ -240,7 +252,7 @@ export const RESEARCHER_ROUTES: readonly ApiRoute[] = [
       responses: {
         201: json('the created job, running', CreatedJob),
         400: failure('bad spec, bad data source or text, text that does not fit the model, malformed JSON'),
-        409: failure("the runner refused to start it (its status passes through); the job is marked failed"),
+        409: failure('the runner refused to start it (its status passes through); the job is marked failed'),
         413: failure('body over the JSON limit (64 KiB)'),
         415: failure('a body whose Content-Type is not JSON'),
         500: failure('the job could not start; it is marked failed'),

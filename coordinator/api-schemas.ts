@@ -212,7 +212,7 @@ export interface RouteDoc {
   params?: TObject;
   query?: TObject;
   body?: { description: string; required: boolean; contentType: string; schema: TSchema };
-  /** Success and failure answers by status; 401 is added to every route that needs the token. */
+  /** Answers by status; openapi.ts adds 401 to every route needing the token, and 500 where not listed. */
   responses: Record<number, ResponseDoc>;
 }
 

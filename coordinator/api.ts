@@ -79,16 +79,16 @@ export function openApiDocument(): object {
 }
 
 export function createApiRouter(deps: ApiDeps): Router {
+  const responses = new Map<number, number>();
   const ctx: ApiContext = {
     store: deps.store,
     runner: deps.runner,
     dataDir: deps.dataDir,
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
-    responses: new Map(),
+    responses,
     donorConfig: deps.donorConfig,
   };
-  const responses = ctx.responses as Map<number, number>;
-  const auth = requireToken(deps.token);
+  const auth = [requireToken(deps.token)];
   const router = express.Router();
 
   router.use('/api', (_req, res, next) => {
@@ -96,8 +96,8 @@ export function createApiRouter(deps: ApiDeps): Router {
     next();
   });
   for (const route of API_ROUTES) {
-    router[route.method](route.path, ...(route.auth ? [auth] : []), ...bodyParsers(route.body, ctx.limits),
-      serve(ctx, route.handler));
+    const guard = route.auth ? auth : [];
+    router[route.method](route.path, ...guard, ...bodyParsers(route.body, ctx.limits), serve(ctx, route.handler));
   }
   router.use(apiErrorHandler(deps.log ?? ((line: string) => console.error(line))));
   return router;

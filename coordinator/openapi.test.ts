@@ -123,7 +123,10 @@ test('the document is JSON with openapi 3.1.0, unique operation ids, and every $
   const ids = Object.values(doc.paths).flatMap((ops) =>
     Object.values(ops).map((op) => (op as { operationId?: string }).operationId),
   );
-  assert.ok(ids.every((id) => typeof id === 'string' && /^[a-zA-Z]\w+$/.test(id)), ids.join(', '));
+  assert.ok(
+    ids.every((id) => typeof id === 'string' && /^[a-zA-Z]\w+$/.test(id)),
+    ids.join(', '),
+  );
   assert.equal(new Set(ids).size, ids.length, 'operation ids are unique');
 });
 
@@ -201,8 +204,20 @@ test('live answers, successes and failures, match their documented status and sc
   assert.equal(created.status, 201);
   const id = created.body.id as string;
   store.recordRound({
-    jobId: id, round: 0, version: 1, startedAt: 1, endedAt: 2, assigned: 1, accepted: 1, late: 0, dropped: 0,
-    rejected: 0, bytesUp: 10, bytesDown: 20, trainLoss: 3, valLoss: null,
+    jobId: id,
+    round: 0,
+    version: 1,
+    startedAt: 1,
+    endedAt: 2,
+    assigned: 1,
+    accepted: 1,
+    late: 0,
+    dropped: 0,
+    rejected: 0,
+    bytesUp: 10,
+    bytesDown: 20,
+    trainLoss: 3,
+    valLoss: null,
   });
   store.upsertDonor({ id: 'donor-a', jobId: id, adapter: 'test', state: 'ready', bytesUp: 1, bytesDown: 2 });
   const upload = await checkAnswer('POST', '/api/uploads', { body: 'some text\n', type: 'text/plain' });

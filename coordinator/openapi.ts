@@ -59,6 +59,8 @@ const UNAUTHORIZED: ResponseDoc = {
   headers: { 'WWW-Authenticate': { description: 'Bearer realm="starling"', schema: Type.String() } },
 };
 
+const INTERNAL: ResponseDoc = { description: 'internal error (logged by the coordinator)', schema: ErrorBody };
+
 function operation(route: ApiRoute, refs: Map<unknown, string>): Json {
   const { doc } = route;
   const op: { [key: string]: Json } = { operationId: route.handler.name, summary: doc.summary };
@@ -75,7 +77,9 @@ function operation(route: ApiRoute, refs: Map<unknown, string>): Json {
       content: { [doc.body.contentType]: { schema: jsonSchema(doc.body.schema, refs) } },
     };
   }
-  const responses: Record<number, ResponseDoc> = route.auth ? { ...doc.responses, 401: UNAUTHORIZED } : doc.responses;
+  // Any route can fail unexpectedly; the error handler answers 500 with the message then.
+  const responses: Record<number, ResponseDoc> = { 500: INTERNAL, ...doc.responses };
+  if (route.auth) responses[401] = UNAUTHORIZED;
   op.responses = Object.fromEntries(
     Object.keys(responses)
       .map(Number)
