@@ -129,7 +129,7 @@ async function refreshDetail(): Promise<void> {
   if (!selected) return;
   const id = selected;
   const detail = await api<Record<string, unknown>>(`/api/jobs/${encodeURIComponent(id)}`);
-  const job = ((detail.job as JobRow) ?? detail) as JobRow;
+  const job = (detail.job as JobRow) ?? detail;
   const rounds = asArray<RoundRow>(await api(`/api/jobs/${encodeURIComponent(id)}/rounds`), 'rounds');
   const live = (detail.live ?? {}) as { donors?: DonorRow[] };
   // A running job lists its live donors; a finished (or not yet started) one, the donors the store
