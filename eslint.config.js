@@ -39,7 +39,9 @@ export default tseslint.config(
         {
           ignoreVoid: true,
           // node:test's describe/it return promises that the runner itself awaits.
-          allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }],
+          allowForKnownSafeCalls: [
+            { from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] },
+          ],
         },
       ],
       // Arrays of numbers read fine in messages (`sizes ${[1, 2]}`); objects, unknown and any still flagged.
