@@ -21,7 +21,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        // One TypeScript program per tsconfig, shared across files: far faster than `project` per file.
+        // Finds tsconfig.json the way editors do; as fast as `project: './tsconfig.json'` here (~21 s either way).
         projectService: true,
         tsconfigRootDir: import.meta.dirname,
       },
