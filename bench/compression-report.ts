@@ -173,7 +173,7 @@ export function plotSvg(results: SimResult[], title: string): string {
   for (const r of results) byArm.set(r.arm.name, [...(byArm.get(r.arm.name) ?? []), r]);
   const series = [...byArm.entries()].map(([name, runs]) => ({
     name,
-    pts: runs[0].curve.map((p, k) => ({
+    pts: runs[0].curve.map((_p, k) => ({
       x: mean(runs.map((r) => r.curve[k].upBytes + r.curve[k].downBytes)),
       y: mean(runs.map((r) => r.curve[k].valLoss)),
     })),

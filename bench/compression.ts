@@ -10,7 +10,6 @@ import type { OptionSpec, OptionValue } from './args';
 import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
 import type { Page } from 'playwright-core';
 import { upsertSection } from './report';
-import { median } from './stats';
 import { defaultOuter } from '../src/sync/outer';
 import { treeState } from './train-step';
 import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';

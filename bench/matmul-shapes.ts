@@ -307,7 +307,7 @@ export function stepTotals(rows: readonly GptShapeRow[], field: 'ms' | 'cpuMs' =
   for (const n of names) {
     // 'single' is only timed where it differs from 'chosen', 'before' where it differs from 'simple'.
     const pick = (r: GptShapeRow) => r[field][n] ?? (n === 'single' ? r[field].chosen : n === 'before' ? r[field].simple : undefined);
-    if (rows.every((r) => pick(r) !== undefined)) totals[n] = rows.reduce((t, r) => t + r.count * pick(r)!, 0);
+    if (rows.every((r) => pick(r) !== undefined)) totals[n] = rows.reduce((t, r) => t + r.count * pick(r), 0);
   }
   return totals;
 }

@@ -97,12 +97,12 @@ export function tfMlpSide(cfg: MlpConfig, batch: number, params: Float32Array, h
   const c = Math.sqrt(2 / Math.PI);
 
   const loss = (tokens: tf.Tensor1D, targets: tf.Tensor1D) => (): tf.Scalar => {
-    const x = tf.reshape(tf.gather(emb, tokens), [batch, k * D]) as tf.Tensor2D;
+    const x = tf.reshape<tf.Rank.R2>(tf.gather(emb, tokens), [batch, k * D]);
     const pre = tf.fused.matMul({ a: x, b: wh, transposeB: true, bias: bh });
     const u = tf.mul(tf.add(pre, tf.mul(tf.mul(pre, tf.mul(pre, pre)), 0.044715)), c);
-    const h = tf.mul(tf.mul(pre, 0.5), tf.add(tf.tanh(u), 1)) as tf.Tensor2D;
+    const h = tf.mul<tf.Tensor2D>(tf.mul(pre, 0.5), tf.add(tf.tanh(u), 1));
     const logits = tf.fused.matMul({ a: h, b: wo, transposeB: true, bias: bo });
-    return tf.losses.softmaxCrossEntropy(tf.oneHot(targets, V), logits) as tf.Scalar;
+    return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(tf.oneHot(targets, V), logits);
   };
 
   const step = async (b: Batch): Promise<number> => {

@@ -71,8 +71,8 @@ async function serve(args: string[]): Promise<void> {
     await s.close();
     process.exit(0);
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
 }
 
 async function fleet(args: string[]): Promise<void> {
@@ -87,8 +87,8 @@ async function fleet(args: string[]): Promise<void> {
     await f.close();
     process.exit(0);
   };
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
 }
 
 function progressLine(r: RoundResult): string {

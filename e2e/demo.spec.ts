@@ -34,7 +34,7 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   expect(summary.bytesDown as number).toBeGreaterThan(0);
 
   // Parse the checkpoint by the format's rules alone (not through our reader).
-  const bytes = readFileSync(summary.checkpoint as string);
+  const bytes = readFileSync(summary.checkpoint);
   const headerLen = Number(bytes.readBigUInt64LE(0));
   expect((8 + headerLen) % 8).toBe(0);
   const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<

@@ -72,14 +72,16 @@ function cell(tr: HTMLTableRowElement, text: string): HTMLTableCellElement {
 /** One line for a job's model, e.g. "GPT 2 × 64, 2 heads, context 32". */
 function describeModel(m: Record<string, unknown> | undefined): string {
   if (!m) return '?';
+  // The coordinator validated the spec: these fields are numbers (or booleans) when present.
+  const n = m as Record<string, number | boolean | undefined>;
   if (m.type === 'gpt') {
     const lr = m.lowRank as { rank: number; layers?: string } | undefined;
     return (
-      `GPT ${m.layers} × ${m.width}, ${m.heads} heads, context ${m.context}${m.tiedEmbeddings ? '' : ', untied'}` +
+      `GPT ${n.layers} × ${n.width}, ${n.heads} heads, context ${n.context}${n.tiedEmbeddings ? '' : ', untied'}` +
       (lr ? `, low rank ${lr.rank} (${lr.layers ?? 'middle'})` : '')
     );
   }
-  return `MLP context ${m.context}, embed ${m.embed}, hidden ${m.hidden}`;
+  return `MLP context ${n.context}, embed ${n.embed}, hidden ${n.hidden}`;
 }
 
 // The form shows (and submits: a disabled fieldset's inputs are left out of FormData) only the
@@ -129,7 +131,7 @@ async function refreshDetail(): Promise<void> {
   if (!selected) return;
   const id = selected;
   const detail = await api<Record<string, unknown>>(`/api/jobs/${encodeURIComponent(id)}`);
-  const job = ((detail.job as JobRow) ?? detail) as JobRow;
+  const job = (detail.job as JobRow) ?? detail;
   const rounds = asArray<RoundRow>(await api(`/api/jobs/${encodeURIComponent(id)}/rounds`), 'rounds');
   const live = (detail.live ?? {}) as { donors?: DonorRow[] };
   // A running job lists its live donors; a finished (or not yet started) one, the donors the store
@@ -194,10 +196,12 @@ $<HTMLFormElement>('new-job').onsubmit = async (ev) => {
   ev.preventDefault();
   const f = new FormData(ev.target as HTMLFormElement);
   const num = (k: string) => Number(f.get(k));
+  // Every field but 'file' is a text input or a select, so its entry is a string (or null when absent).
+  const text = (k: string) => f.get(k) as string | null;
   const err = $('form-error');
   err.hidden = true;
   try {
-    let source = String(f.get('source'));
+    let source = String(text('source'));
     if (source === 'upload') {
       const file = f.get('file');
       if (!(file instanceof File) || file.size === 0) throw new Error('choose a text file to upload');
@@ -209,7 +213,7 @@ $<HTMLFormElement>('new-job').onsubmit = async (ev) => {
       source = `upload:${up.id}`;
     }
     // The coordinator checks every field and names the one that is wrong; the form only shapes the JSON.
-    const rank = String(f.get('lowRankRank') ?? '').trim();
+    const rank = (text('lowRankRank') ?? '').trim();
     const model =
       f.get('modelType') === 'gpt'
         ? {
@@ -219,13 +223,13 @@ $<HTMLFormElement>('new-job').onsubmit = async (ev) => {
             heads: num('heads'),
             width: num('width'),
             tiedEmbeddings: f.get('tiedEmbeddings') === 'true',
-            ...(rank === '' ? {} : { lowRank: { rank: Number(rank), layers: String(f.get('lowRankLayers')) } }),
+            ...(rank === '' ? {} : { lowRank: { rank: Number(rank), layers: String(text('lowRankLayers')) } }),
           }
         : { type: 'mlp', context: num('context'), embed: num('embed'), hidden: num('hidden') };
-    const gradClip = String(f.get('gradClip') ?? '').trim();
-    const codec = String(f.get('codec') ?? '').trim();
+    const gradClip = (text('gradClip') ?? '').trim();
+    const codec = (text('codec') ?? '').trim();
     const spec = {
-      name: String(f.get('name')),
+      name: String(text('name')),
       model,
       data: { source },
       train: {

@@ -50,7 +50,7 @@ export class DonorCache {
   async pruneOtherJobs(keepJobId: string): Promise<void> {
     const tx = this.db.transaction(['shards', 'snapshots'], 'readwrite');
     for (const key of await tx.objectStore('shards').getAllKeys()) {
-      if (!String(key).startsWith(`${keepJobId}/`)) await tx.objectStore('shards').delete(key);
+      if (typeof key !== 'string' || !key.startsWith(`${keepJobId}/`)) await tx.objectStore('shards').delete(key);
     }
     for (const key of await tx.objectStore('snapshots').getAllKeys()) {
       if (key !== keepJobId) await tx.objectStore('snapshots').delete(key);

@@ -58,7 +58,7 @@ export class CharTokenizer {
     }
     const cps: number[] = [];
     for (let i = 0; i < vocab.length; i++) {
-      const s = vocab[i];
+      const s: unknown = vocab[i];
       const cp = typeof s === 'string' ? s.codePointAt(0) : undefined;
       if (cp === undefined || String.fromCodePoint(cp) !== s) {
         throw new TypeError(`tokenizer vocab[${i}] must be exactly one character, got ${JSON.stringify(s)}`);

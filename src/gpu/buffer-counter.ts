@@ -11,6 +11,7 @@ export interface BufferCounter {
 }
 
 export function countBufferCreations(device: GPUDevice): BufferCounter {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called below with .call(this, …)
   const original = device.createBuffer;
   const state = { count: 0, bytes: 0, labels: [] as string[] };
   device.createBuffer = function (this: GPUDevice, desc: GPUBufferDescriptor): GPUBuffer {

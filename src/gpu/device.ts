@@ -80,7 +80,7 @@ export async function requestDeviceFrom(adapter: GPUAdapter, opts: AcquireOption
   } catch (e) {
     throw new NoWebGPUError(`The GPU adapter refused to create a device: ${(e as Error).message}. ${HOW_TO_ENABLE}`);
   }
-  device.lost.then((info) => {
+  void device.lost.then((info) => {
     if (info.reason === 'destroyed') return;
     const err = new DeviceLostError(String(info.reason), info.message);
     lost.set(device, err);

@@ -10,6 +10,8 @@ export async function gpuChecked<T>(device: GPUDevice, what: string, fn: () => T
     const validation = await device.popErrorScope();
     const oom = await device.popErrorScope();
     const err = validation ?? oom;
+    // A GPU error explains (and outranks) whatever fn threw: report it, even from finally.
+    // eslint-disable-next-line no-unsafe-finally
     if (err) throw new Error(`${what}: GPU ${validation ? 'validation' : 'out-of-memory'} error: ${err.message}`);
   }
   return result;
