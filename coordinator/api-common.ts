@@ -95,7 +95,7 @@ export function parseIntParam(name: string, raw: unknown, lo: number, hi: number
   if (raw === undefined) return dflt;
   const v = typeof raw === 'string' && /^-?\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(v) || v < lo || v > hi) {
-    throw new ApiError(400, `${name} must be an integer in [${lo}, ${hi}], got ${quote(String(raw))}`);
+    throw new ApiError(400, `${name} must be an integer in [${lo}, ${hi}], got ${quote(typeof raw === 'string' ? raw : JSON.stringify(raw) ?? typeof raw)}`);
   }
   return v;
 }
