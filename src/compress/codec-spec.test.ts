@@ -10,13 +10,14 @@ import {
   COCKTAIL_TOPK,
   COCKTAIL_VALUES,
   formatCodecSpec,
+  modelCodecByName,
   parseCodecSpec,
   QUANT_BLOCK,
   type CodecSpec,
   type ValueSpec,
 } from './codec-spec';
 import { int8Codec, int8Scale, INT8_BLOCK } from './int8';
-import { modelCodecByName, type TensorSpec } from './model-codec';
+import type { TensorSpec } from './model-codec';
 import { quantLevels, quantStep } from './quantize';
 import { randomkIndices } from './randomk';
 import { keepCount } from './sparse';

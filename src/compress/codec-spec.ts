@@ -193,3 +193,14 @@ export function buildModelCodec(spec: CodecSpec, layout: readonly TensorSpec[]):
   if (spec.kind === 'powersgd') return modelCodec(layout, powerSgdPolicy(spec.rank, buildValue(spec.fallback)), { name });
   return modelCodec(layout, { vector: buildVectorCodec(spec) }, { name });
 }
+
+/**
+ * The model codec for a job's codec string over a layout, named by its canonical form: the grammar,
+ * the defaults and the errors are this file's (parseCodecSpec, then buildModelCodec). 'int8'
+ * sends every tensor through int8; 'powersgd:R' sends 2-D tensors through PowerSGD rank R where that
+ * saves space and the rest through int8 ('powersgd:R/V' through V). A bad string throws a RangeError
+ * naming it, the part that is wrong and the accepted forms.
+ */
+export function modelCodecByName(spec: string, layout: readonly TensorSpec[]): ModelCodec {
+  return buildModelCodec(parseCodecSpec(spec), layout);
+}

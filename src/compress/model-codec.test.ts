@@ -6,7 +6,8 @@ import type { Codec, CodecContext } from './codec';
 import { ErrorFeedback } from './error-feedback';
 import { int8Codec } from './int8';
 import { powerSgdCodec } from './powersgd';
-import { MODEL_CODEC_VERSION, modelCodec, modelCodecByName, powerSgdPolicy } from './model-codec';
+import { MODEL_CODEC_VERSION, modelCodec, powerSgdPolicy } from './model-codec';
+import { modelCodecByName } from './codec-spec';
 import { layoutOf } from './layout.test-helper';
 
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
 import { f16Codec, f32Codec } from './plain';
 import { ErrorFeedback } from './error-feedback';
-import { f32ToHalfBits, halfBitsToF32 } from '../gpu/kernels/half';
+import { f32ToHalfBits, halfBitsToF32 } from '../util/half';
 
 const SIZES = [1, 2, 7, 257, 1031, 65537];
 

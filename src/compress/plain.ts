@@ -8,7 +8,7 @@
 // non-finite values in a payload on decode, with a RangeError naming the element.
 import type { Codec, CodecContext } from './codec';
 import { checkContext } from './prng';
-import { f32ToHalfBits, halfBitsToF32 } from '../gpu/kernels/half';
+import { f32ToHalfBits, halfBitsToF32 } from '../util/half';
 
 export function checkCount(n: number, who: string): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${who}: element count must be a non-negative integer, got ${n}`);

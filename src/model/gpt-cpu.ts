@@ -11,7 +11,7 @@
 //   gelu        tanh approximation (gelu.ts)
 //   loss        mean over all B·T positions of −log softmax(logits)[target]
 import { gptParamCount, gptParamViews, gptLinears, type GptConfig, type GptLinear } from './gpt-spec';
-import { gelu, geluGrad } from './gelu';
+import { gelu, geluGrad } from '../gpu/kernels/gelu';
 
 type Params = Float32Array | Float64Array;
 type F64 = Float64Array;
