@@ -1,8 +1,7 @@
 // GPU encoders for the CPU codecs of src/compress/, producing the SAME BYTES (the CPU decoder is the
 // coordinator's): Philox4x32-10 (prng.ts), blockwise 8/4/2-bit quantization with nearest or
 // stochastic rounding (quantize.ts, blockQuantCodec), its error-feedback variant (error-feedback.ts),
-// its decoder, and random-k's index permutation and gather (randomk.ts). Launch builders:
-// src/gpu/kernels/codec-quant.ts and codec-randomk.ts. The f16 value codec needs no kernel here:
+// and its decoder. Launch builders: src/gpu/kernels/codec-quant.ts. The f16 value codec needs no kernel here:
 // shaders/half.wgsl's f32_to_half writes plain.ts's f16 layout.
 //
 // Everything that decides a byte is integer arithmetic or a correctly rounded f32 operation on normal
@@ -20,7 +19,7 @@
 // Uniform fields not used by an entry point are ignored by it.
 
 struct Params {
-  n: u32,          // elements (quantize/dequantize: values; random-k: n; probes: cases)
+  n: u32,          // elements (quantize/dequantize: values; probes: cases)
   blocks: u32,     // ceil(n / block): the f32 steps at the front of a quantized payload
   block: u32,      // values per step
   bits: u32,       // 8, 4 or 2
@@ -33,15 +32,15 @@ struct Params {
   stream: u32,
   purpose: u32,    // random_u32s probe: PRNG purpose
   start: u32,      // random_u32s probe: first element index
-  k: u32,          // random-k: values kept
-  half_bits: u32,  // random-k: Feistel half width h
+  k: u32,          // unused (the removed random-k entries' fields; the layout is kept)
+  half_bits: u32,  // unused
   _pad: u32,
 }
 
 @group(0) @binding(0) var<uniform> prm: Params;
-// Input values as f32 bits (quantize, random-k gather), or probe cases.
+// Input values as f32 bits (quantize), or probe cases.
 @group(0) @binding(1) var<storage, read> src: array<u32>;
-// Encoded payload (quantize: steps then code words; random-k: the k kept values as f32), or probe results.
+// Encoded payload (quantize: steps then code words), or probe results.
 @group(0) @binding(2) var<storage, read_write> dst: array<u32>;
 // Error feedback: d = delta + residual is encoded, then residual <- d - decode(encoded).
 @group(0) @binding(3) var<storage, read> delta: array<f32>;
@@ -49,8 +48,6 @@ struct Params {
 // Dequantize: payload in, f32 bits out.
 @group(0) @binding(5) var<storage, read> payload: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
-// Random-k: the kept indices pi(0..k-1).
-@group(0) @binding(7) var<storage, read_write> indices: array<u32>;
 // dequant_ef: word 1 is the first element whose d is NaN or ±Inf (0xffffffff: none), as
 // codec_topk.wgsl's ef_prepare writes it.
 @group(0) @binding(8) var<storage, read> ef_flags: array<u32>;
@@ -64,7 +61,6 @@ const TINY: u32 = 0x0d800000u; // bits of 2^-100
 const TWO24: f32 = 16777216.0;
 
 const PURPOSE_STOCHASTIC_ROUNDING: u32 = 1u;
-const PURPOSE_RANDOM_K: u32 = 2u;
 
 // ---------------------------------------------------------------------------------------------------
 // Philox4x32-10, line for line prng.ts.
@@ -446,71 +442,6 @@ fn dequant_ef(
       y[i] = bitcast<u32>(bitcast<f32>(src[i]) - f32(q) * bitcast<f32>(payload[i / prm.block]));
     }
   }
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Random-k (randomk.ts): pi(j) by an 8-round Feistel network on 2h bits with cycle walking into [0, n),
-// round keys K_r = randomU32(ctx, PURPOSE_RANDOM_K, r). One invocation per kept value j < k.
-
-fn lowbias32(v: u32) -> u32 {
-  var x = v;
-  x ^= x >> 16u;
-  x *= 0x7feb352du;
-  x ^= x >> 15u;
-  x *= 0x846ca68bu;
-  x ^= x >> 16u;
-  return x;
-}
-
-fn feistel_permute(j: u32) -> u32 {
-  let k0 = random_block(PURPOSE_RANDOM_K, 0u);
-  let k1 = random_block(PURPOSE_RANDOM_K, 1u);
-  var keys = array<u32, 8>(k0.x, k0.y, k0.z, k0.w, k1.x, k1.y, k1.z, k1.w);
-  let h = prm.half_bits;
-  let mask = (1u << h) - 1u;
-  var v = j;
-  loop {
-    var l = v >> h;
-    var r = v & mask;
-    for (var i = 0u; i < 8u; i++) {
-      let t = l ^ (lowbias32(r ^ keys[i]) & mask);
-      l = r;
-      r = t;
-    }
-    v = (l << h) | r;
-    if (v < prm.n) {
-      break;
-    }
-  }
-  return v;
-}
-
-@compute @workgroup_size(WG)
-fn randomk_indices(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let j = block_of(wid, nwg) * WG + lid;
-  if (j >= prm.k) {
-    return;
-  }
-  indices[j] = feistel_permute(j);
-}
-
-// dst[j] = x[pi(j)] (bits copied): the payload of randomkCodec with the f32 value codec, and the input
-// of any other value codec (quant_steps / quant_codes on dst, with k values).
-@compute @workgroup_size(WG)
-fn randomk_gather(
-  @builtin(workgroup_id) wid: vec3u,
-  @builtin(num_workgroups) nwg: vec3u,
-  @builtin(local_invocation_index) lid: u32,
-) {
-  let j = block_of(wid, nwg) * WG + lid;
-  if (j >= prm.k) {
-    return;
-  }
-  dst[j] = src[feistel_permute(j)];
 }
 
 // ---------------------------------------------------------------------------------------------------

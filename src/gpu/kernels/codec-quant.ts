@@ -1,7 +1,7 @@
 // GPU twins of the CPU codecs' encoders (shaders/codec_quant.wgsl): blockwise 8/4/2-bit quantization
 // with nearest or stochastic rounding, byte for byte blockQuantCodec's payload (src/compress/quantize.ts),
 // its error-feedback variant (residual exactly the CPU ErrorFeedback's while no d is subnormal), and
-// its decoder. Random-k lives in codec-randomk.ts; the f16 value codec is half.ts's f32ToHalfLaunch
+// its decoder. The f16 value codec is half.ts's f32ToHalfLaunch
 // (same layout and rounding as plain.ts's f16Codec for every value that codec accepts).
 //
 // A quantize is two launches recorded in one pass: quant_steps (one 64-wide workgroup per block writes
@@ -30,6 +30,7 @@ export interface CodecParams {
   stream?: number;
   purpose?: number;
   start?: number;
+  /** Unused (the removed random-k entries' fields; the uniform's layout is kept). */
   k?: number;
   halfBits?: number;
 }
@@ -50,7 +51,7 @@ function ctxParams(ctx: CodecContext | undefined): CodecParams {
 }
 
 /**
- * Rewrites the codec context of launches built by this module or codec-randomk.ts (queue-ordered
+ * Rewrites the codec context of launches built by this module (queue-ordered
  * before the next submit), so one set of launches serves every round.
  */
 export function setLaunchContext(device: GPUDevice, launches: readonly Launch[], ctx: CodecContext): void {
