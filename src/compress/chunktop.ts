@@ -15,7 +15,7 @@ import type { Codec, CodecContext } from './codec';
 import { checkContext } from './prng';
 import { checkCount, checkFinite, f32Codec } from './plain';
 import { type SparseCodec } from './sparse';
-import { bitLength, readBits, writeBits } from './topk';
+import { bitLength, readBits, writeBits } from './bits';
 
 /** Chunk lengths accepted: 2 … 2^16. */
 export const CHUNK_MIN = 2;

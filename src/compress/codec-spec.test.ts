@@ -21,7 +21,8 @@ import type { TensorSpec } from './model-codec';
 import { quantLevels, quantStep } from './quantize';
 import { randomkIndices } from './randomk';
 import { keepCount } from './sparse';
-import { bitLength, topkIndices } from './topk';
+import { bitLength } from './bits';
+import { topkIndices } from './topk';
 import { layoutOf } from './layout.test-helper';
 
 

@@ -19,7 +19,7 @@ import type { Codec, CodecContext } from './codec';
 import { checkContext, lowbias32, randomU32, PURPOSE_RANDOM_K } from './prng';
 import { checkCount, checkFinite, f32Codec } from './plain';
 import { checkFraction, keepCount, type SparseCodec } from './sparse';
-import { bitLength } from './topk';
+import { bitLength } from './bits';
 
 export const FEISTEL_ROUNDS = 8;
 

@@ -35,32 +35,12 @@ import type { Codec, CodecContext } from './codec';
 import { checkContext } from './prng';
 import { checkCount, checkFinite, f32Codec } from './plain';
 import { checkFraction, keepCount, type SparseCodec } from './sparse';
+import { bitLength, readBits, writeBits } from './bits';
 
 export const TOPK_DELTA = 0;
 export const TOPK_BITMAP = 1;
 export const TOPK_RICE = 2;
 const HEADER = 8;
-
-export function bitLength(v: number): number {
-  return v === 0 ? 0 : 32 - Math.clz32(v);
-}
-
-/** ORs the w-bit field v (1 ≤ w ≤ 32) into `words` at stream bit `pos`: low bits first, straddling words. */
-export function writeBits(words: Uint32Array, pos: number, w: number, v: number): void {
-  const wi = pos >>> 5;
-  const sh = pos & 31;
-  words[wi] |= v << sh;
-  if (sh + w > 32) words[wi + 1] |= v >>> (32 - sh);
-}
-
-/** The w-bit field (1 ≤ w ≤ 32) at stream bit `pos` of the words `word(i)` returns (writeBits' layout). */
-export function readBits(word: (i: number) => number, pos: number, w: number): number {
-  const wi = pos >>> 5;
-  const sh = pos & 31;
-  let v = word(wi) >>> sh;
-  if (sh + w > 32) v |= word(wi + 1) << (32 - sh);
-  return (w === 32 ? v : v & ((1 << w) - 1)) >>> 0;
-}
 
 export interface TopKOptions {
   fraction: number;
