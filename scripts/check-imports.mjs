@@ -15,6 +15,8 @@
 //   6 src/worker, src/donor, src/console
 //   7 coordinator, cli
 //   8 bench, e2e, scripts, top-level files
+// A codec family's GPU part (src/compress/<family>/<family>.gpu.ts) sits in its family's folder but in
+// the gpu layer: it may use src/gpu, and no CPU codec may import it.
 // Tests (*.test.ts, *.test-helper.ts) may import any layer (they compare against references from
 // elsewhere, e.g. a GPT layout in a codec test); they still count for cycles. Files under src/ in no
 // listed folder are reported and skipped for layering.
@@ -86,14 +88,18 @@ for (const f of files) {
   graph.set(rel(f), [...deps].sort());
 }
 
+const GPU_LAYER = LAYERS.findIndex((l) => l.includes('src/gpu'));
+
 function layerOf(path) {
+  if (path.startsWith('src/') && /\.gpu\.ts$/.test(path)) return GPU_LAYER;
   for (let i = 0; i < LAYERS.length; i++) {
     if (LAYERS[i].some((d) => path === d || path.startsWith(`${d}/`))) return i;
   }
   return path.includes('/') ? -1 : LAYERS.length - 1; // top-level files sit with the tools
 }
 const isTest = (p) => /\.test(-helper)?\.ts$/.test(p);
-const dirOf = (p) => LAYERS.flat().find((d) => p.startsWith(`${d}/`)) ?? p;
+const dirOf = (p) =>
+  /\.gpu\.ts$/.test(p) ? `${p} (gpu layer)` : (LAYERS.flat().find((d) => p.startsWith(`${d}/`)) ?? p);
 
 const problems = [];
 const warnings = [];

@@ -16,13 +16,13 @@ import {
   type CodecSpec,
   type ValueSpec,
 } from './codec-spec';
-import { int8Codec, int8Scale, INT8_BLOCK } from './int8';
+import { int8Codec, int8Scale, INT8_BLOCK } from './int8/int8';
 import type { TensorSpec } from './model-codec';
-import { quantLevels, quantStep } from './quantize';
-import { randomkIndices } from './randomk';
+import { quantLevels, quantStep } from './quant/quant';
+import { randomkIndices } from './randomk/randomk';
 import { keepCount } from './sparse';
 import { bitLength } from './bits';
-import { topkIndices } from './topk';
+import { topkIndices } from './topk/topk';
 import { layoutOf } from './layout.test-helper';
 
 

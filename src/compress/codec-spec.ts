@@ -21,13 +21,13 @@
 // 'cocktail:0.1,0.1' → 'cocktail', 'topk:0.10' → 'topk:0.1', 'powersgd:02' → 'powersgd:2'.
 import type { Codec } from './codec';
 import { composeCodecs } from './compose';
-import { int8Codec } from './int8';
+import { int8Codec } from './int8/int8';
 import { modelCodec, powerSgdPolicy, type ModelCodec, type TensorSpec } from './model-codec';
-import { f16Codec, f32Codec } from './plain';
-import { blockQuantCodec, type QuantBits, type Rounding } from './quantize';
-import { randomkCodec } from './randomk';
-import { topkCodec } from './topk';
-import { chunkTopCodec, CHUNK_MAX, CHUNK_MIN } from './chunktop';
+import { f16Codec, f32Codec } from './plain/plain';
+import { blockQuantCodec, type QuantBits, type Rounding } from './quant/quant';
+import { randomkCodec } from './randomk/randomk';
+import { topkCodec } from './topk/topk';
+import { chunkTopCodec, CHUNK_MAX, CHUNK_MIN } from './chunktop/chunktop';
 
 /** Values per f32 step of the qB codecs named here. */
 export const QUANT_BLOCK = 64;

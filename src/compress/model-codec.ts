@@ -18,7 +18,7 @@
 // Random choices: tensor i of a model with T tensors sees ctx {seed, round, stream: ctx.stream·T + i},
 // so tensors draw independent numbers and the caller's streams (uplink, downlink) stay apart.
 import type { Codec, CodecContext } from './codec';
-import { powerSgdCodec } from './powersgd';
+import { powerSgdCodec } from './powersgd/powersgd';
 
 export const MODEL_CODEC_VERSION = 1;
 

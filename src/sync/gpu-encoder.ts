@@ -5,7 +5,7 @@
 // GPU buffer (the trainer's), so DonorSync's own error feedback is not used for the uplink.
 //
 // One encode = one submit of:
-//   ef_prepare (codec_topk.wgsl)  d = (base − local) + β·residual into scratch, bit for bit
+//   ef_prepare (topk.wgsl)  d = (base − local) + β·residual into scratch, bit for bit
 //                                 ErrorFeedback's f32 d (β < 1: JavaScript's f64 product and sum,
 //                                 emulated exactly); records the first non-finite Δ and d in 2 flag words
 //   qB:    quant_steps → quant_codes on d, then dequant_ef: residual ← d − decode (skipped when a
@@ -15,7 +15,7 @@
 //          with topkPack (topkPayload), as the CPU encoder does, and for a lossy inner value codec
 //          writes the k corrections d − decode(value) over the kept values and scatters them into the
 //          residual (topk_scatter, a second small submit that the next encode is queued behind)
-//   chunktop: chunktop_select_ef (codec_chunktop.wgsl) writes the same kept list (one per chunk) and
+//   chunktop: chunktop_select_ef (chunktop.wgsl) writes the same kept list (one per chunk) and
 //          residual; the host packs it with chunkTopPack, and lossy values are scattered as for top-k
 // then the model-codec header (version 1, one tensor, byte length, zero pad to 4) around the payload.
 //
@@ -32,7 +32,7 @@ import type { SparseCodec } from '../compress/sparse';
 import { readBuffer } from '../gpu/buffers';
 import { deviceLostError } from '../gpu/device';
 import { destroyLaunch, encodeLaunches, type Launch } from '../gpu/launch';
-import { dequantizeResidualLaunch, quantizeBlockLaunches, quantWords, setLaunchContext } from '../gpu/kernels/codec-quant';
+import { dequantizeResidualLaunch, quantizeBlockLaunches, quantWords, setLaunchContext } from '../compress/quant/quant.gpu';
 import {
   decayBits,
   EF_FLAG_NONE,
@@ -43,8 +43,8 @@ import {
   topkPrepareLaunch,
   topkScatterLaunch,
   topkScratchBytes,
-} from '../gpu/kernels/codec-topk';
-import { chunkTopLaunch, chunkTopPayload } from '../gpu/kernels/codec-chunktop';
+} from '../compress/topk/topk.gpu';
+import { chunkTopLaunch, chunkTopPayload } from '../compress/chunktop/chunktop.gpu';
 import { COPY_DST, MAP_MODE_READ, MAP_READ, STORAGE_RW } from '../gpu/usage';
 import { checkPayloadSize } from './sync';
 import { flatLayout, jobCodec, uplinkContext } from './job-codec';

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
-import { svd } from '../model/svd';
-import { withSpectrum } from '../model/svd.test-helper';
-import type { CodecContext } from './codec';
-import { ErrorFeedback } from './error-feedback';
+import { Rng } from '../../util/rng';
+import { svd } from '../../model/svd';
+import { withSpectrum } from '../../model/svd.test-helper';
+import type { CodecContext } from '../codec';
+import { ErrorFeedback } from '../error-feedback';
 import { orthonormalizeColumns, powerSgdBytes, powerSgdCodec, POWERSGD_TINY } from './powersgd';
 
 const ctx = (round = 0, seed = 11, stream = 0): CodecContext => ({ seed, round, stream });

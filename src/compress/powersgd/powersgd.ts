@@ -38,7 +38,7 @@
 // so a run reproduces bit for bit. Later rounds read no ctx. Everything here is written so a WGSL
 // port can mirror it (u32 hash with wrapping multiplies, ldexp scaling, one column at a time); the
 // port would work in f32 and should use τ = 2^-12.
-import type { Codec, CodecContext } from './codec';
+import type { Codec, CodecContext } from '../codec';
 
 /** Relative norm below which an orthogonalised column is replaced by a fresh direction (float64). */
 export const POWERSGD_TAU = 2 ** -30;

@@ -1,19 +1,19 @@
-// Chunked top-1 selection on the GPU (shaders/codec_chunktop.wgsl): the kept set of
-// src/compress/chunktop.ts (the largest |x| of every chunk, ties to the lower index), one invocation
-// per chunk, written as the kept list codec-topk.ts uses (m indices, then m values' bits), so
+// Chunked top-1 selection on the GPU (src/compress/chunktop/chunktop.wgsl): the kept set of
+// src/compress/chunktop/chunktop.ts (the largest |x| of every chunk, ties to the lower index), one invocation
+// per chunk, written as the kept list topk.gpu.ts uses (m indices, then m values' bits), so
 // topkScatterLaunch and readTopkKept apply and the host packs it with chunkTopPack, as the CPU
 // encoder does.
-import type { CodecContext } from '../../compress/codec';
-import { chunkTopPack, checkChunk } from '../../compress/chunktop';
-import type { SparseCodec } from '../../compress/sparse';
-import { createLaunch, packUniform, requireBytes, requireDims, type Binding, type Launch, type LaunchOptions } from '../launch';
-import { EF_FLAGS_BYTES, topkKeptBytes, type TopkKept } from './codec-topk';
+import type { CodecContext } from '../codec';
+import { chunkTopPack, checkChunk } from './chunktop';
+import type { SparseCodec } from '../sparse';
+import { createLaunch, packUniform, requireBytes, requireDims, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
+import { EF_FLAGS_BYTES, topkKeptBytes, type TopkKept } from '../topk/topk.gpu';
 
 const WG = 64;
 
 /**
  * One dispatch writing the kept element of every chunk of x's n values to `kept` (topkKeptBytes(m)
- * bytes, m = ceil(n/chunk)). With `residual` and `flags` (ef_prepare's, codec-topk.ts), also
+ * bytes, m = ceil(n/chunk)). With `residual` and `flags` (ef_prepare's, topk.gpu.ts), also
  * residual ← +0 where kept and x where dropped, unless flags word 1 names a non-finite x.
  */
 export function chunkTopLaunch(
@@ -37,7 +37,7 @@ export function chunkTopLaunch(
     bindings[4] = b.flags;
   }
   return createLaunch(device, {
-    shader: 'codec_chunktop',
+    shader: 'chunktop',
     entry: b.residual ? 'chunktop_select_ef' : 'chunktop_select',
     uniform: packUniform([n, chunk, m, 0]),
     bindings,

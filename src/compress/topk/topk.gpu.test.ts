@@ -1,4 +1,4 @@
-// GPU top-k (shaders/codec_topk.wgsl) against the CPU codec (src/compress/topk.ts): the threshold,
+// GPU top-k (src/compress/topk/topk.wgsl) against the CPU codec (src/compress/topk/topk.ts): the threshold,
 // the count above it, the kept indices, the kept value bits and the payload bytes must be identical.
 // Inputs are fresh random bit patterns (never zero): both signs, magnitudes from subnormal to 2^63,
 // a tenth drawn from a pool of 6 magnitudes, and extra copies of the threshold magnitude so that many
@@ -7,13 +7,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
-import { createStorage, readBuffer, upload } from '../buffers';
-import { testDevice, poisoned, run } from '../test-helpers';
-import { topkCodec, topkIndices, topkPack, topkThreshold } from '../../compress/topk';
-import { f16Codec } from '../../compress/plain';
-import { randomkCodec } from '../../compress/randomk';
-import { ErrorFeedback } from '../../compress/error-feedback';
-import { blockQuantCodec } from '../../compress/quantize';
+import { createStorage, readBuffer, upload } from '../../gpu/buffers';
+import { testDevice, poisoned, run } from '../../gpu/test-helpers';
+import { topkCodec, topkIndices, topkPack, topkThreshold } from './topk';
+import { f16Codec } from '../plain/plain';
+import { randomkCodec } from '../randomk/randomk';
+import { ErrorFeedback } from '../error-feedback';
+import { blockQuantCodec } from '../quant/quant';
 import {
   readTopkKept,
   readTopkState,
@@ -30,7 +30,7 @@ import {
   topkSegmentLength,
   type TopkKept,
   type TopkState,
-} from './codec-topk';
+} from './topk.gpu';
 
 const ABS = 0x7fffffff;
 const SIZES = [1, 7, 257, 1031, 65537];

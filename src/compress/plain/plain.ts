@@ -6,9 +6,9 @@
 //    <= 2^-11·|x| for |x| >= 2^-14, <= 2^-25 below (half an f16 subnormal step).
 // Both refuse NaN and ±Inf on encode (f16 also values that would round to ±Inf, |x| >= 65520) and
 // non-finite values in a payload on decode, with a RangeError naming the element.
-import type { Codec, CodecContext } from './codec';
-import { checkContext } from './prng';
-import { f32ToHalfBits, halfBitsToF32 } from '../util/half';
+import type { Codec, CodecContext } from '../codec';
+import { checkContext } from '../prng';
+import { f32ToHalfBits, halfBitsToF32 } from '../../util/half';
 
 export function checkCount(n: number, who: string): void {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`${who}: element count must be a non-negative integer, got ${n}`);

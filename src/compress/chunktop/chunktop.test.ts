@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
+import { Rng } from '../../util/rng';
 import { chunkTopCodec, chunkTopIndices, chunkTopPack } from './chunktop';
-import { blockQuantCodec, quantLevels, quantStep } from './quantize';
-import { ErrorFeedback } from './error-feedback';
-import { efDrift } from './ef-drift.test-helper';
+import { blockQuantCodec, quantLevels, quantStep } from '../quant/quant';
+import { ErrorFeedback } from '../error-feedback';
+import { efDrift } from '../ef-drift.test-helper';
 
 const SIZES = [0, 1, 2, 7, 31, 32, 33, 257, 1031, 65537];
 const CHUNKS = [2, 3, 7, 32, 64, 100, 65536];

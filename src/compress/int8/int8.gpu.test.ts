@@ -1,4 +1,4 @@
-// GPU int8 quantize vs the CPU codec (src/compress/int8.ts). Agreement rule: block scales are
+// GPU int8 quantize vs the CPU codec (src/compress/int8/int8.ts). Agreement rule: block scales are
 // bit-identical (maxabs·f32(1/127) is a correctly rounded multiply on both sides); a quantized value
 // may differ by exactly 1, and only where x/scale lies within 4e-6 (relative) of a k + ½ tie, because
 // WGSL allows f32 division 2.5 ulp of error. Exact ties (checked with scale 1) round away from zero
@@ -6,11 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
-import { createStorage, readBuffer, upload } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose } from '../test-helpers';
-import { int8Codec, int8Scale, INT8_BLOCK } from '../../compress/int8';
-import { ErrorFeedback } from '../../compress/error-feedback';
-import { quantizeLaunch, dequantizeLaunch, quantizeErrorFeedbackLaunch, int8Words } from './quantize';
+import { createStorage, readBuffer, upload } from '../../gpu/buffers';
+import { testDevice, poisoned, run, readF32, assertClose } from '../../gpu/test-helpers';
+import { int8Codec, int8Scale, INT8_BLOCK } from './int8';
+import { ErrorFeedback } from '../error-feedback';
+import { quantizeLaunch, dequantizeLaunch, quantizeErrorFeedbackLaunch, int8Words } from './int8.gpu';
 
 function update(n: number, rng: Rng): Float32Array {
   const x = rng.uniformArray(n);

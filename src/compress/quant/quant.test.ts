@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
-import type { CodecContext } from './codec';
-import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, quantStep, type QuantBits, type Rounding } from './quantize';
-import { int8Codec } from './int8';
-import { ErrorFeedback } from './error-feedback';
+import { Rng } from '../../util/rng';
+import type { CodecContext } from '../codec';
+import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, quantStep, type QuantBits, type Rounding } from './quant';
+import { int8Codec } from '../int8/int8';
+import { ErrorFeedback } from '../error-feedback';
 
 const SIZES = [1, 7, 257, 1031, 65537];
 const BITS: QuantBits[] = [8, 4, 2];

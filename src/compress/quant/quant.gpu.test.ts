@@ -1,4 +1,4 @@
-// GPU codec encoders (shaders/codec_quant.wgsl) against the CPU codecs, bytes compared exactly:
+// GPU codec encoders (src/compress/quant/quant.wgsl) against the CPU codecs, bytes compared exactly:
 //  - Philox4x32-10 and randomU32 bit for bit against prng.ts (random and extreme counters, keys,
 //    contexts, element indices up to 2^32 − 1);
 //  - the quotient f32(|x|/step) and both roundings, through a probe entry, against Math.fround(x/step),
@@ -14,12 +14,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
-import { createStorage, readBuffer, upload } from '../buffers';
-import { testDevice, run } from '../test-helpers';
-import type { CodecContext } from '../../compress/codec';
-import { fillRandomU32, philox4x32, randomU32, PURPOSE_STOCHASTIC_ROUNDING } from '../../compress/prng';
-import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, type QuantBits, type Rounding } from '../../compress/quantize';
-import { ErrorFeedback } from '../../compress/error-feedback';
+import { createStorage, readBuffer, upload } from '../../gpu/buffers';
+import { testDevice, run } from '../../gpu/test-helpers';
+import type { CodecContext } from '../codec';
+import { fillRandomU32, philox4x32, randomU32, PURPOSE_STOCHASTIC_ROUNDING } from '../prng';
+import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, type QuantBits, type Rounding } from './quant';
+import { ErrorFeedback } from '../error-feedback';
 import {
   dequantizeBlockLaunch,
   dequantizeResidualLaunch,
@@ -30,8 +30,8 @@ import {
   quantizeBlockLaunches,
   quantWords,
   setLaunchContext,
-} from './codec-quant';
-import { f32Bits, f32FromBits } from './half';
+} from './quant.gpu';
+import { f32Bits, f32FromBits } from '../../gpu/kernels/half';
 
 const POISON = 0xdeadbeef;
 const BITS: QuantBits[] = [8, 4, 2];

@@ -11,11 +11,11 @@
 //     [j·b, j·b + b), low bits of word 0 first, fields may straddle words, unused bits 0;
 //   values: the inner codec's payload for the m kept values, in chunk order.
 // Error feedback: the residual contracts per chunk, ||r||² ≤ (1 − 1/C)·||d||².
-import type { Codec, CodecContext } from './codec';
-import { checkContext } from './prng';
-import { checkCount, checkFinite, f32Codec } from './plain';
-import { type SparseCodec } from './sparse';
-import { bitLength, readBits, writeBits } from './bits';
+import type { Codec, CodecContext } from '../codec';
+import { checkContext } from '../prng';
+import { checkCount, checkFinite, f32Codec } from '../plain/plain';
+import { type SparseCodec } from '../sparse';
+import { bitLength, readBits, writeBits } from '../bits';
 
 /** Chunk lengths accepted: 2 … 2^16. */
 export const CHUNK_MIN = 2;

@@ -1,10 +1,10 @@
-// Top-k selection on the GPU, the twin of src/compress/topk.ts: the same k elements (largest |x|,
+// Top-k selection on the GPU, the twin of src/compress/topk/topk.ts: the same k elements (largest |x|,
 // ties to the lower index), found without a sort and without a CPU round trip between passes.
 // All comparisons are on the bits of |x| (f32 bits with the sign cleared), which order like |x| for
 // finite values; x is bound as array<u32> and kept values are copied as bits, so subnormals, -0 and
 // every other pattern pass through untouched (no float arithmetic, no flush to zero).
 //
-// Launch order (src/gpu/kernels/codec-topk.ts builds it; one compute pass, each dispatch sees the
+// Launch order (src/compress/topk/topk.gpu.ts builds it; one compute pass, each dispatch sees the
 // previous one's writes):
 //   topk_select  stage 0   1 workgroup: zero the histograms, state ← (prefix 0, above 0, need k)
 //   topk_hist    pass 0    `parts` workgroups (grid-stride): histogram of bits 30..20 of |x| (2048 bins)

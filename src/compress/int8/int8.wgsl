@@ -1,4 +1,4 @@
-// Blockwise int8 quantization, the GPU twin of src/compress/int8.ts (same bytes, same rules):
+// Blockwise int8 quantization, the GPU twin of src/compress/int8/int8.ts (same bytes, same rules):
 //   blocks of 256 elements; scale = maxabs · f32(1/127) (a correctly rounded multiply, so CPU and GPU
 //   get the same scale bits); q = round_half_away_from_zero(x / scale) clamped to ±127;
 //   blocks with maxabs < 2^-100 are sent as scale 0, q 0 (avoids subnormal scales, which GPUs may flush).

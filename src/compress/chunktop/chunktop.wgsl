@@ -1,11 +1,11 @@
-// Chunked top-1 on the GPU, the twin of src/compress/chunktop.ts: for every chunk of `chunk` contiguous
+// Chunked top-1 on the GPU, the twin of src/compress/chunktop/chunktop.ts: for every chunk of `chunk` contiguous
 // values (the last may be shorter) the element with the largest |x|, ties to the lower index. One
 // invocation per chunk walks it in index order, comparing the bits of |x| (f32 bits with the sign
 // cleared, which order like |x| for finite values), so subnormals and -0 compare exactly as on the CPU
 // and no float arithmetic is done. No workgroup memory, no barriers.
 //
 // Output `kept`: words [0, m) the kept indices (ascending, one per chunk), words [m, 2m) their values'
-// f32 bits: the layout of codec_topk.wgsl's kept list, so topk_scatter and the host's packing apply.
+// f32 bits: the layout of topk.wgsl's kept list, so topk_scatter and the host's packing apply.
 // chunktop_select_ef also writes residual ← d − decode(payload) for f32 kept values: +0 where kept,
 // d where dropped, unless ef_prepare flagged a non-finite d (flags word 1), when it is left as it was.
 
@@ -20,7 +20,7 @@ struct Dims {
 @group(0) @binding(1) var<storage, read> x: array<u32>;
 @group(0) @binding(2) var<storage, read_write> kept: array<u32>;
 @group(0) @binding(3) var<storage, read_write> residual: array<u32>;
-// ef_prepare's flags (codec_topk.wgsl): [1] the first i whose d is NaN or ±Inf, 0xffffffff for none.
+// ef_prepare's flags (topk.wgsl): [1] the first i whose d is NaN or ±Inf, 0xffffffff for none.
 @group(0) @binding(4) var<storage, read> ef_flags: array<u32>;
 
 const WG: u32 = 64u;

@@ -15,11 +15,11 @@
 // biased (E[decode] = (k/n)·x) and meant for use with error feedback, which re-sends what was dropped
 // (the usual choice, as in CocktailSGD). 'unbiased' multiplies the decoded values by f32(n/k), so
 // E[decode] = x over random contexts, at k/n times the variance; it is for use without error feedback.
-import type { Codec, CodecContext } from './codec';
-import { checkContext, lowbias32, randomU32, PURPOSE_RANDOM_K } from './prng';
-import { checkCount, checkFinite, f32Codec } from './plain';
-import { checkFraction, keepCount, type SparseCodec } from './sparse';
-import { bitLength } from './bits';
+import type { Codec, CodecContext } from '../codec';
+import { checkContext, lowbias32, randomU32, PURPOSE_RANDOM_K } from '../prng';
+import { checkCount, checkFinite, f32Codec } from '../plain/plain';
+import { checkFraction, keepCount, type SparseCodec } from '../sparse';
+import { bitLength } from '../bits';
 
 export const FEISTEL_ROUNDS = 8;
 

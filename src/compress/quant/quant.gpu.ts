@@ -1,5 +1,5 @@
-// GPU twins of the CPU codecs' encoders (shaders/codec_quant.wgsl): blockwise 8/4/2-bit quantization
-// with nearest or stochastic rounding, byte for byte blockQuantCodec's payload (src/compress/quantize.ts),
+// GPU twins of the CPU codecs' encoders (src/compress/quant/quant.wgsl): blockwise 8/4/2-bit quantization
+// with nearest or stochastic rounding, byte for byte blockQuantCodec's payload (src/compress/quant/quant.ts),
 // its error-feedback variant (residual exactly the CPU ErrorFeedback's while no d is subnormal), and
 // its decoder. The f16 value codec is half.ts's f32ToHalfLaunch
 // (same layout and rounding as plain.ts's f16Codec for every value that codec accepts).
@@ -7,15 +7,15 @@
 // A quantize is two launches recorded in one pass: quant_steps (one 64-wide workgroup per block writes
 // the block's f32 step) then quant_codes (one invocation per u32 code word, reading the steps back from
 // the payload). Both fold into a 2-D grid past the per-dimension workgroup limit.
-import type { CodecContext } from '../../compress/codec';
-import { checkContext } from '../../compress/prng';
-import { quantLevels, type BlockQuantOptions, type QuantBits } from '../../compress/quantize';
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import type { CodecContext } from '../codec';
+import { checkContext } from '../prng';
+import { quantLevels, type BlockQuantOptions, type QuantBits } from './quant';
+import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
 
-export const CODEC_SHADER = 'codec_quant';
+export const CODEC_SHADER = 'quant';
 const WG = 64;
 
-/** Uniform fields of codec_quant.wgsl's Params, by name (all u32). */
+/** Uniform fields of quant.wgsl's Params, by name (all u32). */
 export interface CodecParams {
   n?: number;
   blocks?: number;
@@ -199,7 +199,7 @@ export function dequantizeBlockLaunch(
  * The error-feedback residual of a payload encoded from d: residual ← d − decode(payload), as
  * ErrorFeedback(blockQuantCodec(o)) stores it — bit for bit where the code is 0 (d's bits copied),
  * else one f32 multiply and subtract (exact unless d or the result is subnormal, where a GPU may
- * flush). `flags` is the error-feedback prepare's (codec-topk.ts topkPrepareLaunch): when its word 1
+ * flush). `flags` is the error-feedback prepare's (topk.gpu.ts topkPrepareLaunch): when its word 1
  * names a non-finite d, the residual is left unchanged. One invocation per code word.
  */
 export function dequantizeResidualLaunch(

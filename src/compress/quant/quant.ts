@@ -20,9 +20,9 @@
 // Size: 4·ceil(n/block) + 4·ceil(n·bits/32) bytes, exact.
 // Error per element: nearest <= s/2, stochastic < s (plus f32 rounding, < 2L·2^-24·s).
 // Blocks with maxabs < 2^-100 have s = 0 and decode to zeros (GPUs may flush subnormal steps).
-import type { Codec, CodecContext } from './codec';
-import { checkContext, fillRandomU32, PURPOSE_STOCHASTIC_ROUNDING } from './prng';
-import { checkCount } from './plain';
+import type { Codec, CodecContext } from '../codec';
+import { checkContext, fillRandomU32, PURPOSE_STOCHASTIC_ROUNDING } from '../prng';
+import { checkCount } from '../plain/plain';
 
 export type QuantBits = 2 | 4 | 8;
 export type Rounding = 'nearest' | 'stochastic';

@@ -1,13 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
-import type { CodecContext } from './codec';
-import { bitLength } from './bits';
+import { Rng } from '../../util/rng';
+import type { CodecContext } from '../codec';
+import { bitLength } from '../bits';
 import { topkCodec, topkIndices, topkThreshold, TOPK_BITMAP, TOPK_DELTA, TOPK_RICE } from './topk';
-import { blockQuantCodec } from './quantize';
-import { f16Codec } from './plain';
-import { keepCount } from './sparse';
-import { ErrorFeedback } from './error-feedback';
+import { blockQuantCodec } from '../quant/quant';
+import { f16Codec } from '../plain/plain';
+import { keepCount } from '../sparse';
+import { ErrorFeedback } from '../error-feedback';
 
 const SIZES = [1, 7, 257, 1031, 65537];
 const FRACTIONS = [0.001, 0.01, 0.1, 0.5, 1];

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
+import { Rng } from '../../util/rng';
 import { int8Codec, int8Quantize, int8Scale, INT8_BLOCK } from './int8';
-import { ErrorFeedback } from './error-feedback';
+import { ErrorFeedback } from '../error-feedback';
 
 const SIZES = [1, 255, 256, 257, 65536, 65537];
 

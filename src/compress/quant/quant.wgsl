@@ -1,7 +1,7 @@
 // GPU encoders for the CPU codecs of src/compress/, producing the SAME BYTES (the CPU decoder is the
 // coordinator's): Philox4x32-10 (prng.ts), blockwise 8/4/2-bit quantization with nearest or
 // stochastic rounding (quantize.ts, blockQuantCodec), its error-feedback variant (error-feedback.ts),
-// and its decoder. Launch builders: src/gpu/kernels/codec-quant.ts. The f16 value codec needs no kernel here:
+// and its decoder. Launch builders: src/compress/quant/quant.gpu.ts. The f16 value codec needs no kernel here:
 // shaders/half.wgsl's f32_to_half writes plain.ts's f16 layout.
 //
 // Everything that decides a byte is integer arithmetic or a correctly rounded f32 operation on normal
@@ -49,7 +49,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> payload: array<u32>;
 @group(0) @binding(6) var<storage, read_write> y: array<u32>;
 // dequant_ef: word 1 is the first element whose d is NaN or ±Inf (0xffffffff: none), as
-// codec_topk.wgsl's ef_prepare writes it.
+// topk.wgsl's ef_prepare writes it.
 @group(0) @binding(8) var<storage, read> ef_flags: array<u32>;
 
 const WG: u32 = 64u;
@@ -445,7 +445,7 @@ fn dequant_ef(
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Test probes (codec-quant.test.ts): the helpers above on inputs the tests choose.
+// Test probes (quant.gpu.test.ts): the helpers above on inputs the tests choose.
 
 // Case c: src[6c..6c+6) = (c0, c1, c2, c3, k0, k1) → dst[4c..4c+4) = Philox4x32-10 output.
 @compute @workgroup_size(WG)

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
+import { Rng } from '../../util/rng';
 import { f16Codec, f32Codec } from './plain';
-import { ErrorFeedback } from './error-feedback';
-import { f32ToHalfBits, halfBitsToF32 } from '../util/half';
+import { ErrorFeedback } from '../error-feedback';
+import { f32ToHalfBits, halfBitsToF32 } from '../../util/half';
 
 const SIZES = [1, 2, 7, 257, 1031, 65537];
 

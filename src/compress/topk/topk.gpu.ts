@@ -1,13 +1,13 @@
-// Top-k selection on the GPU (shaders/codec_topk.wgsl): the same kept set as src/compress/topk.ts
+// Top-k selection on the GPU (src/compress/topk/topk.wgsl): the same kept set as src/compress/topk/topk.ts
 // (k largest |x|, ties to the lower index), found by three histogram passes and a deterministic
 // compaction, with no CPU round trip in between. The GPU writes the kept (index, value) list (8·k
 // bytes, instead of the 4·n of the whole update); the host reads it back and topkPayload serialises it
 // with topk.ts's topkPack, the function the CPU encoder itself ends in, so the bytes are the CPU's.
-import type { Codec, CodecContext } from '../../compress/codec';
-import type { SparseCodec } from '../../compress/sparse';
-import { topkPack } from '../../compress/topk';
-import { readBuffer } from '../buffers';
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import type { Codec, CodecContext } from '../codec';
+import type { SparseCodec } from '../sparse';
+import { topkPack } from './topk';
+import { readBuffer } from '../../gpu/buffers';
+import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
 
 /** Bins of the first histogram (bits 30..20 of |x|); the later two use 1024. */
 export const TOPK_BINS = 2048;
@@ -58,7 +58,7 @@ export function decayBits(decay: number): [number, number] {
   return [w[1], w[0]];
 }
 
-/** The Dims uniform of codec_topk.wgsl: six u32 fields, then the decay's f64 bits (β = 1 unless given). */
+/** The Dims uniform of topk.wgsl: six u32 fields, then the decay's f64 bits (β = 1 unless given). */
 function packDims(fields: readonly number[], decay = 1): ArrayBuffer {
   return packUniform([...fields, ...decayBits(decay)]);
 }
@@ -86,12 +86,12 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   const state: GPUBufferBinding = { buffer: b.scratch, offset: HIST_BYTES, size: topkScratchBytes(n) - HIST_BYTES };
   const uniform = (stage: number) => packDims([n, k, stage, segs, parts, topkSegmentLength(n)]);
   const launches: Launch[] = [
-    createLaunch(device, { shader: 'codec_topk', entry: 'topk_select', uniform: uniform(0), bindings: { 2: hist, 3: state }, workgroups: 1 }),
+    createLaunch(device, { shader: 'topk', entry: 'topk_select', uniform: uniform(0), bindings: { 2: hist, 3: state }, workgroups: 1 }),
   ];
   for (let pass = 0; pass < 3; pass++) {
     launches.push(
       createLaunch(device, {
-        shader: 'codec_topk',
+        shader: 'topk',
         entry: 'topk_hist',
         uniform: uniform(pass),
         bindings: { 1: b.x, 2: hist, 3: state },
@@ -99,7 +99,7 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
         ...opts,
       }),
       createLaunch(device, {
-        shader: 'codec_topk',
+        shader: 'topk',
         entry: 'topk_select',
         uniform: uniform(pass + 1),
         bindings: { 2: hist, 3: state },
@@ -110,10 +110,10 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   const compact: Record<number, Binding> = { 1: b.x, 3: state, 4: b.kept };
   if (b.residual) compact[5] = b.residual;
   launches.push(
-    createLaunch(device, { shader: 'codec_topk', entry: 'topk_count', uniform: uniform(0), bindings: { 1: b.x, 3: state }, workgroups: segWorkgroups, ...opts }),
-    createLaunch(device, { shader: 'codec_topk', entry: 'topk_scan', uniform: uniform(0), bindings: { 3: state }, workgroups: 1 }),
+    createLaunch(device, { shader: 'topk', entry: 'topk_count', uniform: uniform(0), bindings: { 1: b.x, 3: state }, workgroups: segWorkgroups, ...opts }),
+    createLaunch(device, { shader: 'topk', entry: 'topk_scan', uniform: uniform(0), bindings: { 3: state }, workgroups: 1 }),
     createLaunch(device, {
-      shader: 'codec_topk',
+      shader: 'topk',
       entry: b.residual ? 'topk_compact_ef' : 'topk_compact',
       uniform: uniform(0),
       bindings: compact,
@@ -171,7 +171,7 @@ export function topkPrepareLaunch(
   }
   const decay = opts.decay ?? 1;
   return createLaunch(device, {
-    shader: 'codec_topk',
+    shader: 'topk',
     entry: b.flags ? 'ef_prepare' : 'topk_ef_prepare',
     constants: { EF_DECAY: decay === 1 ? 0 : 1 },
     uniform: packDims([n, 0, 0, 0, 0, 0], decay),
@@ -210,7 +210,7 @@ export function topkScatterLaunch(device: GPUDevice, n: number, k: number, b: { 
   requireBytes('topk_scatter kept', b.kept, topkKeptBytes(k));
   requireBytes('topk_scatter residual', b.residual, 4 * n);
   return createLaunch(device, {
-    shader: 'codec_topk',
+    shader: 'topk',
     entry: 'topk_scatter',
     uniform: packDims([n, k, 0, 0, 0, 0]),
     bindings: { 4: b.kept, 5: b.residual },
@@ -225,7 +225,7 @@ export function probeEfMulAddLaunch(device: GPUDevice, count: number, b: { cases
   requireBytes('probe_ef_mul_add cases', b.cases, 16 * count);
   requireBytes('probe_ef_mul_add out', b.out, 4 * count);
   return createLaunch(device, {
-    shader: 'codec_topk',
+    shader: 'topk',
     entry: 'probe_ef_mul_add',
     uniform: packDims([count, 0, 0, 0, 0, 0]),
     bindings: { 1: b.cases, 8: b.out },

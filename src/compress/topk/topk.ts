@@ -31,11 +31,11 @@
 //   8 + min(4·ceil(n/32), 4·ceil(k·bitLength(n−k)/32)) + values.encodedBytes(k)
 // since no gap exceeds n − k. decode checks the length the header implies (exact when the inner codec
 // has a fixed size; otherwise the inner codec checks its own).
-import type { Codec, CodecContext } from './codec';
-import { checkContext } from './prng';
-import { checkCount, checkFinite, f32Codec } from './plain';
-import { checkFraction, keepCount, type SparseCodec } from './sparse';
-import { bitLength, readBits, writeBits } from './bits';
+import type { Codec, CodecContext } from '../codec';
+import { checkContext } from '../prng';
+import { checkCount, checkFinite, f32Codec } from '../plain/plain';
+import { checkFraction, keepCount, type SparseCodec } from '../sparse';
+import { bitLength, readBits, writeBits } from '../bits';
 
 export const TOPK_DELTA = 0;
 export const TOPK_BITMAP = 1;
@@ -107,7 +107,7 @@ function indexBytes(mode: number, w: number, k: number, n: number): number {
 /**
  * The top-k payload (layout in the file comment) of a given kept set: `idx`, the kept indices in
  * strictly increasing order (< n), and `kept`, their values (encoded by `values`). The codec's encode
- * is topkIndices followed by this; a GPU selection (src/gpu/kernels/codec-topk.ts) calls it on the
+ * is topkIndices followed by this; a GPU selection (src/compress/topk/topk.gpu.ts) calls it on the
  * (index, value) list it read back, so both produce the same bytes from the same kept set.
  */
 export function topkPack(idx: Uint32Array, kept: Float32Array, n: number, values: Codec, ctx?: CodecContext): Uint8Array {

@@ -1,4 +1,4 @@
-// GPU chunked top-1 (shaders/codec_chunktop.wgsl) against the CPU codec (src/compress/chunktop.ts): the
+// GPU chunked top-1 (src/compress/chunktop/chunktop.wgsl) against the CPU codec (src/compress/chunktop/chunktop.ts): the
 // kept indices, the kept value bits and the payload bytes must be identical. Inputs are fresh random bit
 // patterns (never zero): both signs, magnitudes from subnormal to 2^63, and in a third of the chunks
 // the winning magnitude copied to a later element (with either sign), so ties must go to the lower
@@ -6,12 +6,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
-import { createStorage, readBuffer, upload } from '../buffers';
-import { testDevice, poisoned, run } from '../test-helpers';
-import { chunkTopCodec, chunkTopIndices } from '../../compress/chunktop';
-import { blockQuantCodec } from '../../compress/quantize';
-import { chunkTopLaunch, chunkTopPayload } from './codec-chunktop';
-import { EF_FLAG_NONE, EF_FLAGS_BYTES, readTopkKept, topkKeptBytes } from './codec-topk';
+import { createStorage, readBuffer, upload } from '../../gpu/buffers';
+import { testDevice, poisoned, run } from '../../gpu/test-helpers';
+import { chunkTopCodec, chunkTopIndices } from './chunktop';
+import { blockQuantCodec } from '../quant/quant';
+import { chunkTopLaunch, chunkTopPayload } from './chunktop.gpu';
+import { EF_FLAG_NONE, EF_FLAGS_BYTES, readTopkKept, topkKeptBytes } from '../topk/topk.gpu';
 
 const ABS = 0x7fffffff;
 const SIZES = [1, 7, 257, 1031, 65537];

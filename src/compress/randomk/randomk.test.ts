@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../util/rng';
-import type { CodecContext } from './codec';
+import { Rng } from '../../util/rng';
+import type { CodecContext } from '../codec';
 import { feistelHalfBits, feistelKeys, feistelPermute, randomkCodec, randomkIndices } from './randomk';
-import { blockQuantCodec } from './quantize';
-import { efDrift } from './ef-drift.test-helper';
+import { blockQuantCodec } from '../quant/quant';
+import { efDrift } from '../ef-drift.test-helper';
 
 const SIZES = [1, 7, 257, 1031, 65537];
 const CTX: CodecContext = { seed: 17, round: 5, stream: 2 };
