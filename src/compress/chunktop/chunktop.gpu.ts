@@ -7,7 +7,8 @@ import type { CodecContext } from '../codec';
 import { chunkTopPack, checkChunk } from './chunktop';
 import type { SparseCodec } from '../sparse';
 import { createLaunch, packUniform, requireBytes, requireDims, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
-import { EF_FLAGS_BYTES, topkKeptBytes, type TopkKept } from '../topk/topk.gpu';
+import { EF_FLAGS_BYTES, sparseEncoderPart, topkKeptBytes, topkPrepareLaunch, type TopkKept } from '../topk/topk.gpu';
+import type { GpuEncoderFamily } from '../encoder-part.gpu';
 
 const WG = 64;
 
@@ -59,3 +60,18 @@ export function chunkTopPayload(codec: SparseCodec, chunk: number, n: number, ke
   }
   return chunkTopPack(kept.indices, kept.values, n, chunk, codec.values, ctx);
 }
+
+/** The donor's GPU update encoder part for chunktop:C[/V]: ef_prepare, then chunktop_select_ef. */
+export const chunkTopEncoderPart: GpuEncoderFamily = (input) => {
+  const { device, n, spec, errorDecay, prepare } = input;
+  if (spec.kind !== 'chunktop') throw new RangeError(`chunkTopEncoderPart: a chunk top spec is needed, got ${spec.kind}`);
+  const chunk = spec.chunk;
+  return sparseEncoderPart(
+    input,
+    (kept) => [
+      topkPrepareLaunch(device, n, prepare, { decay: errorDecay }),
+      chunkTopLaunch(device, n, chunk, { x: prepare.d, kept, residual: prepare.residual, flags: prepare.flags }),
+    ],
+    (codec, kept, ctx) => chunkTopPayload(codec, chunk, n, kept, ctx),
+  );
+};

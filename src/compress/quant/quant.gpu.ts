@@ -10,7 +10,19 @@
 import type { CodecContext } from '../codec';
 import { checkContext } from '../prng';
 import { quantLevels, type BlockQuantOptions, type QuantBits } from './quant';
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
+import {
+  createLaunch,
+  destroyLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../../gpu/launch';
+import { QUANT_BLOCK } from '../codec-spec';
+import type { GpuEncoderFamily } from '../encoder-part.gpu';
+import { topkPrepareLaunch } from '../topk/topk.gpu';
 
 export const CODEC_SHADER = 'quant';
 const WG = 64;
@@ -276,3 +288,31 @@ export function probeRandomU32Launch(
 export function probeQuantLaunch(device: GPUDevice, count: number, b: { cases: Binding; out: Binding }): Launch {
   return probeLaunch(device, 'probe_quant', count, 4, 4, b);
 }
+
+/**
+ * The donor's GPU update encoder part for qB[:sr] (GpuUpdateEncoder): ef_prepare's d, quant_steps →
+ * quant_codes on d (the payload comes back as is), then dequant_ef: residual ← d − decode (skipped
+ * when a flag is set).
+ */
+export const quantEncoderPart: GpuEncoderFamily = ({ device, n, spec, errorDecay, prepare, own }) => {
+  if (spec.kind !== 'quant') throw new RangeError(`quantEncoderPart: a quantization spec is needed, got ${spec.kind}`);
+  const o = { bits: spec.bits, block: QUANT_BLOCK, rounding: spec.rounding };
+  const resultBytes = 4 * quantWords(n, o);
+  const result = own(resultBytes, 'payload');
+  const ctx0 = { seed: 0, round: 0, stream: 0 };
+  const contextual = quantizeBlockLaunches(device, n, o, ctx0, { x: prepare.d, out: result });
+  const residualBindings = { payload: result, d: prepare.d, residual: prepare.residual, flags: prepare.flags };
+  const launches = [
+    topkPrepareLaunch(device, n, prepare, { decay: errorDecay }),
+    ...contextual,
+    dequantizeResidualLaunch(device, n, { bits: spec.bits, block: QUANT_BLOCK }, residualBindings),
+  ];
+  return {
+    launches,
+    contextual,
+    result,
+    resultBytes,
+    payload: (raw) => new Uint8Array(raw, 0, resultBytes),
+    destroy: () => launches.forEach(destroyLaunch),
+  };
+};

@@ -7,7 +7,18 @@ import type { Codec, CodecContext } from '../codec';
 import type { SparseCodec } from '../sparse';
 import { topkPack } from './topk';
 import { readBuffer } from '../../gpu/buffers';
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
+import {
+  createLaunch,
+  destroyLaunch,
+  encodeLaunches,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../../gpu/launch';
+import type { GpuEncoderInput, GpuEncoderPart, GpuEncoderFamily } from '../encoder-part.gpu';
 
 /** Bins of the first histogram (bits 30..20 of |x|); the later two use 1024. */
 export const TOPK_BINS = 2048;
@@ -282,3 +293,64 @@ export function topkPayload(codec: SparseCodec, n: number, kept: TopkKept, ctx?:
   const values: Codec = codec.values;
   return topkPack(kept.indices, kept.values, n, values, ctx);
 }
+
+/**
+ * A sparse family's encoder part around its kept list (top-k, chunk top): the launches (prepare and
+ * selection, which write the kept list and residual ← +0 kept, d dropped) come from `select`; the host
+ * packs the kept list with `pack`, and for a lossy inner value codec writes the k corrections
+ * d − decode(value) over the kept values and scatters them into the residual (topk_scatter, a second
+ * small submit that the next encode is queued behind), as ErrorFeedback stores them.
+ */
+export function sparseEncoderPart(
+  input: GpuEncoderInput,
+  select: (kept: GPUBuffer) => Launch[],
+  pack: (codec: SparseCodec, kept: TopkKept, ctx: CodecContext) => Uint8Array,
+): GpuEncoderPart {
+  const { device, n, spec, prepare, own } = input;
+  const vector = input.vector as SparseCodec;
+  const k = vector.keep(n);
+  const resultBytes = topkKeptBytes(k);
+  const result = own(resultBytes, 'kept');
+  const launches = select(result);
+  const lossy = (spec.kind === 'topk' || spec.kind === 'chunktop') && spec.values.kind !== 'f32';
+  const scatter = lossy ? topkScatterLaunch(device, n, k, { kept: result, residual: prepare.residual }) : null;
+  return {
+    launches,
+    contextual: [],
+    result,
+    resultBytes,
+    payload(raw, ctx) {
+      const kept = { indices: new Uint32Array(raw, 0, k), values: new Float32Array(raw, 4 * k, k) };
+      const part = pack(vector, kept, ctx);
+      if (scatter) {
+        // The values' payload is the fixed-size tail; residual ← d − decode there.
+        const values = vector.values;
+        const sent = values.decode(part.subarray(part.length - values.encodedBytes(k)), k, ctx);
+        const corrections = new Float32Array(k);
+        for (let j = 0; j < k; j++) corrections[j] = kept.values[j] - sent[j];
+        device.queue.writeBuffer(result, 4 * k, corrections);
+        const enc = device.createCommandEncoder({ label: 'update-encoder-scatter' });
+        encodeLaunches(enc, [scatter]);
+        device.queue.submit([enc.finish()]);
+      }
+      return part;
+    },
+    destroy() {
+      launches.forEach(destroyLaunch);
+      if (scatter) destroyLaunch(scatter);
+    },
+  };
+}
+
+/** The donor's GPU update encoder part for topk:F[/V]: ef_prepare, the selection and topk_compact_ef. */
+export const topkEncoderPart: GpuEncoderFamily = (input) => {
+  if (input.spec.kind !== 'topk') throw new RangeError(`topkEncoderPart: a top-k spec is needed, got ${input.spec.kind}`);
+  const { device, n, errorDecay, prepare, own } = input;
+  const k = (input.vector as SparseCodec).keep(n);
+  const scratch = own(topkScratchBytes(n), 'topk-scratch');
+  return sparseEncoderPart(
+    input,
+    (kept) => topkErrorFeedbackLaunches(device, n, k, { ...prepare, scratch, kept }, { decay: errorDecay }),
+    (codec, kept, ctx) => topkPayload(codec, n, kept, ctx),
+  );
+};
