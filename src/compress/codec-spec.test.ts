@@ -188,7 +188,7 @@ function valueBound(v: ValueSpec, xs: Float32Array): Float64Array {
       let m = 0;
       for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(xs[i]));
       const s = step(m);
-      // quantize.ts: nearest <= s/2, stochastic < s, plus f32 rounding < 2L·2^-24·s.
+      // quant/quant.ts: nearest <= s/2, stochastic < s, plus f32 rounding < 2L·2^-24·s.
       for (let i = lo; i < hi; i++) b[i] = mult * s + 2 * L * EPS * s;
     }
   };

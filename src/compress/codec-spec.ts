@@ -12,7 +12,7 @@
 //   F        := a decimal fraction in (0, 1] ('0.01', '.5', '1', '1e-3')
 //   R        := an integer >= 1 (decimal digits)
 //   C        := an integer in [2, 65536] (decimal digits)
-// qB is blockwise quantization (quantize.ts) with B bits, block QUANT_BLOCK = 64, nearest rounding;
+// qB is blockwise quantization (quant/quant.ts) with B bits, block QUANT_BLOCK = 64, nearest rounding;
 // ':sr' selects stochastic rounding (needs a codec context, which the model codec passes on).
 // int8 is int8.ts (block 256, nearest). random-k scales nothing (scale 'none', for error feedback).
 //

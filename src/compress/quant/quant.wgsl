@@ -1,6 +1,6 @@
 // GPU encoders for the CPU codecs of src/compress/, producing the SAME BYTES (the CPU decoder is the
 // coordinator's): Philox4x32-10 (prng.ts), blockwise 8/4/2-bit quantization with nearest or
-// stochastic rounding (quantize.ts, blockQuantCodec), its error-feedback variant (error-feedback.ts),
+// stochastic rounding (quant.ts, blockQuantCodec), its error-feedback variant (error-feedback.ts),
 // and its decoder. Launch builders: src/compress/quant/quant.gpu.ts. The f16 value codec needs no kernel here:
 // shaders/half.wgsl's f32_to_half writes plain.ts's f16 layout.
 //
@@ -106,7 +106,7 @@ fn random_block(purpose: u32, b: u32) -> vec4u {
 }
 
 // ---------------------------------------------------------------------------------------------------
-// Blockwise quantization (quantize.ts).
+// Blockwise quantization (quant/quant.ts).
 
 // The block step from the max |x| bit pattern: NaN bits when the block holds NaN or Inf (the host turns
 // that into an error), 0 below 2^-100, else the correctly rounded f32(maxabs · f32(1/L)).
@@ -184,7 +184,7 @@ fn div_rn(ax: u32, sb: u32) -> Quot {
 }
 
 // The code of x (bits xb) in a block with step bits sb: quantizeNearest / quantizeStochastic of
-// quantize.ts, with u the element's random u32 (stochastic only). 0 for a step of 0 or a bad block.
+// quant.ts, with u the element's random u32 (stochastic only). 0 for a step of 0 or a bad block.
 fn quant_code(xb: u32, sb: u32, stochastic: bool, u: u32, levels: u32) -> i32 {
   if (sb == 0u || sb >= F32_INF) {
     return 0;
