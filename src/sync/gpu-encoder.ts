@@ -1,13 +1,14 @@
 // The donor's update encoded on the GPU: the bytes DonorSync.encodeUpdate would send for the same
 // Δ = θ_v − θ_local and the same residual history, without reading the weights back. For the job
 // codecs with GPU kernels: blockwise quantization (q8, q4, q2, with or without :sr), and top-k and
-// chunked top-1 with any inner value codec (f32, f16, int8, qB[:sr]); gpuEncoderSupports says which. The residual lives in a
-// GPU buffer (the trainer's), so DonorSync's own error feedback is not used for the uplink.
+// chunked top-1 with any inner value codec (f32, f16, int8, qB[:sr]); gpuEncoderSupports says which.
+// The residual lives in a GPU buffer (the trainer's), so DonorSync's own error feedback is not used
+// for the uplink.
 //
 // One encode = one submit of:
 //   ef_prepare (topk.wgsl)  d = (base − local) + β·residual into scratch, bit for bit
-//                                 ErrorFeedback's f32 d (β < 1: JavaScript's f64 product and sum,
-//                                 emulated exactly); records the first non-finite Δ and d in 2 flag words
+//                           ErrorFeedback's f32 d (β < 1: JavaScript's f64 product and sum,
+//                           emulated exactly); records the first non-finite Δ and d in 2 flag words
 //   qB:    quant_steps → quant_codes on d, then dequant_ef: residual ← d − decode (skipped when a
 //          flag is set); the payload (4·⌈n/64⌉ + ⌈n·B/32⌉·4 bytes) and the flags come back
 //   top-k: the selection on d and topk_compact_ef (residual ← +0 kept, d dropped; untouched when d
@@ -119,7 +120,7 @@ export class GpuUpdateEncoder implements UpdateEncoder {
     const { base, local, residual } = buffers;
     const prepare = { base, local, residual, d: this.d, flags: this.flags };
     const family = GPU_ENCODER_FAMILIES[spec.kind]!;
-    this.part = family({ device, n, spec, vector: this.vector, errorDecay, prepare, own: (b, l) => own(b, l) });
+    this.part = family({ device, n, spec, vector: this.vector, errorDecay, prepare, own });
     this.staging = own(this.part.resultBytes + EF_FLAGS_BYTES, 'staging', MAP_READ | COPY_DST);
     this.reset();
   }
