@@ -40,7 +40,8 @@ test('a cycle (type-only and multi-line imports included) fails, printing the ch
   try {
     const r = check(root);
     assert.equal(r.status, 1, r.out);
-    assert.match(r.out, /import cycle: src\/compress\/a\.ts → src\/compress\/c\.ts → src\/compress\/b\.ts → src\/compress\/a\.ts/);
+    const chain = ['a', 'c', 'b', 'a'].map((f) => `src/compress/${f}.ts`).join(' → ');
+    assert.ok(r.out.includes(`import cycle: ${chain}`), r.out);
     assert.doesNotMatch(r.out, /import up the layers/);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -60,7 +61,8 @@ test('an import up the layers fails; tests may import upwards; a clean tree pass
     writeFileSync(join(root, 'src/compress/up.ts'), "export { k } from '../gpu/k';\n");
     const r = check(root);
     assert.equal(r.status, 1, r.out);
-    assert.match(r.out, /import up the layers: src\/compress\/up\.ts → src\/gpu\/k\.ts: src\/gpu \(layer 2\) is above src\/compress/);
+    const want = 'import up the layers: src/compress/up.ts → src/gpu/k.ts: src/gpu (layer 2) is above src/compress';
+    assert.ok(r.out.includes(want), r.out);
     assert.doesNotMatch(r.out, /k\.test\.ts|fam\.gpu\.ts →/);
     writeFileSync(join(root, 'src/compress/fam/fam.ts'), "export { g } from './fam.gpu';\n");
     assert.match(check(root).out, /src\/compress\/fam\/fam\.ts → src\/compress\/fam\/fam\.gpu\.ts: .*\(gpu layer\)/);

@@ -4,7 +4,7 @@ import { registerShaders, shaderSource, shaderNames } from './shaders';
 import { shaderFiles } from './node-shaders';
 import { testDevice } from './test-helpers';
 
-test('every .wgsl (shaders/ and src/compress/<family>/) is registered and compiles without errors or warnings', async () => {
+test('every .wgsl (shaders/, src/compress/<family>/) is registered and compiles without errors or warnings', async () => {
   const device = await testDevice();
   const files = shaderFiles().map((f) => f.replace(/^.*\//, ''));
   assert.ok(files.length > 0, 'no shaders found');
@@ -28,5 +28,8 @@ test('codec shaders live beside their codec; a shader name used twice is an erro
   for (const name of ['quant', 'topk', 'chunktop', 'int8']) {
     assert.ok(files.some((f) => f.endsWith(`/src/compress/${name}/${name}.wgsl`)), `${name}.wgsl beside its codec`);
   }
-  assert.throws(() => registerShaders({ 'elsewhere/topk.wgsl': '' }), /shader name "topk" is taken twice: .*topk\.wgsl and elsewhere\/topk\.wgsl/);
+  assert.throws(
+    () => registerShaders({ 'elsewhere/topk.wgsl': '' }),
+    /shader name "topk" is taken twice: .*topk\.wgsl and elsewhere\/topk\.wgsl/,
+  );
 });

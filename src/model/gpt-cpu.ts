@@ -260,7 +260,8 @@ function forward(cfg: GptConfig, P: Map<string, Params>, tokens: Int32Array, B: 
   encoderForward(x, tokens, P.get('wte.weight')!, P.get('wpe.weight')!, B, T, C);
   const blocks: BlockActs[] = [];
   const dims: AttentionDims = { batch: B, seq: T, channels: C, heads: NH };
-  const ln = (inp: F64, name: string) => layernormForwardCpu(N, C, inp, P.get(`${name}.weight`)!, P.get(`${name}.bias`)!).out;
+  const ln = (inp: F64, name: string) =>
+    layernormForwardCpu(N, C, inp, P.get(`${name}.weight`)!, P.get(`${name}.bias`)!).out;
   for (let l = 0; l < cfg.layers; l++) {
     const [cAttn, aProj, cFc, mProj] = linears.slice(4 * l, 4 * l + 4);
     const p = `h.${l}.`;

@@ -198,7 +198,7 @@ test('gpuEncoderSupports: quantization, top-k and chunk top (any inner value cod
   b.destroy();
 });
 
-test('UpdateEncoder: CpuUpdateEncoder and GpuUpdateEncoder (constructor record hook) send the same bytes, also after reset()', async () => {
+test('UpdateEncoder: the CPU and GPU encoders (record hook given once) send the same bytes, also after reset()', async () => {
   const device = await testDevice();
   for (const codec of ['q4:sr', 'topk:0.03/q4:sr', 'chunktop:7/f16']) {
     const n = 1031;
@@ -236,7 +236,8 @@ test('UpdateEncoder: CpuUpdateEncoder and GpuUpdateEncoder (constructor record h
 
 test('GPU_ENCODER_FAMILIES: the codec kinds with a GPU part are the ones gpuEncoderSupports accepts', () => {
   assert.deepEqual(Object.keys(GPU_ENCODER_FAMILIES).sort(), ['chunktop', 'quant', 'topk']);
-  for (const [kind, name] of [['quant', 'q4'], ['topk', 'topk:0.1'], ['chunktop', 'chunktop:8'], ['randomk', 'randomk:0.1']]) {
+  const named = [['quant', 'q4'], ['topk', 'topk:0.1'], ['chunktop', 'chunktop:8'], ['randomk', 'randomk:0.1']];
+  for (const [kind, name] of named) {
     assert.equal(gpuEncoderSupports(name), kind in GPU_ENCODER_FAMILIES, name);
   }
 });

@@ -103,7 +103,8 @@ export class GpuUpdateEncoder implements UpdateEncoder {
   ) {
     if (!gpuEncoderSupports(codecName)) {
       const kinds = Object.keys(GPU_ENCODER_FAMILIES).join(', ');
-      throw new RangeError(`GPU update encoder: codec ${JSON.stringify(codecName)} has no GPU encoder (codec kinds: ${kinds})`);
+      const name = JSON.stringify(codecName);
+      throw new RangeError(`GPU update encoder: codec ${name} has no GPU encoder (codec kinds: ${kinds})`);
     }
     decayBits(errorDecay);
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`GPU update encoder: n must be a positive integer, got ${n}`);

@@ -80,9 +80,10 @@ const api: TrainerWorkerApi = {
       const decay = j.sync.errorDecay ?? 1;
       const useGpu = encodeMode === 'gpu' || (encodeMode === 'auto' && !softwareAdapter);
       const t = trainer;
+      const flatten = (enc: GPUCommandEncoder) => t.recordFlattenLocal(enc);
       encoder =
         useGpu && gpuEncoderSupports(j.sync.codec, decay)
-          ? new GpuUpdateEncoder(device, j.sync.codec, t.paramCount, decay, t.updateBuffers(), (enc) => t.recordFlattenLocal(enc))
+          ? new GpuUpdateEncoder(device, j.sync.codec, t.paramCount, decay, t.updateBuffers(), flatten)
           : new CpuUpdateEncoder(sync, () => t.getParams());
     }
     job = j;

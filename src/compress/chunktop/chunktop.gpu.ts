@@ -64,7 +64,9 @@ export function chunkTopPayload(codec: SparseCodec, chunk: number, n: number, ke
 /** The donor's GPU update encoder part for chunktop:C[/V]: ef_prepare, then chunktop_select_ef. */
 export const chunkTopEncoderPart: GpuEncoderFamily = (input) => {
   const { device, n, spec, errorDecay, prepare } = input;
-  if (spec.kind !== 'chunktop') throw new RangeError(`chunkTopEncoderPart: a chunk top spec is needed, got ${spec.kind}`);
+  if (spec.kind !== 'chunktop') {
+    throw new RangeError(`chunkTopEncoderPart: a chunk top spec is needed, got ${spec.kind}`);
+  }
   const chunk = spec.chunk;
   return sparseEncoderPart(
     input,

@@ -344,7 +344,9 @@ export function sparseEncoderPart(
 
 /** The donor's GPU update encoder part for topk:F[/V]: ef_prepare, the selection and topk_compact_ef. */
 export const topkEncoderPart: GpuEncoderFamily = (input) => {
-  if (input.spec.kind !== 'topk') throw new RangeError(`topkEncoderPart: a top-k spec is needed, got ${input.spec.kind}`);
+  if (input.spec.kind !== 'topk') {
+    throw new RangeError(`topkEncoderPart: a top-k spec is needed, got ${input.spec.kind}`);
+  }
   const { device, n, errorDecay, prepare, own } = input;
   const k = (input.vector as SparseCodec).keep(n);
   const scratch = own(topkScratchBytes(n), 'topk-scratch');
