@@ -10,17 +10,19 @@ import {
   COCKTAIL_TOPK,
   COCKTAIL_VALUES,
   formatCodecSpec,
+  modelCodecByName,
   parseCodecSpec,
   QUANT_BLOCK,
   type CodecSpec,
   type ValueSpec,
 } from './codec-spec';
-import { int8Codec, int8Scale, INT8_BLOCK } from './int8';
-import { modelCodecByName, type TensorSpec } from './model-codec';
-import { quantLevels, quantStep } from './quantize';
-import { randomkIndices } from './randomk';
+import { int8Codec, int8Scale, INT8_BLOCK } from './int8/int8';
+import type { TensorSpec } from './model-codec';
+import { quantLevels, quantStep } from './quant/quant';
+import { randomkIndices } from './randomk/randomk';
 import { keepCount } from './sparse';
-import { bitLength, topkIndices } from './topk';
+import { bitLength } from './bits';
+import { topkIndices } from './topk/topk';
 import { layoutOf } from './layout.test-helper';
 
 
@@ -186,7 +188,7 @@ function valueBound(v: ValueSpec, xs: Float32Array): Float64Array {
       let m = 0;
       for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(xs[i]));
       const s = step(m);
-      // quantize.ts: nearest <= s/2, stochastic < s, plus f32 rounding < 2L·2^-24·s.
+      // quant/quant.ts: nearest <= s/2, stochastic < s, plus f32 rounding < 2L·2^-24·s.
       for (let i = lo; i < hi; i++) b[i] = mult * s + 2 * L * EPS * s;
     }
   };

@@ -12,7 +12,7 @@
 //   F        := a decimal fraction in (0, 1] ('0.01', '.5', '1', '1e-3')
 //   R        := an integer >= 1 (decimal digits)
 //   C        := an integer in [2, 65536] (decimal digits)
-// qB is blockwise quantization (quantize.ts) with B bits, block QUANT_BLOCK = 64, nearest rounding;
+// qB is blockwise quantization (quant/quant.ts) with B bits, block QUANT_BLOCK = 64, nearest rounding;
 // ':sr' selects stochastic rounding (needs a codec context, which the model codec passes on).
 // int8 is int8.ts (block 256, nearest). random-k scales nothing (scale 'none', for error feedback).
 //
@@ -21,13 +21,13 @@
 // 'cocktail:0.1,0.1' → 'cocktail', 'topk:0.10' → 'topk:0.1', 'powersgd:02' → 'powersgd:2'.
 import type { Codec } from './codec';
 import { composeCodecs } from './compose';
-import { int8Codec } from './int8';
+import { int8Codec } from './int8/int8';
 import { modelCodec, powerSgdPolicy, type ModelCodec, type TensorSpec } from './model-codec';
-import { f16Codec, f32Codec } from './plain';
-import { blockQuantCodec, type QuantBits, type Rounding } from './quantize';
-import { randomkCodec } from './randomk';
-import { topkCodec } from './topk';
-import { chunkTopCodec, CHUNK_MAX, CHUNK_MIN } from './chunktop';
+import { f16Codec, f32Codec } from './plain/plain';
+import { blockQuantCodec, type QuantBits, type Rounding } from './quant/quant';
+import { randomkCodec } from './randomk/randomk';
+import { topkCodec } from './topk/topk';
+import { chunkTopCodec, CHUNK_MAX, CHUNK_MIN } from './chunktop/chunktop';
 
 /** Values per f32 step of the qB codecs named here. */
 export const QUANT_BLOCK = 64;
@@ -192,4 +192,15 @@ export function buildModelCodec(spec: CodecSpec, layout: readonly TensorSpec[]):
   const name = formatCodecSpec(spec);
   if (spec.kind === 'powersgd') return modelCodec(layout, powerSgdPolicy(spec.rank, buildValue(spec.fallback)), { name });
   return modelCodec(layout, { vector: buildVectorCodec(spec) }, { name });
+}
+
+/**
+ * The model codec for a job's codec string over a layout, named by its canonical form: the grammar,
+ * the defaults and the errors are this file's (parseCodecSpec, then buildModelCodec). 'int8'
+ * sends every tensor through int8; 'powersgd:R' sends 2-D tensors through PowerSGD rank R where that
+ * saves space and the rest through int8 ('powersgd:R/V' through V). A bad string throws a RangeError
+ * naming it, the part that is wrong and the accepted forms.
+ */
+export function modelCodecByName(spec: string, layout: readonly TensorSpec[]): ModelCodec {
+  return buildModelCodec(parseCodecSpec(spec), layout);
 }

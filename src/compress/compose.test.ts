@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
 import type { CodecContext } from './codec';
 import { composeCodecs, isSparseCodec } from './compose';
-import { randomkCodec, randomkIndices } from './randomk';
-import { topkCodec, topkIndices, TOPK_DELTA, TOPK_RICE } from './topk';
-import { blockQuantCodec } from './quantize';
-import { f16Codec } from './plain';
+import { randomkCodec, randomkIndices } from './randomk/randomk';
+import { topkCodec, topkIndices, TOPK_DELTA, TOPK_RICE } from './topk/topk';
+import { blockQuantCodec } from './quant/quant';
+import { f16Codec } from './plain/plain';
 import { efDrift } from './ef-drift.test-helper';
 
 const SIZES = [1, 7, 257, 1031, 65537];

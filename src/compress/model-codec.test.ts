@@ -4,9 +4,10 @@ import { Rng } from '../util/rng';
 import { gptParamSpecs } from '../model/gpt-spec';
 import type { Codec, CodecContext } from './codec';
 import { ErrorFeedback } from './error-feedback';
-import { int8Codec } from './int8';
-import { powerSgdCodec } from './powersgd';
-import { MODEL_CODEC_VERSION, modelCodec, modelCodecByName, powerSgdPolicy } from './model-codec';
+import { int8Codec } from './int8/int8';
+import { powerSgdCodec } from './powersgd/powersgd';
+import { MODEL_CODEC_VERSION, modelCodec, powerSgdPolicy } from './model-codec';
+import { modelCodecByName } from './codec-spec';
 import { layoutOf } from './layout.test-helper';
 
 

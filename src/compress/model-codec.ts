@@ -18,8 +18,7 @@
 // Random choices: tensor i of a model with T tensors sees ctx {seed, round, stream: ctx.stream·T + i},
 // so tensors draw independent numbers and the caller's streams (uplink, downlink) stay apart.
 import type { Codec, CodecContext } from './codec';
-import { buildModelCodec, parseCodecSpec } from './codec-spec';
-import { powerSgdCodec } from './powersgd';
+import { powerSgdCodec } from './powersgd/powersgd';
 
 export const MODEL_CODEC_VERSION = 1;
 
@@ -242,15 +241,4 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
     },
   };
   return codec;
-}
-
-/**
- * The model codec for a job's codec string over a layout, named by its canonical form: the grammar,
- * the defaults and the errors are codec-spec.ts's (parseCodecSpec, then buildModelCodec). 'int8'
- * sends every tensor through int8; 'powersgd:R' sends 2-D tensors through PowerSGD rank R where that
- * saves space and the rest through int8 ('powersgd:R/V' through V). A bad string throws a RangeError
- * naming it, the part that is wrong and the accepted forms.
- */
-export function modelCodecByName(spec: string, layout: readonly TensorSpec[]): ModelCodec {
-  return buildModelCodec(parseCodecSpec(spec), layout);
 }

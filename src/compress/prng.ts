@@ -16,7 +16,7 @@ export const PHILOX_M1 = 0xcd9e8d57;
 export const PHILOX_W0 = 0x9e3779b9;
 export const PHILOX_W1 = 0xbb67ae85;
 
-/** Draws for stochastic rounding (quantize.ts). */
+/** Draws for stochastic rounding (quant/quant.ts). */
 export const PURPOSE_STOCHASTIC_ROUNDING = 1;
 /** Round keys of random-k's index permutation (randomk.ts). */
 export const PURPOSE_RANDOM_K = 2;

@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync } from 'node:fs';
-import { shaderSource, shaderNames } from './shaders';
-import { SHADER_DIR } from './node-shaders';
+import { registerShaders, shaderSource, shaderNames } from './shaders';
+import { shaderFiles } from './node-shaders';
 import { testDevice } from './test-helpers';
 
-test('every shaders/*.wgsl is registered and compiles without errors or warnings', async () => {
+test('every .wgsl (shaders/, src/compress/<family>/) is registered and compiles without errors or warnings', async () => {
   const device = await testDevice();
-  const files = readdirSync(SHADER_DIR).filter((f) => f.endsWith('.wgsl'));
+  const files = shaderFiles().map((f) => f.replace(/^.*\//, ''));
   assert.ok(files.length > 0, 'no shaders found');
   assert.deepEqual(shaderNames(), files.map((f) => f.replace(/\.wgsl$/, '')).sort());
   for (const name of shaderNames()) {
@@ -21,4 +20,16 @@ test('every shaders/*.wgsl is registered and compiles without errors or warnings
 test('an unknown shader name is an error that lists the known ones', async () => {
   await testDevice();
   assert.throws(() => shaderSource('no-such-shader'), /unknown shader "no-such-shader"; known shaders: .*matmul/);
+});
+
+test('codec shaders live beside their codec; a shader name used twice is an error', async () => {
+  await testDevice();
+  const files = shaderFiles();
+  for (const name of ['quant', 'topk', 'chunktop', 'int8']) {
+    assert.ok(files.some((f) => f.endsWith(`/src/compress/${name}/${name}.wgsl`)), `${name}.wgsl beside its codec`);
+  }
+  assert.throws(
+    () => registerShaders({ 'elsewhere/topk.wgsl': '' }),
+    /shader name "topk" is taken twice: .*topk\.wgsl and elsewhere\/topk\.wgsl/,
+  );
 });

@@ -8,15 +8,17 @@
 //   linear      y = x·Wᵀ + bias (W [out,in]);  low rank: h = x·V, y = h·Uᵀ + bias (U [out,r], V [in,r])
 //   attention   qkv [N,3C] = (q | k | v), head h uses channels h·hs…(h+1)·hs of each;
 //               att[t,t2] = softmax_{t2≤t}(q_t·k_t2/sqrt(hs)), y_t = Σ_{t2≤t} att[t,t2]·v_t2
-//   gelu        tanh approximation (gelu.ts)
+//   gelu        tanh approximation
+// GELU, layernorm and attention use the GPU kernels' own CPU references (src/gpu/kernels/gelu.ts,
+// layernorm.ts, attention.ts), so one reference per layer serves both the kernel tests and this model.
 //   loss        mean over all B·T positions of −log softmax(logits)[target]
 import { gptParamCount, gptParamViews, gptLinears, type GptConfig, type GptLinear } from './gpt-spec';
-import { gelu, geluGrad } from './gelu';
+import { gelu, geluGrad } from '../gpu/kernels/gelu';
+import { attentionBackwardCpu, attentionForwardCpu, type AttentionDims } from '../gpu/kernels/attention';
+import { layernormBackwardCpu, layernormForwardCpu } from '../gpu/kernels/layernorm';
 
 type Params = Float32Array | Float64Array;
 type F64 = Float64Array;
-
-export const LAYERNORM_EPS = 1e-5;
 
 // ---------------------------------------------------------------------------------------------
 // Layers
@@ -42,50 +44,6 @@ export function encoderBackward(dwte: F64, dwpe: F64, dout: F64, tokens: Int32Ar
         dwte[e + c] += dout[o + c];
         dwpe[p + c] += dout[o + c];
       }
-    }
-  }
-}
-
-export function layernormForward(out: F64, mean: F64, rstd: F64, inp: F64, w: Params, bias: Params, N: number, C: number): void {
-  for (let n = 0; n < N; n++) {
-    const o = n * C;
-    let m = 0;
-    for (let c = 0; c < C; c++) m += inp[o + c];
-    m /= C;
-    let v = 0;
-    for (let c = 0; c < C; c++) v += (inp[o + c] - m) ** 2;
-    v /= C;
-    const s = 1 / Math.sqrt(v + LAYERNORM_EPS);
-    for (let c = 0; c < C; c++) out[o + c] = (inp[o + c] - m) * s * w[c] + bias[c];
-    mean[n] = m;
-    rstd[n] = s;
-  }
-}
-
-export function layernormBackward(
-  dinp: F64, dw: F64, db: F64, dout: F64, inp: F64, w: Params, mean: F64, rstd: F64, N: number, C: number,
-): void {
-  for (let n = 0; n < N; n++) {
-    const o = n * C;
-    const m = mean[n];
-    const s = rstd[n];
-    // dnorm = dout·w; dx = (dnorm − mean(dnorm) − norm·mean(dnorm·norm))·rstd
-    let dnormMean = 0;
-    let dnormNormMean = 0;
-    for (let c = 0; c < C; c++) {
-      const norm = (inp[o + c] - m) * s;
-      const dnorm = w[c] * dout[o + c];
-      dnormMean += dnorm;
-      dnormNormMean += dnorm * norm;
-    }
-    dnormMean /= C;
-    dnormNormMean /= C;
-    for (let c = 0; c < C; c++) {
-      const norm = (inp[o + c] - m) * s;
-      const dnorm = w[c] * dout[o + c];
-      db[c] += dout[o + c];
-      dw[c] += norm * dout[o + c];
-      dinp[o + c] += (dnorm - dnormMean - norm * dnormNormMean) * s;
     }
   }
 }
@@ -149,81 +107,6 @@ export function lowRankBackward(
         dV[i * R + k] += x * dh[n * R + k];
       }
       dinp[n * IN + i] += s;
-    }
-  }
-}
-
-/** Causal multi-head attention. att [B, NH, T, T] keeps the softmax (zeros above the diagonal). */
-export function attentionForward(out: F64, att: F64, qkv: F64, B: number, T: number, C: number, NH: number): void {
-  const hs = C / NH;
-  const C3 = 3 * C;
-  const scale = 1 / Math.sqrt(hs);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < NH; h++) {
-        const q = (b * T + t) * C3 + h * hs;
-        const row = ((b * NH + h) * T + t) * T;
-        let max = -Infinity;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const k = (b * T + t2) * C3 + C + h * hs;
-          let s = 0;
-          for (let i = 0; i < hs; i++) s += qkv[q + i] * qkv[k + i];
-          s *= scale;
-          att[row + t2] = s;
-          if (s > max) max = s;
-        }
-        let sum = 0;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const e = Math.exp(att[row + t2] - max);
-          att[row + t2] = e;
-          sum += e;
-        }
-        for (let t2 = 0; t2 < T; t2++) att[row + t2] = t2 <= t ? att[row + t2] / sum : 0;
-        const o = (b * T + t) * C + h * hs;
-        for (let i = 0; i < hs; i++) out[o + i] = 0;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const v = (b * T + t2) * C3 + 2 * C + h * hs;
-          const a = att[row + t2];
-          for (let i = 0; i < hs; i++) out[o + i] += a * qkv[v + i];
-        }
-      }
-    }
-  }
-}
-
-export function attentionBackward(dqkv: F64, dout: F64, qkv: F64, att: F64, B: number, T: number, C: number, NH: number): void {
-  const hs = C / NH;
-  const C3 = 3 * C;
-  const scale = 1 / Math.sqrt(hs);
-  const datt = new Float64Array(T);
-  for (let b = 0; b < B; b++) {
-    for (let t = 0; t < T; t++) {
-      for (let h = 0; h < NH; h++) {
-        const q = (b * T + t) * C3 + h * hs;
-        const row = ((b * NH + h) * T + t) * T;
-        const o = (b * T + t) * C + h * hs;
-        // y = Σ att·v  →  datt[t2] = dy·v_t2,  dv_t2 += att[t2]·dy
-        let dot = 0;
-        for (let t2 = 0; t2 <= t; t2++) {
-          const v = (b * T + t2) * C3 + 2 * C + h * hs;
-          let s = 0;
-          for (let i = 0; i < hs; i++) {
-            s += dout[o + i] * qkv[v + i];
-            dqkv[v + i] += att[row + t2] * dout[o + i];
-          }
-          datt[t2] = s;
-          dot += att[row + t2] * s;
-        }
-        // softmax: dpre[t2] = att[t2]·(datt[t2] − Σ att·datt); pre = scale·q·k
-        for (let t2 = 0; t2 <= t; t2++) {
-          const dpre = att[row + t2] * (datt[t2] - dot) * scale;
-          const k = (b * T + t2) * C3 + C + h * hs;
-          for (let i = 0; i < hs; i++) {
-            dqkv[q + i] += dpre * qkv[k + i];
-            dqkv[k + i] += dpre * qkv[q + i];
-          }
-        }
-      }
     }
   }
 }
@@ -330,13 +213,12 @@ function linearBackward(
 
 interface BlockActs {
   inp: F64;
-  ln1: F64; ln1Mean: F64; ln1Rstd: F64;
+  ln1: F64;
   qkv: LinearActs;
-  att: F64;
   atty: F64;
   attProj: LinearActs;
   res2: F64;
-  ln2: F64; ln2Mean: F64; ln2Rstd: F64;
+  ln2: F64;
   fc: LinearActs;
   fcGelu: F64;
   fcProj: LinearActs;
@@ -347,8 +229,22 @@ interface Acts {
   T: number;
   blocks: BlockActs[];
   final: F64;
-  lnf: F64; lnfMean: F64; lnfRstd: F64;
+  lnf: F64;
   logits: F64;
+}
+
+/** dinp += dx, and the layernorm `name`'s weight and bias gradients += theirs (layernormBackwardCpu). */
+function layernormBackwardAdd(
+  dinp: F64, G: Map<string, F64>, P: Map<string, Params>, name: string, dout: F64, inp: F64, N: number, C: number,
+): void {
+  const g = layernormBackwardCpu(N, C, inp, P.get(`${name}.weight`)!, dout);
+  const dw = G.get(`${name}.weight`)!;
+  const db = G.get(`${name}.bias`)!;
+  for (let i = 0; i < N * C; i++) dinp[i] += g.dx[i];
+  for (let c = 0; c < C; c++) {
+    dw[c] += g.dweight[c];
+    db[c] += g.dbias[c];
+  }
 }
 
 function checkParams(cfg: GptConfig, params: Params): void {
@@ -363,34 +259,33 @@ function forward(cfg: GptConfig, P: Map<string, Params>, tokens: Int32Array, B: 
   let x = new Float64Array(N * C);
   encoderForward(x, tokens, P.get('wte.weight')!, P.get('wpe.weight')!, B, T, C);
   const blocks: BlockActs[] = [];
+  const dims: AttentionDims = { batch: B, seq: T, channels: C, heads: NH };
+  const ln = (inp: F64, name: string) =>
+    layernormForwardCpu(N, C, inp, P.get(`${name}.weight`)!, P.get(`${name}.bias`)!).out;
   for (let l = 0; l < cfg.layers; l++) {
     const [cAttn, aProj, cFc, mProj] = linears.slice(4 * l, 4 * l + 4);
     const p = `h.${l}.`;
-    const ln1 = new Float64Array(N * C), ln1Mean = new Float64Array(N), ln1Rstd = new Float64Array(N);
-    layernormForward(ln1, ln1Mean, ln1Rstd, x, P.get(p + 'ln_1.weight')!, P.get(p + 'ln_1.bias')!, N, C);
+    const ln1 = ln(x, p + 'ln_1');
     const qkv = linearForward(cAttn, P, ln1, N);
-    const att = new Float64Array(B * NH * T * T), atty = new Float64Array(N * C);
-    attentionForward(atty, att, qkv.out, B, T, C, NH);
+    const atty = attentionForwardCpu(dims, qkv.out).out;
     const attProj = linearForward(aProj, P, atty, N);
     const res2 = new Float64Array(N * C);
     residualForward(res2, x, attProj.out);
-    const ln2 = new Float64Array(N * C), ln2Mean = new Float64Array(N), ln2Rstd = new Float64Array(N);
-    layernormForward(ln2, ln2Mean, ln2Rstd, res2, P.get(p + 'ln_2.weight')!, P.get(p + 'ln_2.bias')!, N, C);
+    const ln2 = ln(res2, p + 'ln_2');
     const fc = linearForward(cFc, P, ln2, N);
     const fcGelu = new Float64Array(N * 4 * C);
     geluForward(fcGelu, fc.out);
     const fcProj = linearForward(mProj, P, fcGelu, N);
     const res3 = new Float64Array(N * C);
     residualForward(res3, res2, fcProj.out);
-    blocks.push({ inp: x, ln1, ln1Mean, ln1Rstd, qkv, att, atty, attProj, res2, ln2, ln2Mean, ln2Rstd, fc, fcGelu, fcProj });
+    blocks.push({ inp: x, ln1, qkv, atty, attProj, res2, ln2, fc, fcGelu, fcProj });
     x = res3;
   }
-  const lnf = new Float64Array(N * C), lnfMean = new Float64Array(N), lnfRstd = new Float64Array(N);
-  layernormForward(lnf, lnfMean, lnfRstd, x, P.get('ln_f.weight')!, P.get('ln_f.bias')!, N, C);
+  const lnf = ln(x, 'ln_f');
   const head = P.get(cfg.tiedEmbeddings ? 'wte.weight' : 'lm_head.weight')!;
   const logits = new Float64Array(N * V);
   matmulForward(logits, lnf, head, null, N, C, V);
-  return { B, T, blocks, final: x, lnf, lnfMean, lnfRstd, logits };
+  return { B, T, blocks, final: x, lnf, logits };
 }
 
 /** Loss (mean cross-entropy over all B·T positions) and the flat gradient, all in double precision. */
@@ -417,7 +312,7 @@ export function gptForwardBackward(
   const dlnf = new Float64Array(N * C);
   matmulBackward(dlnf, G.get(headName)!, null, dlogits, a.lnf, P.get(headName)!, N, C, V);
   let dx = new Float64Array(N * C);
-  layernormBackward(dx, G.get('ln_f.weight')!, G.get('ln_f.bias')!, dlnf, a.final, P.get('ln_f.weight')!, a.lnfMean, a.lnfRstd, N, C);
+  layernormBackwardAdd(dx, G, P, 'ln_f', dlnf, a.final, N, C);
 
   const linears = gptLinears(cfg);
   for (let l = cfg.layers - 1; l >= 0; l--) {
@@ -432,16 +327,15 @@ export function gptForwardBackward(
     const dfc = new Float64Array(N * 4 * C);
     geluBackward(dfc, s.fc.out, dfcGelu);
     const dln2 = linearBackward(cFc, P, G, dfc, s.ln2, s.fc, N);
-    layernormBackward(dres2, G.get(p + 'ln_2.weight')!, G.get(p + 'ln_2.bias')!, dln2, s.res2, P.get(p + 'ln_2.weight')!, s.ln2Mean, s.ln2Rstd, N, C);
+    layernormBackwardAdd(dres2, G, P, p + 'ln_2', dln2, s.res2, N, C);
     // res2 = inp + attProj
     const dinp = new Float64Array(N * C);
     const dattProj = new Float64Array(N * C);
     residualBackward(dinp, dattProj, dres2);
     const datty = linearBackward(aProj, P, G, dattProj, s.atty, s.attProj, N);
-    const dqkv = new Float64Array(N * 3 * C);
-    attentionBackward(dqkv, datty, s.qkv.out, s.att, B, T, C, NH);
+    const dqkv = attentionBackwardCpu({ batch: B, seq: T, channels: C, heads: NH }, s.qkv.out, datty);
     const dln1 = linearBackward(cAttn, P, G, dqkv, s.ln1, s.qkv, N);
-    layernormBackward(dinp, G.get(p + 'ln_1.weight')!, G.get(p + 'ln_1.bias')!, dln1, s.inp, P.get(p + 'ln_1.weight')!, s.ln1Mean, s.ln1Rstd, N, C);
+    layernormBackwardAdd(dinp, G, P, p + 'ln_1', dln1, s.inp, N, C);
     dx = dinp;
   }
   encoderBackward(G.get('wte.weight')!, G.get('wpe.weight')!, dx, tokens, B, T, C);

@@ -6,7 +6,7 @@
 // coordinator uses for validation loss.
 import { mlpParamSpecs, mlpParamCount, type MlpConfig } from './mlp-spec';
 import { checkMlpBatch } from './mlp-batch';
-import { gelu, geluGrad } from './gelu';
+import { gelu, geluGrad } from '../gpu/kernels/gelu';
 
 type Params = Float32Array | Float64Array;
 

@@ -9,7 +9,7 @@ import { mlpParamSpecs, mlpParamCount, mlpInit, type MlpConfig } from './mlp-spe
 import { mlpForwardBackward, mlpLoss } from './mlp-cpu';
 import { MlpTrainer, type AdamWHyper } from './mlp-gpu';
 import { AdamWCpu } from '../optim/adamw-cpu';
-import { int8Codec, INT8_BLOCK } from '../compress/int8';
+import { int8Codec, INT8_BLOCK } from '../compress/int8/int8';
 import { ErrorFeedback } from '../compress/error-feedback';
 import { testDevice, assertClose, U32 as u } from '../gpu/test-helpers';
 

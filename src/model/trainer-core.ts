@@ -11,11 +11,11 @@
 import type { ParamSpec } from './mlp-spec';
 import type { Batch } from '../data/split';
 import { validateAdamW, type AdamWHyper } from '../optim/adamw';
-import { int8Codec, int8Blocks } from '../compress/int8';
+import { int8Codec, int8Blocks } from '../compress/int8/int8';
 import { createStorage, readBuffer, upload } from '../gpu/buffers';
 import { encodeLaunches, destroyLaunch, type Binding, type Launch } from '../gpu/launch';
 import { adamwLaunch, writeAdamWHyper } from '../gpu/kernels/adamw';
-import { quantizeErrorFeedbackLaunch, int8Words } from '../gpu/kernels/quantize';
+import { quantizeErrorFeedbackLaunch, int8Words } from '../compress/int8/int8.gpu';
 import { gradNormLaunches, gradNormScratchFloats, gradClipLaunch } from '../gpu/kernels/gradnorm';
 
 export type { AdamWHyper };

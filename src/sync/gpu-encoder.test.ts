@@ -4,6 +4,7 @@
 // also checks the GPU residual bit for bit). A NaN in Δ, and a d that overflows with a finite Δ, throw
 // DonorSync's own error naming the element and leave the residual as it was (the next round's bytes
 // still agree). Odd rounds hand θ_local over through encode's `record` hook (a copy into `local`).
+// Both paths also run through the UpdateEncoder interface (CpuUpdateEncoder, GpuUpdateEncoder).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
@@ -13,7 +14,8 @@ import { ErrorFeedback } from '../compress/error-feedback';
 import type { TensorSpec } from '../compress/model-codec';
 import { DonorSync } from './sync';
 import { flatLayout, jobCodec, uplinkContext } from './job-codec';
-import { gpuEncoderSupports, GpuUpdateEncoder } from './gpu-encoder';
+import { GPU_ENCODER_FAMILIES, gpuEncoderSupports, GpuUpdateEncoder } from './gpu-encoder';
+import { CpuUpdateEncoder, type UpdateEncoder } from './update-encoder';
 
 const CODECS = ['q8', 'q4:sr', 'q2', 'topk:0.05', 'topk:0.1/q2', 'topk:0.03/q4:sr', 'topk:0.05/f16', 'topk:0.02/int8', 'chunktop:32/q2', 'chunktop:7', 'chunktop:100/q4:sr'];
 const DECAYS = [1, 0.9];
@@ -194,4 +196,48 @@ test('gpuEncoderSupports: quantization, top-k and chunk top (any inner value cod
   assert.throws(() => new GpuUpdateEncoder(device, 'q8', 4, 1e-300, bufs), /decay must be 0 or in \[2\^-800, 1\]/);
   assert.throws(() => new GpuUpdateEncoder(device, 'q8', 5, 1, bufs), /needs 20 bytes/);
   b.destroy();
+});
+
+test('UpdateEncoder: the CPU and GPU encoders (record hook given once) send the same bytes, also after reset()', async () => {
+  const device = await testDevice();
+  for (const codec of ['q4:sr', 'topk:0.03/q4:sr', 'chunktop:7/f16']) {
+    const n = 1031;
+    const rng = new Rng(codec.length * 13);
+    const sync = new DonorSync({ codec, downCodec: 'f32', seed: 5, errorDecay: 0.9 }, layoutOf(n));
+    let local: Float32Array = new Float32Array(n);
+    const cpu: UpdateEncoder = new CpuUpdateEncoder(sync, () => local);
+    const base = createStorage(device, 4 * n, 'base');
+    const localBuf = createStorage(device, new Float32Array(n).fill(NaN), 'local');
+    const staged = createStorage(device, 4 * n, 'staged');
+    const residual = createStorage(device, 4 * n, 'residual');
+    const record = (enc: GPUCommandEncoder) => enc.copyBufferToBuffer(staged, 0, localBuf, 0, 4 * n);
+    const gpu: UpdateEncoder = new GpuUpdateEncoder(device, codec, n, 0.9, { base, local: localBuf, residual }, record);
+    assert.equal(cpu.where, 'cpu');
+    assert.equal(gpu.where, 'gpu');
+    assert.equal(gpu.codec.name, cpu.codec.name);
+    for (let round = 0; round < 4; round++) {
+      if (round === 2) {
+        cpu.reset();
+        gpu.reset();
+      }
+      const w = weights(n, rng);
+      sync.setSnapshot(w.base, round);
+      local = w.local;
+      upload(device, base, w.base);
+      upload(device, staged, w.local);
+      const [g, c] = [await gpu.encode(7 + round, round), await cpu.encode(7 + round, round)];
+      assertSameBytes(`${codec} round ${round} through UpdateEncoder`, g, c);
+    }
+    gpu.destroy();
+    cpu.destroy();
+    [base, localBuf, staged, residual].forEach((b) => b.destroy());
+  }
+});
+
+test('GPU_ENCODER_FAMILIES: the codec kinds with a GPU part are the ones gpuEncoderSupports accepts', () => {
+  assert.deepEqual(Object.keys(GPU_ENCODER_FAMILIES).sort(), ['chunktop', 'quant', 'topk']);
+  const named = [['quant', 'q4'], ['topk', 'topk:0.1'], ['chunktop', 'chunktop:8'], ['randomk', 'randomk:0.1']];
+  for (const [kind, name] of named) {
+    assert.equal(gpuEncoderSupports(name), kind in GPU_ENCODER_FAMILIES, name);
+  }
 });

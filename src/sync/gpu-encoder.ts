@@ -1,13 +1,14 @@
 // The donor's update encoded on the GPU: the bytes DonorSync.encodeUpdate would send for the same
 // Δ = θ_v − θ_local and the same residual history, without reading the weights back. For the job
 // codecs with GPU kernels: blockwise quantization (q8, q4, q2, with or without :sr), and top-k and
-// chunked top-1 with any inner value codec (f32, f16, int8, qB[:sr]); gpuEncoderSupports says which. The residual lives in a
-// GPU buffer (the trainer's), so DonorSync's own error feedback is not used for the uplink.
+// chunked top-1 with any inner value codec (f32, f16, int8, qB[:sr]); gpuEncoderSupports says which.
+// The residual lives in a GPU buffer (the trainer's), so DonorSync's own error feedback is not used
+// for the uplink.
 //
 // One encode = one submit of:
-//   ef_prepare (codec_topk.wgsl)  d = (base − local) + β·residual into scratch, bit for bit
-//                                 ErrorFeedback's f32 d (β < 1: JavaScript's f64 product and sum,
-//                                 emulated exactly); records the first non-finite Δ and d in 2 flag words
+//   ef_prepare (topk.wgsl)  d = (base − local) + β·residual into scratch, bit for bit
+//                           ErrorFeedback's f32 d (β < 1: JavaScript's f64 product and sum,
+//                           emulated exactly); records the first non-finite Δ and d in 2 flag words
 //   qB:    quant_steps → quant_codes on d, then dequant_ef: residual ← d − decode (skipped when a
 //          flag is set); the payload (4·⌈n/64⌉ + ⌈n·B/32⌉·4 bytes) and the flags come back
 //   top-k: the selection on d and topk_compact_ef (residual ← +0 kept, d dropped; untouched when d
@@ -15,9 +16,12 @@
 //          with topkPack (topkPayload), as the CPU encoder does, and for a lossy inner value codec
 //          writes the k corrections d − decode(value) over the kept values and scatters them into the
 //          residual (topk_scatter, a second small submit that the next encode is queued behind)
-//   chunktop: chunktop_select_ef (codec_chunktop.wgsl) writes the same kept list (one per chunk) and
+//   chunktop: chunktop_select_ef (chunktop.wgsl) writes the same kept list (one per chunk) and
 //          residual; the host packs it with chunkTopPack, and lossy values are scattered as for top-k
 // then the model-codec header (version 1, one tensor, byte length, zero pad to 4) around the payload.
+// The per-family steps are the families' encoder parts (GpuEncoderFamily, src/compress/encoder-part.gpu.ts),
+// registered by codec kind in GPU_ENCODER_FAMILIES; this class holds what they share. It implements
+// UpdateEncoder (update-encoder.ts), as CpuUpdateEncoder does for DonorSync's CPU path.
 //
 // A NaN or ±Inf in Δ throws DonorSync's RangeError naming the first such parameter (a non-finite d
 // with a finite Δ throws the model codec's) and leaves the residual as it was, as on the CPU.
@@ -25,40 +29,38 @@
 // code is not 0, a GPU may flush the residual to 0 (difference < 2^-126; codes and bytes are
 // unaffected unless that residual later decides a rounding); (2) β must be 0 or in [2^-800, 1]
 // (ErrorFeedback takes any β in [0, 1]).
-import type { Codec, CodecContext } from '../compress/codec';
-import { parseCodecSpec, QUANT_BLOCK } from '../compress/codec-spec';
+import type { Codec } from '../compress/codec';
+import { parseCodecSpec, type CodecSpec } from '../compress/codec-spec';
+import type { GpuEncoderFamily, GpuEncoderPart } from '../compress/encoder-part.gpu';
 import { MODEL_CODEC_VERSION, type ModelCodec } from '../compress/model-codec';
-import type { SparseCodec } from '../compress/sparse';
+import { chunkTopEncoderPart } from '../compress/chunktop/chunktop.gpu';
+import { quantEncoderPart, setLaunchContext } from '../compress/quant/quant.gpu';
+import { decayBits, EF_FLAG_NONE, EF_FLAGS_BYTES, topkEncoderPart } from '../compress/topk/topk.gpu';
 import { readBuffer } from '../gpu/buffers';
 import { deviceLostError } from '../gpu/device';
-import { destroyLaunch, encodeLaunches, type Launch } from '../gpu/launch';
-import { dequantizeResidualLaunch, quantizeBlockLaunches, quantWords, setLaunchContext } from '../gpu/kernels/codec-quant';
-import {
-  decayBits,
-  EF_FLAG_NONE,
-  EF_FLAGS_BYTES,
-  topkErrorFeedbackLaunches,
-  topkKeptBytes,
-  topkPayload,
-  topkPrepareLaunch,
-  topkScatterLaunch,
-  topkScratchBytes,
-} from '../gpu/kernels/codec-topk';
-import { chunkTopLaunch, chunkTopPayload } from '../gpu/kernels/codec-chunktop';
+import { encodeLaunches } from '../gpu/launch';
 import { COPY_DST, MAP_MODE_READ, MAP_READ, STORAGE_RW } from '../gpu/usage';
 import { checkPayloadSize } from './sync';
 import { flatLayout, jobCodec, uplinkContext } from './job-codec';
+import type { UpdateEncoder } from './update-encoder';
+
+/** The codec families with a GPU encoder part, by codec kind; other kinds encode on the CPU. */
+export const GPU_ENCODER_FAMILIES: Partial<Record<CodecSpec['kind'], GpuEncoderFamily>> = {
+  quant: quantEncoderPart,
+  topk: topkEncoderPart,
+  chunktop: chunkTopEncoderPart,
+};
 
 /** Whether GpuUpdateEncoder handles this job codec (and decay, if given); false for unknown names. */
 export function gpuEncoderSupports(codecName: string, errorDecay = 1): boolean {
-  let kind: string;
+  let kind: CodecSpec['kind'];
   try {
     kind = parseCodecSpec(codecName).kind;
     decayBits(errorDecay);
   } catch {
     return false;
   }
-  return kind === 'quant' || kind === 'topk' || kind === 'chunktop';
+  return GPU_ENCODER_FAMILIES[kind] !== undefined;
 }
 
 /** The GPU buffers the encoder reads and updates (whole buffers of at least 4·n bytes). */
@@ -73,7 +75,8 @@ export interface UpdateBuffers {
 
 const pad4 = (b: number) => 4 * Math.ceil(b / 4);
 
-export class GpuUpdateEncoder {
+export class GpuUpdateEncoder implements UpdateEncoder {
+  readonly where = 'gpu' as const;
   /** The job's model codec (flat layout), whose payload encode() returns. */
   readonly codec: ModelCodec;
   private readonly vector: Codec;
@@ -81,28 +84,28 @@ export class GpuUpdateEncoder {
   private readonly d: GPUBuffer;
   private readonly flags: GPUBuffer;
   private readonly staging: GPUBuffer;
-  /** The buffer that comes back: the quantized payload or the top-k kept list. */
-  private readonly result: GPUBuffer;
-  private readonly resultBytes: number;
-  private readonly launches: Launch[];
-  /** Launches whose uniform carries the codec context (stochastic rounding). */
-  private readonly contextual: Launch[] = [];
-  private readonly scatter: Launch | null = null;
-  /** Values kept for top-k and chunk top, 0 for quantization. */
-  private readonly k: number = 0;
-  /** The chunk length for chunk top, 0 otherwise. */
-  private readonly chunk: number = 0;
+  /** The codec family's launches and host step. */
+  private readonly part: GpuEncoderPart;
   private busy = false;
   private destroyed = false;
 
+  /**
+   * `record`, if given, is what encode() records first when it is not given one (e.g. the copy of the
+   * trainer's padded weights into the flat `local`).
+   */
   constructor(
     private readonly device: GPUDevice,
     codecName: string,
     readonly n: number,
     readonly errorDecay: number,
     private readonly buffers: UpdateBuffers,
+    private readonly record?: (enc: GPUCommandEncoder) => void,
   ) {
-    if (!gpuEncoderSupports(codecName)) throw new RangeError(`GPU update encoder: codec ${JSON.stringify(codecName)} has no GPU encoder (quantization qB[:sr], topk:F[/V] or chunktop:C[/V] only)`);
+    if (!gpuEncoderSupports(codecName)) {
+      const kinds = Object.keys(GPU_ENCODER_FAMILIES).join(', ');
+      const name = JSON.stringify(codecName);
+      throw new RangeError(`GPU update encoder: codec ${name} has no GPU encoder (codec kinds: ${kinds})`);
+    }
     decayBits(errorDecay);
     if (!Number.isInteger(n) || n < 1) throw new RangeError(`GPU update encoder: n must be a positive integer, got ${n}`);
     const spec = parseCodecSpec(codecName);
@@ -117,35 +120,9 @@ export class GpuUpdateEncoder {
     this.flags = own(EF_FLAGS_BYTES, 'flags');
     const { base, local, residual } = buffers;
     const prepare = { base, local, residual, d: this.d, flags: this.flags };
-    if (spec.kind === 'quant') {
-      const o = { bits: spec.bits, block: QUANT_BLOCK, rounding: spec.rounding };
-      this.resultBytes = 4 * quantWords(n, o);
-      this.result = own(this.resultBytes, 'payload');
-      this.contextual = quantizeBlockLaunches(device, n, o, uplinkContext(0, 0), { x: this.d, out: this.result });
-      this.launches = [
-        topkPrepareLaunch(device, n, prepare, { decay: errorDecay }),
-        ...this.contextual,
-        dequantizeResidualLaunch(device, n, { bits: spec.bits, block: QUANT_BLOCK }, { payload: this.result, d: this.d, residual, flags: this.flags }),
-      ];
-    } else if (spec.kind === 'topk' || spec.kind === 'chunktop') {
-      this.k = (this.vector as SparseCodec).keep(n);
-      this.resultBytes = topkKeptBytes(this.k);
-      this.result = own(this.resultBytes, 'kept');
-      if (spec.kind === 'topk') {
-        const scratch = own(topkScratchBytes(n), 'topk-scratch');
-        this.launches = topkErrorFeedbackLaunches(device, n, this.k, { ...prepare, scratch, kept: this.result }, { decay: errorDecay });
-      } else {
-        this.chunk = spec.chunk;
-        this.launches = [
-          topkPrepareLaunch(device, n, prepare, { decay: errorDecay }),
-          chunkTopLaunch(device, n, spec.chunk, { x: this.d, kept: this.result, residual, flags: this.flags }),
-        ];
-      }
-      if (spec.values.kind !== 'f32') this.scatter = topkScatterLaunch(device, n, this.k, { kept: this.result, residual });
-    } else {
-      throw new Error(`GPU update encoder: no GPU path for ${spec.kind} (internal error)`);
-    }
-    this.staging = own(this.resultBytes + EF_FLAGS_BYTES, 'staging', MAP_READ | COPY_DST);
+    const family = GPU_ENCODER_FAMILIES[spec.kind]!;
+    this.part = family({ device, n, spec, vector: this.vector, errorDecay, prepare, own });
+    this.staging = own(this.part.resultBytes + EF_FLAGS_BYTES, 'staging', MAP_READ | COPY_DST);
     this.reset();
   }
 
@@ -164,7 +141,7 @@ export class GpuUpdateEncoder {
    * to the flat `local`) goes into the same submit. Throws a RangeError naming the element when Δ or
    * d is not finite (residual unchanged). One encode at a time.
    */
-  async encode(assignSeed: number, round: number, record?: (enc: GPUCommandEncoder) => void): Promise<Uint8Array> {
+  async encode(assignSeed: number, round: number, record = this.record): Promise<Uint8Array> {
     this.alive();
     if (this.busy) throw new Error('GPU update encoder: encode called while the previous one is still running');
     this.busy = true;
@@ -173,15 +150,16 @@ export class GpuUpdateEncoder {
       const ctx = uplinkContext(assignSeed, round);
       const { device } = this;
       device.queue.writeBuffer(this.flags, 0, new Uint32Array([EF_FLAG_NONE, EF_FLAG_NONE]));
-      if (this.contextual.length) setLaunchContext(device, this.contextual, ctx);
+      const { part } = this;
+      if (part.contextual.length) setLaunchContext(device, part.contextual, ctx);
       const enc = device.createCommandEncoder({ label: 'update-encoder' });
       record?.(enc);
-      encodeLaunches(enc, this.launches);
-      enc.copyBufferToBuffer(this.result, 0, this.staging, 0, this.resultBytes);
-      enc.copyBufferToBuffer(this.flags, 0, this.staging, this.resultBytes, EF_FLAGS_BYTES);
+      encodeLaunches(enc, part.launches);
+      enc.copyBufferToBuffer(part.result, 0, this.staging, 0, part.resultBytes);
+      enc.copyBufferToBuffer(this.flags, 0, this.staging, part.resultBytes, EF_FLAGS_BYTES);
       device.queue.submit([enc.finish()]);
       const raw = await this.readStaging();
-      const [badDelta, badD] = new Uint32Array(raw, this.resultBytes, 2);
+      const [badDelta, badD] = new Uint32Array(raw, part.resultBytes, 2);
       if (badDelta !== EF_FLAG_NONE) {
         const [b, l] = await Promise.all([this.valueAt(this.buffers.base, badDelta), this.valueAt(this.buffers.local, badDelta)]);
         throw new RangeError(`the update holds ${Math.fround(b - l)} at parameter ${badDelta}: local training diverged; lower the learning rate`);
@@ -190,38 +168,18 @@ export class GpuUpdateEncoder {
         const v = await this.valueAt(this.d, badD);
         throw new RangeError(`model codec encode: tensor 0 (${this.codec.layout[0].name}) element ${badD} (flat ${badD}) is ${v}; only finite values can be encoded`);
       }
-      const part = this.k ? this.sparsePart(raw, ctx) : new Uint8Array(raw, 0, this.resultBytes);
-      const out = new Uint8Array(12 + pad4(part.length));
+      const payload = part.payload(raw, ctx);
+      const out = new Uint8Array(12 + pad4(payload.length));
       const dv = new DataView(out.buffer);
       dv.setUint32(0, MODEL_CODEC_VERSION, true);
       dv.setUint32(4, 1, true);
-      dv.setUint32(8, part.length, true);
-      out.set(part, 12);
+      dv.setUint32(8, payload.length, true);
+      out.set(payload, 12);
       checkPayloadSize(this.codec, out.length, 'GPU update');
       return out;
     } finally {
       this.busy = false;
     }
-  }
-
-  /** Top-k or chunk top: the payload from the kept list; for a lossy value codec, the residual corrections at the kept positions. */
-  private sparsePart(raw: ArrayBuffer, ctx: CodecContext): Uint8Array {
-    const k = this.k;
-    const kept = { indices: new Uint32Array(raw, 0, k), values: new Float32Array(raw, 4 * k, k) };
-    const vector = this.vector as SparseCodec;
-    const part = this.chunk ? chunkTopPayload(vector, this.chunk, this.n, kept, ctx) : topkPayload(vector, this.n, kept, ctx);
-    if (this.scatter) {
-      // The values' payload is the fixed-size tail; residual ← d − decode there, as ErrorFeedback stores it.
-      const values = vector.values;
-      const sent = values.decode(part.subarray(part.length - values.encodedBytes(k)), k, ctx);
-      const corrections = new Float32Array(k);
-      for (let j = 0; j < k; j++) corrections[j] = kept.values[j] - sent[j];
-      this.device.queue.writeBuffer(this.result, 4 * k, corrections);
-      const enc = this.device.createCommandEncoder({ label: 'update-encoder-scatter' });
-      encodeLaunches(enc, [this.scatter]);
-      this.device.queue.submit([enc.finish()]);
-    }
-    return part;
   }
 
   private async readStaging(): Promise<ArrayBuffer> {
@@ -248,7 +206,6 @@ export class GpuUpdateEncoder {
     if (this.destroyed) return;
     this.destroyed = true;
     for (const b of this.owned) b.destroy();
-    for (const l of this.launches) destroyLaunch(l);
-    if (this.scatter) destroyLaunch(this.scatter);
+    this.part.destroy();
   }
 }

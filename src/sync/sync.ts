@@ -180,6 +180,16 @@ export class DonorSync {
     return this.ef.encode(delta, uplinkContext(assignSeed, round));
   }
 
+  /** The uplink's model codec. */
+  get upCodec(): ModelCodec {
+    return this.up;
+  }
+
+  /** Forgets the uplink residual (a fresh error feedback). */
+  resetUplink(): void {
+    this.ef.reset();
+  }
+
   /** Bytes of an update at most (exact for fixed-size codecs). */
   maxUpdateBytes(): number {
     return this.up.encodedBytes(this.up.n);

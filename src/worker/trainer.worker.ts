@@ -5,6 +5,7 @@ import { acquireDevice } from '../gpu/device';
 import { createTrainer, modelGenerate, modelParamSpecs, modelSampleBatch, modelTokensPerStep, type Trainer } from '../model/model';
 import { DonorSync } from '../sync/sync';
 import { GpuUpdateEncoder, gpuEncoderSupports } from '../sync/gpu-encoder';
+import { CpuUpdateEncoder, type UpdateEncoder } from '../sync/update-encoder';
 import { validateSampleOptions } from '../model/sample';
 import { DonorCache } from '../data/idb-cache';
 import { Rng } from '../util/rng';
@@ -17,10 +18,10 @@ let origin = '';
 // θ_v as every donor reconstructs it (snapshot + broadcast steps) and the uplink error feedback:
 // every assignment starts from θ_v, so a left-out update never leaks into the next.
 let sync: DonorSync | null = null;
-// The same update encoded on the GPU (one residual per DonorSync: rebuilt with it, never mixed with
-// sync.encodeUpdate). Null: the CPU encodes (codec without GPU kernels, or a software adapter, where
-// the "GPU" is the CPU and the kernels are slower than the plain loop).
-let gpuEnc: GpuUpdateEncoder | null = null;
+// The uplink encoder (one residual per DonorSync: rebuilt with it, never mixed): a GpuUpdateEncoder,
+// or a CpuUpdateEncoder on the weights read back (codec without a GPU part, or a software adapter,
+// where the "GPU" is the CPU and the kernels are slower than the plain loop).
+let encoder: UpdateEncoder | null = null;
 let encodeMode: EncodeMode = 'auto';
 let softwareAdapter = false;
 let cache: DonorCache | null = null;
@@ -65,8 +66,8 @@ const api: TrainerWorkerApi = {
     if (!device) throw new Error('loadJob before init: the GPU was not acquired');
     origin = o;
     if (job?.jobId !== j.jobId || !trainer) {
-      gpuEnc?.destroy(); // its buffers are the trainer's
-      gpuEnc = null;
+      encoder?.destroy(); // a GPU encoder's buffers are the trainer's
+      encoder = null;
       trainer?.destroy();
       trainer = null; // a failed build below must not leave a destroyed trainer in place
       shards.clear();
@@ -75,10 +76,15 @@ const api: TrainerWorkerApi = {
     }
     if (!sync || job?.sync.codec !== j.sync.codec || job.sync.downCodec !== j.sync.downCodec || job.sync.seed !== j.sync.seed || job.sync.errorDecay !== j.sync.errorDecay) {
       sync = new DonorSync(j.sync, modelParamSpecs(j.model));
-      gpuEnc?.destroy();
+      encoder?.destroy();
       const decay = j.sync.errorDecay ?? 1;
       const useGpu = encodeMode === 'gpu' || (encodeMode === 'auto' && !softwareAdapter);
-      gpuEnc = useGpu && gpuEncoderSupports(j.sync.codec, decay) ? new GpuUpdateEncoder(device, j.sync.codec, trainer.paramCount, decay, trainer.updateBuffers()) : null;
+      const t = trainer;
+      const flatten = (enc: GPUCommandEncoder) => t.recordFlattenLocal(enc);
+      encoder =
+        useGpu && gpuEncoderSupports(j.sync.codec, decay)
+          ? new GpuUpdateEncoder(device, j.sync.codec, t.paramCount, decay, t.updateBuffers(), flatten)
+          : new CpuUpdateEncoder(sync, () => t.getParams());
     }
     job = j;
     const c = await openCache();
@@ -118,10 +124,8 @@ const api: TrainerWorkerApi = {
     // One GPU round trip for the whole round: the per-step losses are logged on the GPU.
     const losses = await trainer.steps(a.steps, () => modelSampleBatch(model, tokens, hp.batch, rng), hp);
     const lossSum = losses.reduce((x, y) => x + y, 0);
-    const t = trainer;
-    const update = gpuEnc
-      ? await gpuEnc.encode(a.seed, a.round, (enc) => t.recordFlattenLocal(enc))
-      : sync.encodeUpdate(await trainer.getParams(), a.seed, a.round);
+    if (!encoder) throw new Error('assignment before the job\'s update encoder was built');
+    const update = await encoder.encode(a.seed, a.round);
     const computeMs = performance.now() - t0;
     return Comlink.transfer(
       {
@@ -132,7 +136,7 @@ const api: TrainerWorkerApi = {
         tokens: a.steps * modelTokensPerStep(job.model, hp.batch),
         computeMs,
         codec: job.sync.codec,
-        encodedOn: gpuEnc ? 'gpu' : 'cpu',
+        encodedOn: encoder.where,
         update,
       },
       [update.buffer],

@@ -1,9 +1,19 @@
 // GELU, tanh approximation (PyTorch approximate='tanh'); see shaders/gelu.wgsl.
 import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
 
-import { gelu, geluGrad } from '../../model/gelu';
+// The CPU reference, used by the kernel's tests and by the CPU models (src/model/gpt-cpu.ts, mlp-cpu.ts):
+//   gelu(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
+const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
+const C = 0.044715;
 
-export { gelu, geluGrad };
+export function gelu(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(SQRT_2_OVER_PI * (x + C * x * x * x)));
+}
+
+export function geluGrad(x: number): number {
+  const t = Math.tanh(SQRT_2_OVER_PI * (x + C * x * x * x));
+  return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * SQRT_2_OVER_PI * (1 + 3 * C * x * x);
+}
 
 export function geluForwardCpu(x: ArrayLike<number>): Float64Array {
   return Float64Array.from(x, gelu);
