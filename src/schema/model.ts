@@ -1,0 +1,90 @@
+// The model configs, once: the spec form a job names (no `vocab`: it comes from the data) and the
+// config form with the vocabulary that the trainers, checkpoints and the `job` message carry. The
+// per-field limits live here; the cross-field rules (heads divide width, lowRank.rank ≤ width, the
+// attention kernel's head size) are validateGptConfig's and validateModel's (src/model).
+import { Type, type Static, type TProperties } from '@sinclair/typebox';
+
+/** Limits of the MLP's integer fields. */
+export const MLP_LIMITS = {
+  vocab: [2, 4096],
+  context: [1, 64],
+  embed: [1, 512],
+  hidden: [1, 4096],
+} as const satisfies Record<string, readonly [number, number]>;
+
+/** Limits on each integer field of a GPT. */
+export const GPT_LIMITS = {
+  vocab: [2, 65536],
+  context: [1, 4096],
+  layers: [1, 96],
+  heads: [1, 128],
+  width: [1, 8192],
+} as const satisfies Record<string, readonly [number, number]>;
+
+const int = ([minimum, maximum]: readonly [number, number], def: number | undefined, description: string) =>
+  Type.Integer({ minimum, maximum, ...(def === undefined ? {} : { default: def }), description });
+
+const mlpFields = {
+  type: Type.Literal('mlp', { default: 'mlp', description: 'Model family' }),
+  context: int(MLP_LIMITS.context, 8, 'Previous tokens the MLP sees'),
+  embed: int(MLP_LIMITS.embed, 16, 'Embedding width per token'),
+  hidden: int(MLP_LIMITS.hidden, 128, 'Hidden layer width'),
+};
+
+export const GptLowRank = Type.Object(
+  {
+    rank: Type.Integer({
+      minimum: 1,
+      maximum: GPT_LIMITS.width[1],
+      description: 'the rank r of every factorised Linear, 1 ≤ r ≤ model.width',
+    }),
+    layers: Type.Optional(
+      Type.Union([Type.Literal('middle'), Type.Literal('all')], {
+        default: 'middle',
+        description: "'middle' (Pufferfish): all blocks but the first and last; 'all': every block",
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'Low-rank (U·Vᵀ) block Linear layers (Pufferfish); absent: full rank' },
+);
+export type GptLowRank = Static<typeof GptLowRank>;
+
+const gptFields = {
+  type: Type.Literal('gpt', { default: 'gpt', description: 'Model family' }),
+  context: int(GPT_LIMITS.context, 32, 'Block size: the longest sequence the GPT sees'),
+  layers: int(GPT_LIMITS.layers, 2, 'Transformer blocks'),
+  heads: int(GPT_LIMITS.heads, 2, 'Attention heads per block (must divide width)'),
+  width: int(GPT_LIMITS.width, 64, 'Residual stream width'),
+  tiedEmbeddings: Type.Boolean({ default: true, description: 'lm_head shares the token embedding' }),
+  lowRank: Type.Optional(GptLowRank),
+};
+
+const closed = <P extends TProperties>(p: P) => Type.Object(p, { additionalProperties: false });
+
+/** An MLP as a job specifies it (the vocabulary comes from the data). */
+export const MlpSpec = closed(mlpFields);
+export type MlpSpec = Static<typeof MlpSpec>;
+/** A GPT as a job specifies it. */
+export const GptSpec = closed(gptFields);
+export type GptSpec = Static<typeof GptSpec>;
+export const ModelSpec = Type.Union([MlpSpec, GptSpec]);
+export type ModelSpec = Static<typeof ModelSpec>;
+
+/** What a job may post per model type: every field optional (defaults from the schema). */
+export const MlpSpecInput = Type.Partial(MlpSpec, { additionalProperties: false });
+export const GptSpecInput = Type.Partial(GptSpec, { additionalProperties: false });
+export const ModelSpecInput = Type.Union([MlpSpecInput, GptSpecInput], {
+  default: {},
+  description: 'The model; model.type ("mlp" or "gpt", default "mlp") picks the other fields',
+});
+export const MODEL_SPEC_INPUTS = { mlp: MlpSpecInput, gpt: GptSpecInput } as const;
+
+/** A whole model with its vocabulary size: what trainers, checkpoints and the `job` message use. */
+export const MlpModelConfig = closed({ ...mlpFields, vocab: int(MLP_LIMITS.vocab, undefined, 'Vocabulary size') });
+export type MlpModelConfig = Static<typeof MlpModelConfig>;
+export const GptModelConfig = closed({ ...gptFields, vocab: int(GPT_LIMITS.vocab, undefined, 'Vocabulary size') });
+export type GptModelConfig = Static<typeof GptModelConfig>;
+export const ModelConfig = Type.Union([MlpModelConfig, GptModelConfig]);
+export type ModelConfig = Static<typeof ModelConfig>;
+export const MODEL_CONFIGS = { mlp: MlpModelConfig, gpt: GptModelConfig } as const;
+export type ModelType = ModelConfig['type'];
