@@ -7,7 +7,7 @@ import { framedChannelFromConnection } from '../protocol/peer-channel';
 import type { FramedChannel } from '../protocol/channel';
 import type { Message } from '../protocol/messages';
 import { COORDINATOR_KINDS, PROTOCOL_VERSION } from '../protocol/messages';
-import type { TrainerWorkerApi, WorkerJob } from '../worker/api';
+import type { TrainerWorkerApi } from '../worker/api';
 
 export interface DonorStats {
   state: 'starting' | 'connecting' | 'waiting' | 'training' | 'paused' | 'idle' | 'error';
@@ -165,7 +165,7 @@ export class DonorClient {
     switch (m.kind) {
       case 'job': {
         const h = m.header;
-        const job: WorkerJob = { jobId: h.jobId, name: h.name, model: h.model, train: h.train, sync: h.sync, shards: h.shards };
+        const { vocab: _vocab, ...job } = h;
         const { cachedVersion, paramCount } = await this.worker.loadJob(job, this.origin);
         this.paramCount = paramCount;
         this.jobId = h.jobId;

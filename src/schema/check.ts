@@ -76,15 +76,22 @@ export function schemaProblem(
   opts: DescribeOptions = {},
 ): SchemaProblem | undefined {
   const errors = [...Value.Errors(schema, value)];
-  const first = errors[0];
+  const parentOf = (p: string) => p.slice(0, p.lastIndexOf('/'));
+  // TypeBox reports an object's missing fields before its unknown ones; a typo explains both, so name it.
+  const first =
+    errors[0]?.type === ValueErrorType.ObjectRequiredProperty
+      ? (errors.find(
+          (e) => e.type === ValueErrorType.ObjectAdditionalProperties && parentOf(e.path) === parentOf(errors[0].path),
+        ) ?? errors[0])
+      : errors[0];
   if (!first) return undefined;
   const path = dotted(root, first.path);
   switch (first.type) {
     case ValueErrorType.ObjectAdditionalProperties: {
       // Every unknown field of the same object, so the message lists them all at once.
-      const parent = first.path.slice(0, first.path.lastIndexOf('/'));
+      const parent = parentOf(first.path);
       const fields = errors
-        .filter((e) => e.type === ValueErrorType.ObjectAdditionalProperties && e.path.slice(0, e.path.lastIndexOf('/')) === parent)
+        .filter((e) => e.type === ValueErrorType.ObjectAdditionalProperties && parentOf(e.path) === parent)
         .map((e) => e.path.slice(parent.length + 1));
       return { kind: 'unknown', path: dotted(root, parent), fields, allowed: Object.keys(first.schema.properties ?? {}) };
     }
