@@ -6,13 +6,13 @@
 import { EventEmitter } from 'node:events';
 import { modelParamSpecs, type ModelConfig } from '../src/model/model';
 import { CoordinatorSync, checkPayloadSize, type CoordinatorState } from '../src/sync/sync';
-import type { JobHeader, JobTrain, UpdateHeader } from '../src/protocol/messages';
+import type { JobHeader, JobTrain, SendMessage, UpdateHeader } from '../src/protocol/messages';
 
 export interface DonorLink {
   readonly donorId: string;
   readonly adapter: string;
   /** Sends a message; resolves when its frames are handed to the channel. */
-  send(kind: string, header: Record<string, unknown>, body?: Uint8Array): Promise<void>;
+  send: SendMessage;
   close(reason: string): void;
   bytesSent(): number;
   bytesReceived(): number;

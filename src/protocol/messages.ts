@@ -58,6 +58,17 @@ export type Message =
 
 export type MessageKind = Message['kind'];
 export type MessageOf<K extends MessageKind> = Extract<Message, { kind: K }>;
+export type HeaderOf<K extends MessageKind> = MessageOf<K>['header'];
+/** The body of kind K: a Uint8Array where the kind has one (optional for assign), undefined otherwise. */
+export type BodyOf<K extends MessageKind> = MessageOf<K>['body'];
+/** Sends one message, its header and body typed by its kind. */
+export type SendMessage = <K extends MessageKind>(kind: K, header: HeaderOf<K>, body?: BodyOf<K>) => Promise<void>;
+
+/** A message of kind K from its parts. */
+export function makeMessage<K extends MessageKind>(kind: K, header: HeaderOf<K>, body?: BodyOf<K>): MessageOf<K> {
+  // TypeScript cannot narrow the union by a generic K; the parameter types already tie header and body to K.
+  return (body === undefined ? { kind, header } : { kind, header, body }) as MessageOf<K>;
+}
 
 export const DONOR_KINDS = ['hello', 'ready', 'update', 'status'] as const satisfies readonly MessageKind[];
 export const COORDINATOR_KINDS = ['job', 'weights', 'assign', 'idle', 'error'] as const satisfies readonly MessageKind[];
