@@ -10,6 +10,7 @@ import { sampleFromCheckpoint } from './sample-checkpoint';
 import { trainLocal } from './train-local';
 import { parseTrainArgs } from './train-args';
 import { DEMO_GPT_JOB } from './demo-jobs';
+import { fmtBytes } from '../src/util/format';
 
 const USAGE = `usage: starling <command> [options]
 
@@ -47,9 +48,6 @@ function intOpt(v: string | undefined, name: string, def: number, lo: number, hi
   if (!Number.isInteger(n) || n < lo || n > hi) fail(`--${name} must be an integer in [${lo}, ${hi}], got "${v}"`);
   return n;
 }
-
-const fmtBytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(2)} MiB`;
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({

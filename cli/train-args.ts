@@ -3,10 +3,9 @@
 import { parseArgs } from 'node:util';
 import { DEFAULT_GRAD_CLIP, JobSpecError, parseJobSpec, type ModelSpec } from '../coordinator/job-spec';
 import type { LocalTrainOptions } from './train-local';
+import { UsageError } from '../src/util/usage-error';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 /** The flag each model field comes from. */
 const MODEL_FLAGS: Record<string, string> = {
