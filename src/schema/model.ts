@@ -26,7 +26,7 @@ const int = ([minimum, maximum]: readonly [number, number], def: number | undefi
 
 const mlpFields = {
   type: Type.Literal('mlp', { default: 'mlp', description: 'Model family' }),
-  context: int(MLP_LIMITS.context, 8, 'Previous tokens the MLP sees'),
+  context: int(MLP_LIMITS.context, 8, 'Tokens the model sees (MLP: previous tokens; GPT: block size)'),
   embed: int(MLP_LIMITS.embed, 16, 'Embedding width per token'),
   hidden: int(MLP_LIMITS.hidden, 128, 'Hidden layer width'),
 };
@@ -51,7 +51,7 @@ export type GptLowRank = Static<typeof GptLowRank>;
 
 const gptFields = {
   type: Type.Literal('gpt', { default: 'gpt', description: 'Model family' }),
-  context: int(GPT_LIMITS.context, 32, 'Block size: the longest sequence the GPT sees'),
+  context: int(GPT_LIMITS.context, 32, 'Tokens the model sees (MLP: previous tokens; GPT: block size)'),
   layers: int(GPT_LIMITS.layers, 2, 'Transformer blocks'),
   heads: int(GPT_LIMITS.heads, 2, 'Attention heads per block (must divide width)'),
   width: int(GPT_LIMITS.width, 64, 'Residual stream width'),
