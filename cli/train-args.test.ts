@@ -60,8 +60,8 @@ test('train flags: mistakes name the flag and the rule', () => {
 
 test('job-field flags take range, default and help from the schema', () => {
   const usage = jobFlagUsage();
-  assert.match(usage, /--batch: an integer in \[1, 4096\] \(default 64\); Examples per local step/);
-  assert.match(usage, /--grad-clip: a number in \[0, 1000\] \(default 1 for a GPT, 0 for the MLP\)/);
+  assert.match(usage, /--batch: an integer in \[1, 4096\] \(default 64\); examples per step/);
+  assert.match(usage, /--grad-clip: a number in \[0, 1000\] \(default `1` for a GPT/);
   assert.match(usage, /--hidden: an integer in \[1, 4096\] \(default 128\)/);
   assert.equal(usage.split('\n').length, Object.keys(JOB_FLAGS).length);
 });

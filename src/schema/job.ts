@@ -18,6 +18,8 @@ const codec = (description: string, defaultText?: string) =>
     minLength: 1,
     maxLength: MAX_CODEC_NAME,
     description,
+    allowedText: `a valid codec name of ≤ ${MAX_CODEC_NAME} characters`,
+    // The compression benchmark's best arm (docs/BENCHMARKS.md): top-k 4% with 2-bit values.
     ...(defaultText ? { defaultText } : { default: 'topk:0.04/q2' }),
   });
 
@@ -28,7 +30,7 @@ export const JobName = Type.String({
   pattern: '^[^\\u0000-\\u001f\\u007f-\\u009f]*$',
   patternText: 'no control characters',
   default: 'job',
-  description: 'Shown in the console and the checkpoints',
+  description: "a label shown in the console, the API and the checkpoint's metadata",
 });
 
 export const JobData = Type.Object(
@@ -40,19 +42,23 @@ export const JobData = Type.Object(
       pattern: '^(builtin:cmudict|shared:[a-z0-9_-]{1,64}|file:[\\s\\S]+|upload:[A-Za-z0-9_-]{1,64})$',
       patternText: '"builtin:cmudict", "shared:<name>", "file:<path>" or "upload:<id>"',
       default: 'builtin:cmudict',
-      description: 'The corpus',
+      description: 'where the text comes from (see [Data sources](#data-sources))',
+      allowedText:
+        '`"builtin:cmudict"`, `"shared:<name>"` (`<name>`: 1..64 of `a-z 0-9 _ -`), `"file:<path>"` or ' +
+        '`"upload:<id>"` (`<id>`: 1..64 of `A-Z a-z 0-9 _ -`); 1..4096 characters',
     }),
     valFraction: Type.Number({
       exclusiveMinimum: 0,
       maximum: 0.5,
       default: 0.1,
-      description: 'Share of the corpus held out for validation',
+      description: 'share of the tokens held out for validation (the tail of the text)',
     }),
     maxBytes: Type.Integer({
       minimum: 1024,
       maximum: MAX_CORPUS_BYTES,
       default: 1_000_000,
-      description: 'The corpus is cut to this many bytes',
+      description: "cap on the text's UTF-8 size; longer texts are cut (see below)",
+      allowedText: 'integer in [1024, 33554432] (32 MiB)',
     }),
   },
   { additionalProperties: false },
@@ -61,58 +67,72 @@ export type JobData = Static<typeof JobData>;
 
 export const JobTrain = Type.Object(
   {
-    rounds: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20, description: 'Synchronous rounds' }),
+    rounds: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20, description: 'rounds to run; the job is `done` after this many' }),
     localSteps: Type.Integer({
       minimum: 1,
       maximum: 10_000,
       default: 10,
-      description: 'Inner steps per round on each donor (H)',
+      description: 'AdamW steps each donor runs per round',
     }),
     batch: Type.Integer({
       minimum: 1,
       maximum: 4096,
       default: 64,
-      description: 'Examples per local step: context windows (MLP) or sequences of model.context tokens (GPT)',
+      description:
+        'examples per step: random context windows (MLP), or random sequences of `model.context` characters ' +
+        '(GPT, so a step trains on batch × context predictions)',
     }),
-    lr: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 3e-3, description: 'Inner AdamW learning rate' }),
-    weightDecay: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'Inner AdamW weight decay' }),
-    beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'Inner AdamW β1' }),
-    beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'Inner AdamW β2' }),
-    eps: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1e-8, description: 'Inner AdamW ε' }),
+    lr: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 3e-3, description: "the donors' (inner) AdamW learning rate" }),
+    weightDecay: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'AdamW decoupled weight decay' }),
+    beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'AdamW first-moment decay' }),
+    beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'AdamW second-moment decay' }),
+    eps: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1e-8, description: "AdamW's ε (added to the root of the second moment)" }),
     gradClip: Type.Number({
       minimum: 0,
       maximum: 1000,
-      defaultText: '1 for a GPT, 0 for the MLP',
-      description: 'Global gradient-norm clip on the donors (0: off)',
+      defaultText: '`1` for a GPT (nanoGPT\'s recipe), `0` for the MLP (it never needed it)',
+      description:
+        'the donors clip the global gradient norm to this before each AdamW step; `0` turns clipping off',
     }),
     roundDeadlineMs: Type.Integer({
       minimum: 1000,
       maximum: 3_600_000,
       default: 30_000,
-      description: 'Milliseconds a donor has for its update',
+      description:
+        'how long a round waits for updates (the round ends earlier once every assigned donor answered)',
     }),
-    minDonors: Type.Integer({ minimum: 1, maximum: 10_000, default: 1, description: 'Ready donors a round waits for' }),
-    shards: Type.Integer({ minimum: 1, maximum: 65_536, default: 8, description: 'Training data shards' }),
-    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff, default: 1, description: 'Initialisation and sampling seed' }),
+    minDonors: Type.Integer({ minimum: 1, maximum: 10_000, default: 1, description: 'ready donors needed before a round starts' }),
+    shards: Type.Integer({ minimum: 1, maximum: 65_536, default: 8, description:
+        'pieces the training tokens are cut into; donors keep one shard each, given out 0, 1, 2, … in the ' +
+        'order they join, wrapping around' }),
+    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff, default: 1, description: "seed of the initial weights and of the donors' per-round batch sampling" }),
     outerLr: Type.Number({
       exclusiveMinimum: 0,
       maximum: 10,
-      defaultText: '0.7 (DiLoCo) when localSteps > 1 with a dense codec, else 1',
-      description: 'Outer learning rate on the coordinator',
+      defaultText: '`1` at localSteps 1 or with a sparsifying codec (top-k, random-k, cocktail); `0.7` otherwise (DiLoCo)',
+      description: 'outer learning rate: θ ← θ − outerLr · (mean Δ, with momentum if any)',
     }),
     outerMomentum: Type.Number({
       minimum: 0,
       exclusiveMaximum: 1,
-      defaultText: '0.9 (DiLoCo) when localSteps > 1 with a dense codec, else 0',
-      description: 'Outer Nesterov momentum (0: plain averaging)',
+      defaultText: '`0` at localSteps 1 or with a sparsifying codec; `0.9` otherwise',
+      description:
+        'Nesterov momentum of the outer step (DiLoCo); on the benchmark\'s GPT at H = 10, `0` with outerLr `1` ' +
+        'ended level with dense and the default 16.8% behind (docs/BENCHMARKS.md)',
     }),
-    codec: codec("The donors' update codec (docs/COMPRESSION.md grammar, e.g. \"q4\", \"topk:0.01/q2\")"),
-    downCodec: codec("The broadcast's codec", 'the same as codec'),
+    codec: codec(
+      'how donors encode their update Δ = θ_v − θ_local (with error feedback): a codec name, `f32`, `f16`, `int8`, ' +
+        '`q8`/`q4`/`q2`[`:sr`], `topk:F`[`/V`], `randomk:F`[`/V`], `cocktail`[`:F,F`], `powersgd:R`[`/V`] ' +
+        '(docs/COMPRESSION.md, "Codec names")',
+    ),
+    downCodec: codec('how the coordinator encodes the broadcast step (with its own error feedback)', 'same as `train.codec`'),
     errorDecay: Type.Number({
       minimum: 0,
       maximum: 1,
       default: 1,
-      description: "Donors' error-feedback decay: 1 classic, below 1 a leaky residual",
+      description:
+        "the donors' error-feedback decay β: each round sends Δ + β·residual (1: classic error feedback; " +
+        '< 1 a leaky residual as in SparseLoCo)',
     }),
   },
   { additionalProperties: false },

@@ -25,10 +25,10 @@ const int = ([minimum, maximum]: readonly [number, number], def: number | undefi
   Type.Integer({ minimum, maximum, ...(def === undefined ? {} : { default: def }), description });
 
 const mlpFields = {
-  type: Type.Literal('mlp', { default: 'mlp', description: 'Model family' }),
-  context: int(MLP_LIMITS.context, 8, 'Tokens the model sees (MLP: previous tokens; GPT: block size)'),
-  embed: int(MLP_LIMITS.embed, 16, 'Embedding width per token'),
-  hidden: int(MLP_LIMITS.hidden, 128, 'Hidden layer width'),
+  type: Type.Literal('mlp', { default: 'mlp', description: 'the model family', allowedText: '`"mlp"` or `"gpt"`' }),
+  context: int(MLP_LIMITS.context, 8, 'characters of context the model sees'),
+  embed: int(MLP_LIMITS.embed, 16, 'embedding width per character'),
+  hidden: int(MLP_LIMITS.hidden, 128, 'hidden layer width'),
 };
 
 export const GptLowRank = Type.Object(
@@ -45,17 +45,34 @@ export const GptLowRank = Type.Object(
       }),
     ),
   },
-  { additionalProperties: false, description: 'Low-rank (U·Vᵀ) block Linear layers (Pufferfish); absent: full rank' },
+  {
+    additionalProperties: false,
+    description: 'low-rank (Pufferfish) block Linears `W = U·Vᵀ`; absent: full rank',
+    defaultText: 'absent',
+    allowedText:
+      '`{ "rank": r, "layers": "middle" \\| "all" }`: `rank` an integer in [1, width]; `layers` default `"middle"` ' +
+      '(every block but the first and last, needs `layers` ≥ 3) or `"all"`',
+  },
 );
 export type GptLowRank = Static<typeof GptLowRank>;
 
 const gptFields = {
-  type: Type.Literal('gpt', { default: 'gpt', description: 'Model family' }),
-  context: int(GPT_LIMITS.context, 32, 'Tokens the model sees (MLP: previous tokens; GPT: block size)'),
-  layers: int(GPT_LIMITS.layers, 2, 'Transformer blocks'),
-  heads: int(GPT_LIMITS.heads, 2, 'Attention heads per block (must divide width)'),
-  width: int(GPT_LIMITS.width, 64, 'Residual stream width'),
-  tiedEmbeddings: Type.Boolean({ default: true, description: 'lm_head shares the token embedding' }),
+  type: Type.Literal('gpt', { default: 'gpt', description: 'the model family' }),
+  context: int(GPT_LIMITS.context, 32, 'sequence length (block size)'),
+  layers: int(GPT_LIMITS.layers, 2, 'transformer blocks'),
+  heads: Type.Integer({
+    minimum: GPT_LIMITS.heads[0],
+    maximum: GPT_LIMITS.heads[1],
+    default: 2,
+    description: 'attention heads per block',
+    allowedText:
+      'integer in [1, 128]; must divide `width`, and `width / heads` ≤ 128 (the attention kernel\'s head size limit)',
+  }),
+  width: int(GPT_LIMITS.width, 64, 'residual stream width (n_embd)'),
+  tiedEmbeddings: Type.Boolean({
+    default: true,
+    description: "the output head shares the token embedding's weights (GPT-2)",
+  }),
   lowRank: Type.Optional(GptLowRank),
 };
 
