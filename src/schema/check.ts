@@ -8,8 +8,8 @@ import { Value, ValueErrorType } from '@sinclair/typebox/value';
 export type SchemaProblem =
   /** The value at `path` breaks the schema; `expected` says what it must be. */
   | { kind: 'value'; path: string; expected: string; value: unknown }
-  /** Required field `path` is absent; `description` is its schema description. */
-  | { kind: 'missing'; path: string; description: string }
+  /** Required field `path` is absent; `expected` and `description` describe it. */
+  | { kind: 'missing'; path: string; expected: string; description: string }
   /** Fields of the object at `path` that the schema does not know, and the ones it allows. */
   | { kind: 'unknown'; path: string; fields: string[]; allowed: string[] };
 
@@ -96,7 +96,12 @@ export function schemaProblem(
       return { kind: 'unknown', path: dotted(root, parent), fields, allowed: Object.keys(first.schema.properties ?? {}) };
     }
     case ValueErrorType.ObjectRequiredProperty:
-      return { kind: 'missing', path, description: first.schema.description ?? '' };
+      return {
+        kind: 'missing',
+        path,
+        expected: describeSchema(first.schema, undefined, opts),
+        description: first.schema.description ?? '',
+      };
     default:
       return { kind: 'value', path, expected: describeSchema(first.schema, first.value, opts), value: first.value };
   }

@@ -97,9 +97,12 @@ export const ModelSpecInput = Type.Union([MlpSpecInput, GptSpecInput], {
 export const MODEL_SPEC_INPUTS = { mlp: MlpSpecInput, gpt: GptSpecInput } as const;
 
 /** A whole model with its vocabulary size: what trainers, checkpoints and the `job` message use. */
-export const MlpModelConfig = closed({ ...mlpFields, vocab: int(MLP_LIMITS.vocab, undefined, 'Vocabulary size') });
+// vocab second, after type: the order checkpoint metadata and error messages list the fields in.
+const { type: mlpType, ...mlpSizes } = mlpFields;
+const { type: gptType, ...gptSizes } = gptFields;
+export const MlpModelConfig = closed({ type: mlpType, vocab: int(MLP_LIMITS.vocab, undefined, 'Vocabulary size'), ...mlpSizes });
 export type MlpModelConfig = Static<typeof MlpModelConfig>;
-export const GptModelConfig = closed({ ...gptFields, vocab: int(GPT_LIMITS.vocab, undefined, 'Vocabulary size') });
+export const GptModelConfig = closed({ type: gptType, vocab: int(GPT_LIMITS.vocab, undefined, 'Vocabulary size'), ...gptSizes });
 export type GptModelConfig = Static<typeof GptModelConfig>;
 export const ModelConfig = Type.Union([MlpModelConfig, GptModelConfig]);
 export type ModelConfig = Static<typeof ModelConfig>;
