@@ -6,7 +6,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { JobEngine, type DonorLink, type DonorView, type EngineConfig, type RoundResult } from './job-engine';
-import type { JobTrain } from '../src/schema/job';
+import { JobTrain } from '../src/schema/job';
+import { withDefaults } from '../src/schema/check';
 import { jobCodec } from '../src/sync/job-codec';
 import { DonorSync, type CoordinatorState } from '../src/sync/sync';
 import { modelParamSpecs } from '../src/model/model';
@@ -143,27 +144,22 @@ function config({ dropAfterMisses = 5, ...over }: ConfigOver = {}): EngineConfig
     name: 'engine test',
     model: { type: 'mlp', vocab: 4, context: 2, embed: 3, hidden: 26 },
     vocab: ['a', 'b', 'c', 'd'],
-    train: {
+    // The schema's defaults for the rest of the train section.
+    train: withDefaults<JobTrain>(JobTrain, {
       rounds: 1,
       localSteps: 7,
       batch: 16,
       lr: 0.01,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      weightDecay: 0,
       gradClip: 0,
       roundDeadlineMs: 10_000,
-      minDonors: 1,
       shards: 4,
       seed: 3,
       outerLr: 0.5,
       outerMomentum: 0,
       codec: 'int8',
       downCodec: 'f32',
-      errorDecay: 1,
       ...over,
-    },
+    }),
     dropAfterMisses,
   };
 }
