@@ -67,7 +67,9 @@ export function parseOptions(rest: readonly string[], specs: readonly OptionSpec
   try {
     ({ values } = parseArgs({
       args: [...rest],
-      options: Object.fromEntries(specs.map((s) => [s.name, { type: s.kind === 'flag' ? 'boolean' : 'string' } as const])),
+      options: Object.fromEntries(
+        specs.map((s) => [s.name, { type: s.kind === 'flag' ? 'boolean' : 'string' } as const]),
+      ),
       strict: true,
       allowPositionals: false,
     }));

@@ -33,7 +33,7 @@ export const JOB_FLAGS = {
 } as const;
 type JobFlag = keyof typeof JOB_FLAGS;
 
-/** The schema of a job field by its dotted path (model fields: in that model type's schema; undefined if it has none). */
+/** The schema of a job field by its dotted path (model fields: that type's schema; undefined if it has none). */
 export function jobFieldSchema(path: string, type: ModelSpec['type'] = 'gpt'): TSchema {
   const [section, ...rest] = path.split('.');
   let s: TSchema = section === 'model' ? (type === 'mlp' ? MlpSpec : GptSpec) : JobSpec.properties[section as 'train'];
@@ -80,7 +80,8 @@ function checkModel(model: Record<string, unknown>): ModelSpec {
 
 const STRING_FLAGS = [
   ...(Object.keys(JOB_FLAGS) as JobFlag[]),
-  ...(['model', 'steps', 'warmup', 'lowrank-at', 'eval-every', 'log-every', 'eval-tokens', 'out', 'sample-tokens'] as const),
+  ...(['model', 'steps', 'warmup', 'lowrank-at', 'eval-every', 'log-every', 'eval-tokens', 'out',
+    'sample-tokens'] as const),
 ];
 
 /** Parses `starling train` arguments; throws UsageError (or parseArgs' TypeError) naming the flag. */

@@ -328,7 +328,9 @@ export class JobEngine extends EventEmitter {
           await d.link.send('weights', { jobId: this.cfg.jobId, version: this.version, n: this.n, encoding: 'f32' }, body);
           d.version = this.version;
         }
-        const assign = { jobId: this.cfg.jobId, round, version: this.version, shard: d.shard, steps: this.cfg.train.localSteps, seed, deadlineMs: deadline };
+        const steps = this.cfg.train.localSteps;
+        const { jobId } = this.cfg;
+        const assign = { jobId, round, version: this.version, shard: d.shard, steps, seed, deadlineMs: deadline };
         await d.link.send('assign', assign, step);
       };
       send().catch((e) => {

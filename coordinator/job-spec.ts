@@ -148,7 +148,8 @@ function parseTrain(given: Partial<JobTrain>, type: ModelSpec['type']): JobTrain
     try {
       return checkCodecName(name);
     } catch (e) {
-      throw new JobSpecError(`train.${field}`, `train.${field}: ${(e as Error).message} (at most ${MAX_CODEC_NAME} characters)`);
+      const msg = `train.${field}: ${(e as Error).message} (at most ${MAX_CODEC_NAME} characters)`;
+      throw new JobSpecError(`train.${field}`, msg);
     }
   };
   const codec = codecName('codec', t.codec!);

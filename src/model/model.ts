@@ -18,7 +18,13 @@ import { ATTENTION_MAX_HEAD_SIZE } from '../gpu/kernels/attention';
 import { evalSequences, evalWindows, sampleBatch, sampleSequences, type Batch } from '../data/split';
 import type { Rng } from '../util/rng';
 import { schemaProblem } from '../schema/check';
-import { MODEL_CONFIGS, type GptModelConfig, type MlpModelConfig, type ModelConfig, type ModelType } from '../schema/model';
+import {
+  MODEL_CONFIGS,
+  type GptModelConfig,
+  type MlpModelConfig,
+  type ModelConfig,
+  type ModelType,
+} from '../schema/model';
 
 export type { ParamSpec, Batch, AdamWHyper, TrainerOptions, MlpConfig, GptConfig };
 

@@ -119,7 +119,9 @@ function checkSchema(schema: TSchema, v: unknown, path: string): void {
 function checkModel(v: unknown, path: string): void {
   if (!isPlainObject(v)) checkSchema(Type.Object({}), v, path);
   const type = (v as Record<string, unknown>).type;
-  if (type !== 'mlp' && type !== 'gpt') checkSchema(Type.Union([Type.Literal('mlp'), Type.Literal('gpt')]), type, `${path}.type`);
+  if (type !== 'mlp' && type !== 'gpt') {
+    checkSchema(Type.Union([Type.Literal('mlp'), Type.Literal('gpt')]), type, `${path}.type`);
+  }
   checkSchema(MODEL_CONFIGS[type as 'mlp' | 'gpt'], v, path);
   try {
     validateModel(v as JobHeader['model']);

@@ -42,7 +42,8 @@ export function describeSchema(s: TSchema, value: unknown, opts: DescribeOptions
       const lo = s.exclusiveMinimum ?? s.minimum;
       const hi = s.exclusiveMaximum ?? s.maximum;
       if (lo === undefined && hi === undefined) return noun;
-      return `${noun} in ${interval(lo ?? '-∞', hi ?? '∞', s.exclusiveMinimum !== undefined, s.exclusiveMaximum !== undefined)}`;
+      const range = interval(lo ?? '-∞', hi ?? '∞', s.exclusiveMinimum !== undefined, s.exclusiveMaximum !== undefined);
+      return `${noun} in ${range}`;
     }
     case 'Boolean':
       return 'true or false';
@@ -93,7 +94,12 @@ export function schemaProblem(
       const fields = errors
         .filter((e) => e.type === ValueErrorType.ObjectAdditionalProperties && parentOf(e.path) === parent)
         .map((e) => e.path.slice(parent.length + 1));
-      return { kind: 'unknown', path: dotted(root, parent), fields, allowed: Object.keys(first.schema.properties ?? {}) };
+      return {
+        kind: 'unknown',
+        path: dotted(root, parent),
+        fields,
+        allowed: Object.keys(first.schema.properties ?? {}),
+      };
     }
     case ValueErrorType.ObjectRequiredProperty:
       return {

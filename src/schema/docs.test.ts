@@ -12,6 +12,9 @@ test('docs/JOBS.md has the job-field tables the schema gives (run scripts/gen-sc
 
 test('a table row carries type, default, limits and description from the schema', () => {
   const t = fieldTable([['train.lr', JobTrain.properties.lr]]);
-  assert.match(t, /^\| `train\.lr` \| number \| `0\.003` \| number in \(0, 1\] \| the donors' \(inner\) AdamW learning rate \|$/m);
+  assert.match(
+    t,
+    /^\| `train\.lr` \| number \| `0\.003` \| number in \(0, 1\] \| the donors' \(inner\) AdamW learning rate \|$/m,
+  );
   assert.throws(() => updateJobDoc('no markers'), /lacks the markers <!-- schema:name -->/);
 });

@@ -67,7 +67,12 @@ export type JobData = Static<typeof JobData>;
 
 export const JobTrain = Type.Object(
   {
-    rounds: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 20, description: 'rounds to run; the job is `done` after this many' }),
+    rounds: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000,
+      default: 20,
+      description: 'rounds to run; the job is `done` after this many',
+    }),
     localSteps: Type.Integer({
       minimum: 1,
       maximum: 10_000,
@@ -82,34 +87,58 @@ export const JobTrain = Type.Object(
         'examples per step: random context windows (MLP), or random sequences of `model.context` characters ' +
         '(GPT, so a step trains on batch × context predictions)',
     }),
-    lr: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 3e-3, description: "the donors' (inner) AdamW learning rate" }),
+    lr: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 3e-3,
+      description: "the donors' (inner) AdamW learning rate",
+    }),
     weightDecay: Type.Number({ minimum: 0, maximum: 1, default: 0, description: 'AdamW decoupled weight decay' }),
     beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.9, description: 'AdamW first-moment decay' }),
     beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1, default: 0.999, description: 'AdamW second-moment decay' }),
-    eps: Type.Number({ exclusiveMinimum: 0, maximum: 1, default: 1e-8, description: "AdamW's ε (added to the root of the second moment)" }),
+    eps: Type.Number({
+      exclusiveMinimum: 0,
+      maximum: 1,
+      default: 1e-8,
+      description: "AdamW's ε (added to the root of the second moment)",
+    }),
     gradClip: Type.Number({
       minimum: 0,
       maximum: 1000,
-      defaultText: '`1` for a GPT (nanoGPT\'s recipe), `0` for the MLP (it never needed it)',
-      description:
-        'the donors clip the global gradient norm to this before each AdamW step; `0` turns clipping off',
+      defaultText: "`1` for a GPT (nanoGPT's recipe), `0` for the MLP (it never needed it)",
+      description: 'the donors clip the global gradient norm to this before each AdamW step; `0` turns clipping off',
     }),
     roundDeadlineMs: Type.Integer({
       minimum: 1000,
       maximum: 3_600_000,
       default: 30_000,
-      description:
-        'how long a round waits for updates (the round ends earlier once every assigned donor answered)',
+      description: 'how long a round waits for updates (the round ends earlier once every assigned donor answered)',
     }),
-    minDonors: Type.Integer({ minimum: 1, maximum: 10_000, default: 1, description: 'ready donors needed before a round starts' }),
-    shards: Type.Integer({ minimum: 1, maximum: 65_536, default: 8, description:
+    minDonors: Type.Integer({
+      minimum: 1,
+      maximum: 10_000,
+      default: 1,
+      description: 'ready donors needed before a round starts',
+    }),
+    shards: Type.Integer({
+      minimum: 1,
+      maximum: 65_536,
+      default: 8,
+      description:
         'pieces the training tokens are cut into; donors keep one shard each, given out 0, 1, 2, … in the ' +
-        'order they join, wrapping around' }),
-    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff, default: 1, description: "seed of the initial weights and of the donors' per-round batch sampling" }),
+        'order they join, wrapping around',
+    }),
+    seed: Type.Integer({
+      minimum: 0,
+      maximum: 0xffffffff,
+      default: 1,
+      description: "seed of the initial weights and of the donors' per-round batch sampling",
+    }),
     outerLr: Type.Number({
       exclusiveMinimum: 0,
       maximum: 10,
-      defaultText: '`1` at localSteps 1 or with a sparsifying codec (top-k, random-k, cocktail); `0.7` otherwise (DiLoCo)',
+      defaultText:
+        '`1` at localSteps 1 or with a sparsifying codec (top-k, random-k, cocktail); `0.7` otherwise (DiLoCo)',
       description: 'outer learning rate: θ ← θ − outerLr · (mean Δ, with momentum if any)',
     }),
     outerMomentum: Type.Number({
@@ -117,7 +146,7 @@ export const JobTrain = Type.Object(
       exclusiveMaximum: 1,
       defaultText: '`0` at localSteps 1 or with a sparsifying codec; `0.9` otherwise',
       description:
-        'Nesterov momentum of the outer step (DiLoCo); on the benchmark\'s GPT at H = 10, `0` with outerLr `1` ' +
+        "Nesterov momentum of the outer step (DiLoCo); on the benchmark's GPT at H = 10, `0` with outerLr `1` " +
         'ended level with dense and the default 16.8% behind (docs/BENCHMARKS.md)',
     }),
     codec: codec(
@@ -125,7 +154,10 @@ export const JobTrain = Type.Object(
         '`q8`/`q4`/`q2`[`:sr`], `topk:F`[`/V`], `randomk:F`[`/V`], `cocktail`[`:F,F`], `powersgd:R`[`/V`] ' +
         '(docs/COMPRESSION.md, "Codec names")',
     ),
-    downCodec: codec('how the coordinator encodes the broadcast step (with its own error feedback)', 'same as `train.codec`'),
+    downCodec: codec(
+      'how the coordinator encodes the broadcast step (with its own error feedback)',
+      'same as `train.codec`',
+    ),
     errorDecay: Type.Number({
       minimum: 0,
       maximum: 1,

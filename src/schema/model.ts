@@ -66,7 +66,7 @@ const gptFields = {
     default: 2,
     description: 'attention heads per block',
     allowedText:
-      'integer in [1, 128]; must divide `width`, and `width / heads` ≤ 128 (the attention kernel\'s head size limit)',
+      "integer in [1, 128]; must divide `width`, and `width / heads` ≤ 128 (the attention kernel's head size limit)",
   }),
   width: int(GPT_LIMITS.width, 64, 'residual stream width (n_embd)'),
   tiedEmbeddings: Type.Boolean({
@@ -100,9 +100,17 @@ export const MODEL_SPEC_INPUTS = { mlp: MlpSpecInput, gpt: GptSpecInput } as con
 // vocab second, after type: the order checkpoint metadata and error messages list the fields in.
 const { type: mlpType, ...mlpSizes } = mlpFields;
 const { type: gptType, ...gptSizes } = gptFields;
-export const MlpModelConfig = closed({ type: mlpType, vocab: int(MLP_LIMITS.vocab, undefined, 'Vocabulary size'), ...mlpSizes });
+export const MlpModelConfig = closed({
+  type: mlpType,
+  vocab: int(MLP_LIMITS.vocab, undefined, 'Vocabulary size'),
+  ...mlpSizes,
+});
 export type MlpModelConfig = Static<typeof MlpModelConfig>;
-export const GptModelConfig = closed({ type: gptType, vocab: int(GPT_LIMITS.vocab, undefined, 'Vocabulary size'), ...gptSizes });
+export const GptModelConfig = closed({
+  type: gptType,
+  vocab: int(GPT_LIMITS.vocab, undefined, 'Vocabulary size'),
+  ...gptSizes,
+});
 export type GptModelConfig = Static<typeof GptModelConfig>;
 export const ModelConfig = Type.Union([MlpModelConfig, GptModelConfig]);
 export type ModelConfig = Static<typeof ModelConfig>;
