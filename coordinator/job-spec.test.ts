@@ -72,6 +72,7 @@ test('wrong types are rejected with the field and the allowed range', () => {
   expectSpecError({ train: { lr: null } }, 'train.lr', /got null/);
   expectSpecError({ name: 5 }, 'name', /name must be a string of 1..80 characters, got 5/);
   expectSpecError({ model: { type: 'rnn' } }, 'model.type', /model.type must be one of "mlp", "gpt", got "rnn"/);
+  expectSpecError({ model: { type: null } }, 'model.type', /model.type must be one of "mlp", "gpt", got null/);
   expectSpecError({ data: { source: 7 } }, 'data.source', /data.source must be a string/);
 });
 

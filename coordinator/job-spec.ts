@@ -88,7 +88,8 @@ function check(schema: TSchema, value: unknown, root: string, unknownSuffix?: st
 function parseModel(input: unknown): ModelSpec {
   if (!isPlainObject(input)) check(MlpSpec, input, 'model');
   const given = input as Record<string, unknown>;
-  const type = given.type ?? 'mlp';
+  // An explicit null is an error, not the default (as for every field).
+  const type = given.type === undefined ? 'mlp' : given.type;
   if (type !== 'mlp' && type !== 'gpt') {
     throw new JobSpecError('model.type', `model.type must be one of "mlp", "gpt", got ${show(type)}`);
   }
