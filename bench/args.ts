@@ -1,4 +1,9 @@
-// Command-line parsing for `npm run bench -- <name> [--option value]…` (pure; tested).
+// Command-line parsing for `npm run bench -- <name> [--option value]…` (pure; tested). node:util's
+// parseArgs splits the options; here each value is checked against its kind.
+import { parseArgs } from 'node:util';
+import { UsageError } from '../src/util/usage-error';
+
+export { UsageError };
 
 export interface OptionSpec {
   name: string;
@@ -12,10 +17,6 @@ export interface OptionSpec {
 }
 
 export type OptionValue = boolean | number | number[] | string;
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
 
 export interface ParsedArgs {
   name: string | undefined;
@@ -62,30 +63,30 @@ function parseValue(spec: OptionSpec, raw: string): OptionValue {
 
 /** Parses `--name value`, `--name=value` and `--flag` against `specs`; unknown options are an error. */
 export function parseOptions(rest: readonly string[], specs: readonly OptionSpec[]): Record<string, OptionValue> {
-  const byName = new Map(specs.map((s) => [s.name, s]));
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...rest],
+      options: Object.fromEntries(
+        specs.map((s) => [s.name, { type: s.kind === 'flag' ? 'boolean' : 'string' } as const]),
+      ),
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    if (!code?.startsWith('ERR_PARSE_ARGS_')) throw e;
+    if (code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError((e as Error).message);
+    // parseArgs' own text suggests positionals, which benches do not take: name the known options instead.
+    const known = specs.map((s) => `--${s.name}`).join(', ');
+    const name = /'([^']+)'/.exec((e as Error).message)?.[1] ?? '?';
+    throw new UsageError(`unknown option ${name}${known ? ` (known: ${known})` : ''}`);
+  }
   const out: Record<string, OptionValue> = {};
-  for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i];
-    if (!arg.startsWith('--')) throw new UsageError(`unexpected argument "${arg}"`);
-    const eq = arg.indexOf('=');
-    const key = arg.slice(2, eq >= 0 ? eq : undefined);
-    const spec = byName.get(key);
-    if (!spec) {
-      const known = specs.map((s) => `--${s.name}`).join(', ');
-      throw new UsageError(`unknown option --${key}${known ? ` (known: ${known})` : ''}`);
-    }
-    if (spec.kind === 'flag') {
-      if (eq >= 0) throw new UsageError(`--${key} takes no value`);
-      out[key] = true;
-      continue;
-    }
-    let raw: string | undefined;
-    if (eq >= 0) raw = arg.slice(eq + 1);
-    else {
-      raw = rest[++i];
-      if (raw === undefined || raw.startsWith('--')) throw new UsageError(`--${key} needs a value`);
-    }
-    out[key] = parseValue(spec, raw);
+  for (const spec of specs) {
+    const v = values[spec.name];
+    if (v === undefined) continue;
+    out[spec.name] = typeof v === 'boolean' ? v : parseValue(spec, v);
   }
   return out;
 }

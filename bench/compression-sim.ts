@@ -28,7 +28,8 @@ export interface SimArm {
 export interface SimJob {
   jobId: string;
   model: ModelConfig;
-  train: Required<JobTrain>;
+  /** The job spec's train section (the sim reads the inner optimizer's settings from it). */
+  train: JobTrain;
   seed: number;
   /** Local steps every donor takes in the whole run (a multiple of every arm's H). */
   stepsPerDonor: number;
@@ -104,7 +105,7 @@ export async function simulateArm(
       sync.setSnapshot(data.init.slice(), 0);
       donors.push({ sync, trainer: await createTrainer(device, job.model, job.train.batch, { gradClip: job.train.gradClip }) });
     }
-    const jobMsg = { jobId: job.jobId, name: arm.name, model: job.model, vocab: Array.from({ length: job.model.vocab }, (_, i) => `t${i}`), train: job.train, sync: { codec: coord.up.name, downCodec: cfg.downCodec, seed: job.seed }, shards: N };
+    const jobMsg = { jobId: job.jobId, name: arm.name, model: job.model, vocab: Array.from({ length: job.model.vocab }, (_, i) => `t${i}`), train: { ...job.train, codec: coord.up.name, downCodec: cfg.downCodec, seed: job.seed, shards: N } };
     const setupBytes =
       wireSize({ kind: 'job', header: jobMsg }) +
       wireSize({ kind: 'weights', header: { jobId: job.jobId, version: 0, n, encoding: 'f32' }, body: new Uint8Array(4 * n) });

@@ -13,6 +13,7 @@ import { parseCodecSpec } from '../src/compress/codec-spec';
 import { wireSize } from '../src/protocol/wire';
 import { modelParamSpecs } from '../src/model/model';
 import { Rng } from '../src/util/rng';
+import { parseJobSpec } from '../coordinator/job-spec';
 
 const MODEL: ModelConfig = { type: 'mlp', vocab: 7, context: 3, embed: 5, hidden: 11 };
 
@@ -39,7 +40,7 @@ function valBatch() {
 const JOB: SimJob = {
   jobId: 'sim-test',
   model: MODEL,
-  train: { batch: 8, lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, gradClip: 0 },
+  train: parseJobSpec({ train: { batch: 8, lr: 0.01, gradClip: 0 } }).train,
   seed: 3,
   stepsPerDonor: 12,
   evalEvery: 4,

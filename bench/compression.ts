@@ -265,7 +265,7 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         const job: SimJob = {
           jobId: `compression-${seed}`,
           model,
-          train: { batch: spec.train.batch, lr: spec.train.lr, beta1: spec.train.beta1, beta2: spec.train.beta2, eps: 1e-8, weightDecay: spec.train.weightDecay, gradClip: spec.train.gradClip },
+          train: spec.train,
           seed,
           stepsPerDonor: steps,
           evalEvery,

@@ -8,8 +8,9 @@ import { runLocalJob } from './local-job';
 import type { RoundResult } from '../coordinator/job-engine';
 import { sampleFromCheckpoint } from './sample-checkpoint';
 import { trainLocal } from './train-local';
-import { parseTrainArgs } from './train-args';
+import { jobFlagUsage, parseTrainArgs } from './train-args';
 import { DEMO_GPT_JOB } from './demo-jobs';
+import { fmtBytes } from '../src/util/format';
 
 const USAGE = `usage: starling <command> [options]
 
@@ -22,15 +23,13 @@ commands:
             --model mlp|gpt (mlp; gpt: a 1-layer GPT, width 32, context 16)  --rounds N (20)  --donors N (2)
             --port N (0: any free port)  --data-dir DIR (a new temp dir)  --verbose
   train   train one model on this machine's GPU (Node WebGPU), single donor, no coordinator
-            --model mlp|gpt (mlp)  --data SOURCE (builtin:cmudict | shared:tinyshakespeare | file:PATH)
-            --steps N (2000)  --batch N (64; windows for the MLP, sequences for the GPT)  --lr X (3e-3)
-            --warmup N (100)  --grad-clip X (1 for the GPT, 0 for the MLP; 0 = off)  --eval-every N (200)  --log-every N (eval-every/5; 0 = off)
-            --eval-tokens N (2048)  --out FILE (model.safetensors)  --seed S (1)  --max-bytes N (1000000)
-            MLP: --context N (8)  --embed N (16)  --hidden N (128)
-            GPT: --context N (32)  --layers N (2)  --heads N (2)  --width N (64)  --tied | --untied (tied)
-                 --rank R  --lowrank-layers middle|all (middle): low rank from the start, or with
+            --model mlp|gpt (mlp)  --steps N (2000)  --warmup N (100)  --eval-every N (200)
+            --log-every N (eval-every/5; 0 = off)  --eval-tokens N (2048)  --out FILE (model.safetensors)
+            GPT: --tied | --untied (tied); --rank R and --lowrank-layers: low rank from the start, or with
                  --lowrank-at STEP: full rank until STEP, then factorise (Pufferfish) and train on;
                  --cuttlefish (with --lowrank-at): choose the rank from the stable ranks
+            flags that set job fields (ranges and defaults of the job schema, docs/JOBS.md):
+${jobFlagUsage('              ')}
   sample  generate text from a checkpoint (safetensors) on the CPU
             --checkpoint FILE  --prompt TEXT ('')  --tokens N (200)  --temperature T (0.8; 0 = greedy)  --top-k K  --seed S (1)
 
@@ -47,9 +46,6 @@ function intOpt(v: string | undefined, name: string, def: number, lo: number, hi
   if (!Number.isInteger(n) || n < lo || n > hi) fail(`--${name} must be an integer in [${lo}, ${hi}], got "${v}"`);
   return n;
 }
-
-const fmtBytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(2)} MiB`;
 
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseTrainArgs } from './train-args';
-import { DEFAULT_GPT_MODEL, DEFAULT_MLP_MODEL } from '../coordinator/job-spec';
+import { JOB_FLAGS, jobFlagUsage, parseTrainArgs } from './train-args';
+import { DEFAULT_GPT_MODEL, DEFAULT_JOB, DEFAULT_MLP_MODEL } from '../coordinator/job-spec';
 
 test('train flags: MLP by default, GPT with its fields, defaults from the job spec', () => {
   const m = parseTrainArgs([]);
@@ -12,6 +12,7 @@ test('train flags: MLP by default, GPT with its fields, defaults from the job sp
   assert.equal(m.logEvery, 40, 'progress every fifth of --eval-every (200) by default');
   assert.equal(parseTrainArgs(['--eval-every', '7']).logEvery, 2);
   assert.equal(parseTrainArgs(['--log-every', '0']).logEvery, 0);
+  assert.deepEqual([m.source, m.maxBytes, m.lr, m.seed, m.valFraction], [DEFAULT_JOB.data.source, DEFAULT_JOB.data.maxBytes, DEFAULT_JOB.train.lr, DEFAULT_JOB.train.seed, DEFAULT_JOB.data.valFraction]);
   assert.throws(() => parseTrainArgs(['--log-every=-1']), /--log-every must be an integer in \[0, /);
   const g = parseTrainArgs(['--model', 'gpt', '--data', 'shared:tinyshakespeare', '--batch', '16']);
   assert.deepEqual(g.model, DEFAULT_GPT_MODEL);
@@ -47,10 +48,20 @@ test('train flags: mistakes name the flag and the rule', () => {
     [['--model', 'gpt', '--lowrank-at', '10', '--rank', '65', '--lowrank-layers', 'all'], /^--rank: model\.lowRank\.rank must be an integer in \[1, 64\] \(the width\), got 65$/],
     [['--model', 'gpt', '--rank', '4', '--lowrank-layers', 'some'], /^--lowrank-layers: model\.lowRank\.layers must be one of "middle", "all", got "some"$/],
     [['--model', 'gpt', '--tied', '--untied'], /^--tied and --untied contradict each other; give one$/],
-    [['--model', 'gpt', '--grad-clip=-1'], /^--grad-clip must be a number ≥ 0 \(0: off\), got "-1"$/],
+    [['--model', 'gpt', '--grad-clip=-1'], /^--grad-clip must be a number in \[0, 1000\], got "-1"$/],
+    [['--data', 'http://x'], /^--data must be "builtin:cmudict", "shared:<name>", "file:<path>" or "upload:<id>", got "http:\/\/x"$/],
+    [['--seed=-1'], /^--seed must be an integer in \[0, 4294967295\], got "-1"$/],
     [['--lr', '0'], /^--lr must be a number in \(0, 1\], got "0"$/],
     [['--batch', '0'], /^--batch must be an integer in \[1, 4096\], got "0"$/],
     [['--nope'], /Unknown option '--nope'/],
   ];
   for (const [args, re] of cases) assert.throws(() => parseTrainArgs(args), (e: unknown) => (assert.match((e as Error).message, re, args.join(' ')), true));
+});
+
+test('job-field flags take range, default and help from the schema', () => {
+  const usage = jobFlagUsage();
+  assert.match(usage, /--batch: an integer in \[1, 4096\] \(default 64\); examples per step/);
+  assert.match(usage, /--grad-clip: a number in \[0, 1000\] \(default `1` for a GPT/);
+  assert.match(usage, /--hidden: an integer in \[1, 4096\] \(default 128\)/);
+  assert.equal(usage.split('\n').length, Object.keys(JOB_FLAGS).length);
 });

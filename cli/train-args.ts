@@ -1,27 +1,73 @@
 // `starling train`'s flags → LocalTrainOptions. Model flags go through the job spec's rules
 // (parseJobSpec), so the CLI and the API accept the same models; an error names the flag typed.
 import { parseArgs } from 'node:util';
+import type { TSchema } from '@sinclair/typebox';
 import { DEFAULT_GRAD_CLIP, JobSpecError, parseJobSpec, type ModelSpec } from '../coordinator/job-spec';
+import { describeSchema, schemaProblem } from '../src/schema/check';
+import { JobSpec } from '../src/schema/job';
+import { GptSpec, MlpSpec } from '../src/schema/model';
 import type { LocalTrainOptions } from './train-local';
+import { UsageError } from '../src/util/usage-error';
 
-export class UsageError extends Error {
-  override name = 'UsageError';
+export { UsageError };
+
+/**
+ * Flags that set a job field, and the field: the range, the default and the help text are the job
+ * schema's (src/schema/job.ts, src/schema/model.ts), so they are never restated here.
+ */
+export const JOB_FLAGS = {
+  data: 'data.source',
+  'max-bytes': 'data.maxBytes',
+  batch: 'train.batch',
+  lr: 'train.lr',
+  'grad-clip': 'train.gradClip',
+  seed: 'train.seed',
+  context: 'model.context',
+  embed: 'model.embed',
+  hidden: 'model.hidden',
+  layers: 'model.layers',
+  heads: 'model.heads',
+  width: 'model.width',
+  rank: 'model.lowRank.rank',
+  'lowrank-layers': 'model.lowRank.layers',
+} as const;
+type JobFlag = keyof typeof JOB_FLAGS;
+
+/** The schema of a job field by its dotted path (model fields: that type's schema; undefined if it has none). */
+export function jobFieldSchema(path: string, type: ModelSpec['type'] = 'gpt'): TSchema {
+  const [section, ...rest] = path.split('.');
+  let s: TSchema = section === 'model' ? (type === 'mlp' ? MlpSpec : GptSpec) : JobSpec.properties[section as 'train'];
+  for (const key of rest) s = s?.properties?.[key];
+  return s;
 }
 
-/** The flag each model field comes from. */
+/** The flag each model field comes from (errors from the model rules name the flag typed). */
 const MODEL_FLAGS: Record<string, string> = {
+  ...Object.fromEntries(
+    Object.entries(JOB_FLAGS)
+      .filter(([, path]) => path.startsWith('model.'))
+      .map(([flag, path]) => [path, `--${flag}`]),
+  ),
   'model.type': '--model',
-  'model.context': '--context',
-  'model.embed': '--embed',
-  'model.hidden': '--hidden',
-  'model.layers': '--layers',
-  'model.heads': '--heads',
-  'model.width': '--width',
   'model.tiedEmbeddings': '--tied/--untied',
   'model.lowRank': '--rank',
-  'model.lowRank.rank': '--rank',
-  'model.lowRank.layers': '--lowrank-layers',
 };
+
+/** Usage lines of the flags that set job fields: range and default from the schema, then its description. */
+export function jobFlagUsage(indent = '  '): string {
+  const text = (s: TSchema) => {
+    const def = s.default ?? s.defaultText;
+    return `${s.patternText ?? describeSchema(s, undefined)}${def === undefined ? '' : ` (default ${def})`}`;
+  };
+  return Object.entries(JOB_FLAGS)
+    .map(([flag, path]) => {
+      const [gpt, mlp] = [jobFieldSchema(path, 'gpt'), jobFieldSchema(path, 'mlp')];
+      // A model field of both types (context) has each type's range and default.
+      const range = !gpt || gpt === mlp ? text(mlp) : !mlp ? text(gpt) : `MLP ${text(mlp)}, GPT ${text(gpt)}`;
+      return `${indent}--${flag}: ${range}; ${(gpt ?? mlp).description ?? path}`;
+    })
+    .join('\n');
+}
 
 function checkModel(model: Record<string, unknown>): ModelSpec {
   try {
@@ -33,9 +79,10 @@ function checkModel(model: Record<string, unknown>): ModelSpec {
 }
 
 const STRING_FLAGS = [
-  'model', 'data', 'steps', 'batch', 'lr', 'warmup', 'context', 'embed', 'hidden', 'layers', 'heads', 'width', 'rank',
-  'lowrank-layers', 'lowrank-at', 'grad-clip', 'eval-every', 'log-every', 'eval-tokens', 'out', 'seed', 'max-bytes', 'sample-tokens',
-] as const;
+  ...(Object.keys(JOB_FLAGS) as JobFlag[]),
+  ...(['model', 'steps', 'warmup', 'lowrank-at', 'eval-every', 'log-every', 'eval-tokens', 'out',
+    'sample-tokens'] as const),
+];
 
 /** Parses `starling train` arguments; throws UsageError (or parseArgs' TypeError) naming the flag. */
 export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
@@ -55,6 +102,16 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
     const n = Number(s);
     if (!Number.isInteger(n) || n < lo || n > hi) throw new UsageError(`--${k} must be an integer in [${lo}, ${hi}], got "${s}"`);
     return n;
+  };
+  /** A job field's flag, checked against the field's schema; absent: the schema's default. */
+  const field = <T extends number | string>(k: JobFlag, def?: T): T => {
+    const s = flag(k);
+    const schema = jobFieldSchema(JOB_FLAGS[k]);
+    if (s === undefined) return (def ?? schema.default) as T;
+    const value = schema.type === 'string' ? s : s.trim() === '' ? NaN : Number(s);
+    const p = schemaProblem(schema, value);
+    if (p?.kind === 'value') throw new UsageError(`--${k} must be ${p.expected}, got "${s}"`);
+    return value as T;
   };
   // Model sizes are checked by the spec's rules (which name the limits), so only "is an integer" here.
   const size = (k: (typeof STRING_FLAGS)[number]) => (flag(k) === undefined ? undefined : int(k, 0, -Infinity, Infinity));
@@ -89,31 +146,24 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
   // The model after a switch must be valid too (Cuttlefish's rank is only known then; 1 stands in).
   if (lowRankAt !== undefined) checkModel({ ...input, lowRank: { rank: rank ?? 1, layers } });
 
-  const num = (k: 'lr' | 'grad-clip', def: number, ok: (x: number) => boolean, rule: string): number => {
-    const s = flag(k);
-    if (s === undefined) return def;
-    const x = Number(s);
-    if (s.trim() === '' || !Number.isFinite(x) || !ok(x)) throw new UsageError(`--${k} must be ${rule}, got "${s}"`);
-    return x;
-  };
   const steps = int('steps', 2000, 1, 10_000_000);
   const evalEvery = int('eval-every', 200, 1, 10_000_000);
   return {
-    source: flag('data') ?? 'builtin:cmudict',
-    maxBytes: int('max-bytes', 1_000_000, 1024, 32 * 1024 * 1024),
-    valFraction: 0.1,
+    source: field<string>('data'),
+    maxBytes: field<number>('max-bytes'),
+    valFraction: JobSpec.properties.data.properties.valFraction.default,
     model,
     steps,
-    batch: int('batch', 64, 1, 4096),
-    lr: num('lr', 3e-3, (x) => x > 0 && x <= 1, 'a number in (0, 1]'),
+    batch: field<number>('batch'),
+    lr: field<number>('lr'),
     warmup: int('warmup', Math.min(100, steps), 0, steps),
     minLrRatio: 0.1,
-    weightDecay: 0,
-    gradClip: num('grad-clip', DEFAULT_GRAD_CLIP[model.type], (x) => x >= 0, 'a number ≥ 0 (0: off)'),
+    weightDecay: JobSpec.properties.train.properties.weightDecay.default,
+    gradClip: field<number>('grad-clip', DEFAULT_GRAD_CLIP[model.type]),
     evalEvery,
     logEvery: int('log-every', Math.ceil(evalEvery / 5), 0, 10_000_000),
     evalTargets: int('eval-tokens', 2048, 1, 10_000_000),
-    seed: int('seed', 1, 0, 0xffffffff),
+    seed: field<number>('seed'),
     ...(lowRankAt === undefined ? {} : { lowRankAt: { step: lowRankAt, rank: rank ?? 'cuttlefish', layers: layers as 'middle' | 'all' } }),
     out: flag('out') ?? 'model.safetensors',
     sampleTokens: int('sample-tokens', 200, 0, 100_000),

@@ -5,7 +5,7 @@ import type { DataConnection } from 'peerjs';
 import type { Peer } from 'peerjs';
 import { framedChannelFromConnection } from '../src/protocol/peer-channel';
 import type { FramedChannel } from '../src/protocol/channel';
-import { DONOR_KINDS, type Message } from '../src/protocol/messages';
+import { DONOR_KINDS, makeMessage, type Message } from '../src/protocol/messages';
 import type { DonorLink } from './job-engine';
 
 export interface HubTarget {
@@ -48,7 +48,7 @@ export class DonorHub {
       this.stats.rejectedMessages++;
       errors++;
       this.log(`rejected message from ${donorId ?? conn.peer}: ${what}`);
-      void ch.send({ kind: 'error', header: { message: what.slice(0, 500) } } as Message).catch(() => {});
+      void ch.send({ kind: 'error', header: { message: what.slice(0, 500) } }).catch(() => {});
       if (errors > MAX_ERRORS_PER_DONOR) {
         this.log(`disconnecting ${donorId ?? conn.peer}: more than ${MAX_ERRORS_PER_DONOR} bad messages`);
         conn.close();
@@ -64,7 +64,7 @@ export class DonorHub {
           const link: DonorLink = {
             donorId: id,
             adapter: m.header.adapter,
-            send: (kind, header, body) => ch.send({ kind, header, body } as unknown as Message),
+            send: (kind, header, body) => ch.send(makeMessage(kind, header, body)),
             close: () => conn.close(),
             bytesSent: () => ch.stats.bytesSent,
             bytesReceived: () => ch.stats.bytesReceived,

@@ -6,6 +6,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, once } from 'node:events';
 import { JobEngine, type DonorLink, type DonorView, type EngineConfig, type RoundResult } from './job-engine';
+import { JobTrain } from '../src/schema/job';
+import { withDefaults } from '../src/schema/check';
 import { jobCodec } from '../src/sync/job-codec';
 import { DonorSync, type CoordinatorState } from '../src/sync/sync';
 import { modelParamSpecs } from '../src/model/model';
@@ -133,31 +135,32 @@ function assertClose(got: Float32Array, want: Float64Array, what: string): void 
 
 const N = 302; // the test model's parameter count: two int8 blocks, the second one partial
 
-function config(over: Partial<EngineConfig> = {}): EngineConfig {
+/** Overrides of the train section, plus the engine's own dropAfterMisses. */
+type ConfigOver = Partial<JobTrain> & { dropAfterMisses?: number };
+
+function config({ dropAfterMisses = 5, ...over }: ConfigOver = {}): EngineConfig {
   return {
     jobId: 'job-1',
     name: 'engine test',
     model: { type: 'mlp', vocab: 4, context: 2, embed: 3, hidden: 26 },
     vocab: ['a', 'b', 'c', 'd'],
-    rounds: 1,
-    localSteps: 7,
-    batch: 16,
-    lr: 0.01,
-    beta1: 0.9,
-    beta2: 0.999,
-    eps: 1e-8,
-    weightDecay: 0,
-    roundDeadlineMs: 10_000,
-    minDonors: 1,
-    shards: 4,
-    seed: 3,
-    outerLr: 0.5,
-    outerMomentum: 0,
-    codec: 'int8',
-    downCodec: 'f32',
-    errorDecay: 1,
-    dropAfterMisses: 5,
-    ...over,
+    // The schema's defaults for the rest of the train section.
+    train: withDefaults<JobTrain>(JobTrain, {
+      rounds: 1,
+      localSteps: 7,
+      batch: 16,
+      lr: 0.01,
+      gradClip: 0,
+      roundDeadlineMs: 10_000,
+      shards: 4,
+      seed: 3,
+      outerLr: 0.5,
+      outerMomentum: 0,
+      codec: 'int8',
+      downCodec: 'f32',
+      ...over,
+    }),
+    dropAfterMisses,
   };
 }
 
@@ -172,7 +175,7 @@ interface Harness {
 
 function setup(
   t: TestContext,
-  over: Partial<EngineConfig> = {},
+  over: ConfigOver = {},
   opts: {
     params?: Float32Array;
     version?: number;
@@ -226,7 +229,7 @@ function update(
     jobId: engine.cfg.jobId,
     round: engine.round,
     baseVersion: engine.version,
-    steps: engine.cfg.localSteps,
+    steps: engine.cfg.train.localSteps,
     loss: 2.5,
     tokens: 100,
     codec: 'int8',
@@ -241,7 +244,7 @@ function update(
 
 /** The job's update codec, as a donor builds it. */
 function upCodec(engine: JobEngine) {
-  return jobCodec(engine.cfg.codec, modelParamSpecs(engine.cfg.model));
+  return jobCodec(engine.cfg.train.codec, modelParamSpecs(engine.cfg.model));
 }
 
 function nextRound(engine: JobEngine): Promise<RoundResult> {
@@ -272,8 +275,8 @@ test('a round with two donors applies θ ← θ − outerLr·mean(decoded Δ) an
     assert.equal(m.header.jobId, 'job-1');
     assert.equal(m.header.round, 0);
     assert.equal(m.header.version, 0);
-    assert.equal(m.header.steps, engine.cfg.localSteps);
-    assert.equal(m.header.deadlineMs, engine.cfg.roundDeadlineMs);
+    assert.equal(m.header.steps, engine.cfg.train.localSteps);
+    assert.equal(m.header.deadlineMs, engine.cfg.train.roundDeadlineMs);
     assert.equal(m.header.shard, engine.donors.get(link.donorId)!.shard);
   }
   assert.notEqual(assignA.header.shard, assignB.header.shard, 'donors get different shards');
@@ -335,7 +338,7 @@ test('weights go before assign only to donors that do not hold the current versi
     const m = l.of('assign').at(-1)!;
     assert.equal(m.header.version, 1);
     assert.equal(m.header.round, 1);
-    const donor = new DonorSync({ codec: 'int8', downCodec: 'f32', seed: engine.cfg.seed }, modelParamSpecs(engine.cfg.model));
+    const donor = new DonorSync({ codec: 'int8', downCodec: 'f32', seed: engine.cfg.train.seed }, modelParamSpecs(engine.cfg.model));
     donor.setSnapshot(new Float32Array(w.body!.slice().buffer), 0);
     donor.applyDelta(0, 1, m.body!);
     assert.deepEqual(donor.params, engine.params);
@@ -407,7 +410,7 @@ test('a donor that could not apply the step (ready with version -1 mid-round) is
 });
 
 test('a restarted engine resumes the outer momentum and downlink residual from its checkpoint and continues bit for bit', { timeout: 10_000 }, async (t) => {
-  const over: Partial<EngineConfig> = { outerLr: 0.7, outerMomentum: 0.9, downCodec: 'q2', rounds: 3 };
+  const over: ConfigOver = { outerLr: 0.7, outerMomentum: 0.9, downCodec: 'q2', rounds: 3 };
   const deltas = [0, 1, 2].map((r) => randomVector(N, 60 + r, 0.1));
   const h = setup(t, over);
   const run = h.engine.run();
@@ -566,7 +569,7 @@ test('an update with the wrong n, the wrong job or from an unknown donor throws 
   const d = update(engine, a, randomVector(N, 84, 0.1));
   assert.equal(await run, 'done');
   assert.equal(h.rounds[0].accepted, 1);
-  assertClose(engine.params, outerStep(theta, [d], engine.cfg.outerLr), 'weights');
+  assertClose(engine.params, outerStep(theta, [d], engine.cfg.train.outerLr), 'weights');
 });
 
 test('an update whose values decode to non-finite numbers is rejected, and the engine runs on', { timeout: 10_000 }, async (t) => {

@@ -6,13 +6,13 @@
 import { EventEmitter } from 'node:events';
 import { modelParamSpecs, type ModelConfig } from '../src/model/model';
 import { CoordinatorSync, checkPayloadSize, type CoordinatorState } from '../src/sync/sync';
-import type { JobTrain, UpdateHeader } from '../src/protocol/messages';
+import type { JobHeader, JobTrain, SendMessage, UpdateHeader } from '../src/protocol/messages';
 
 export interface DonorLink {
   readonly donorId: string;
   readonly adapter: string;
   /** Sends a message; resolves when its frames are handed to the channel. */
-  send(kind: string, header: Record<string, unknown>, body?: Uint8Array): Promise<void>;
+  send: SendMessage;
   close(reason: string): void;
   bytesSent(): number;
   bytesReceived(): number;
@@ -49,26 +49,14 @@ export interface EngineHooks {
   log(line: string): void;
 }
 
-/** The donors' inner-optimizer settings (JobTrain) plus the coordinator's round settings. */
-export interface EngineConfig extends JobTrain {
+/** The job's identity, model and vocabulary, its train section as the spec has it, and the engine's own knobs. */
+export interface EngineConfig {
   jobId: string;
   name: string;
   model: ModelConfig;
   vocab: string[];
-  rounds: number;
-  localSteps: number;
-  roundDeadlineMs: number;
-  minDonors: number;
-  shards: number;
-  seed: number;
-  outerLr: number;
-  /** Nesterov momentum of the outer step (0: plain averaging). */
-  outerMomentum: number;
-  /** Codec of the donors' updates and of the broadcast step (src/compress/codec-spec.ts grammar). */
-  codec: string;
-  downCodec: string;
-  /** Donors' error-feedback decay (1: classic). */
-  errorDecay: number;
+  /** The job spec's train section, unchanged: it goes to the donors whole in the `job` message. */
+  train: JobTrain;
   /** Consecutive missed deadlines after which a donor is dropped. */
   dropAfterMisses: number;
 }
@@ -131,7 +119,7 @@ export class JobEngine extends EventEmitter {
     this.round = round;
     this.n = params.length;
     this.sync = new CoordinatorSync(
-      { codec: cfg.codec, downCodec: cfg.downCodec, outer: { lr: cfg.outerLr, momentum: cfg.outerMomentum }, seed: cfg.seed },
+      { ...cfg.train, outer: { lr: cfg.train.outerLr, momentum: cfg.train.outerMomentum } },
       modelParamSpecs(cfg.model),
       params,
       version,
@@ -145,17 +133,9 @@ export class JobEngine extends EventEmitter {
   }
 
   /** The `job` message a donor needs to load the model and data. */
-  jobMessage(): Record<string, unknown> {
-    const c = this.cfg;
-    return {
-      jobId: c.jobId,
-      name: c.name,
-      model: c.model,
-      vocab: c.vocab,
-      train: { batch: c.batch, lr: c.lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: c.weightDecay, gradClip: c.gradClip ?? 0 },
-      sync: { codec: this.sync.cfg.codec, downCodec: this.sync.cfg.downCodec, seed: c.seed >>> 0, errorDecay: c.errorDecay },
-      shards: c.shards,
-    };
+  jobMessage(): JobHeader {
+    const { jobId, name, model, vocab, train } = this.cfg;
+    return { jobId, name, model, vocab, train };
   }
 
   addDonor(link: DonorLink): void {
@@ -183,7 +163,7 @@ export class JobEngine extends EventEmitter {
   private shardFor(donorId: string): number {
     let s = this.shardOf.get(donorId);
     if (s === undefined) {
-      s = this.nextShard++ % this.cfg.shards;
+      s = this.nextShard++ % this.cfg.train.shards;
       this.shardOf.set(donorId, s);
     }
     return s;
@@ -289,7 +269,7 @@ export class JobEngine extends EventEmitter {
   async run(): Promise<'done' | 'stopped'> {
     this.running = true;
     try {
-      while (!this.stopped && this.round < this.cfg.rounds) {
+      while (!this.stopped && this.round < this.cfg.train.rounds) {
         const ready = await this.waitForDonors();
         if (this.stopped) break;
         await this.runRound(ready);
@@ -316,7 +296,7 @@ export class JobEngine extends EventEmitter {
   private async waitForDonors(): Promise<DonorState[]> {
     for (;;) {
       const ready = this.readyDonors();
-      if (this.stopped || ready.length >= this.cfg.minDonors) return ready;
+      if (this.stopped || ready.length >= this.cfg.train.minDonors) return ready;
       await new Promise<void>((r) => (this.wake = r));
     }
   }
@@ -327,12 +307,12 @@ export class JobEngine extends EventEmitter {
     const c = (this.collecting = { round, assigned: new Set(donors), updates: [] as ArrivedUpdate[], rejected: 0 });
     const sentBefore = new Map(donors.map((d) => [d.donorId, d.link.bytesSent()]));
     const recvBefore = new Map(donors.map((d) => [d.donorId, d.link.bytesReceived()]));
-    const deadline = this.cfg.roundDeadlineMs;
+    const deadline = this.cfg.train.roundDeadlineMs;
     const waits: Promise<void>[] = [];
     for (const [i, d] of donors.entries()) {
       d.state = 'training';
       waits.push(new Promise<void>((resolve) => (d.pending = { round, resolve })));
-      const seed = (this.cfg.seed * 1_000_003 + round * 7919 + i) >>> 0;
+      const seed = (this.cfg.train.seed * 1_000_003 + round * 7919 + i) >>> 0;
       d.assignSeed = seed;
       const send = async () => {
         const last = this.sync.last;
@@ -348,7 +328,9 @@ export class JobEngine extends EventEmitter {
           await d.link.send('weights', { jobId: this.cfg.jobId, version: this.version, n: this.n, encoding: 'f32' }, body);
           d.version = this.version;
         }
-        const assign = { jobId: this.cfg.jobId, round, version: this.version, shard: d.shard, steps: this.cfg.localSteps, seed, deadlineMs: deadline };
+        const steps = this.cfg.train.localSteps;
+        const { jobId } = this.cfg;
+        const assign = { jobId, round, version: this.version, shard: d.shard, steps, seed, deadlineMs: deadline };
         await d.link.send('assign', assign, step);
       };
       send().catch((e) => {

@@ -171,32 +171,12 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     }
     const resume = syncState?.version === version ? syncState : undefined;
     const val = modelEvalBatch(model, data.val, validationTargets(model));
-    const t = spec.train;
     const cfg: EngineConfig = {
       jobId,
       name: spec.name,
       model,
       vocab: [...data.tokenizer.vocab],
-      rounds: t.rounds,
-      localSteps: t.localSteps,
-      batch: t.batch,
-      lr: t.lr,
-      beta1: t.beta1,
-      beta2: t.beta2,
-      eps: 1e-8,
-      weightDecay: t.weightDecay,
-      // Jobs stored before gradClip existed have none: they were MLP jobs, which did not clip.
-      gradClip: t.gradClip ?? 0,
-      roundDeadlineMs: t.roundDeadlineMs,
-      minDonors: t.minDonors,
-      shards: t.shards,
-      seed: t.seed,
-      outerLr: t.outerLr,
-      // Jobs stored before compression existed: plain averaging of int8 updates, f32 broadcast.
-      outerMomentum: t.outerMomentum ?? 0,
-      codec: t.codec ?? 'int8',
-      downCodec: t.downCodec ?? 'f32',
-      errorDecay: t.errorDecay ?? 1,
+      train: spec.train,
       dropAfterMisses: 2,
     };
     const store = this.store;

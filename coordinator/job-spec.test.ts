@@ -72,6 +72,7 @@ test('wrong types are rejected with the field and the allowed range', () => {
   expectSpecError({ train: { lr: null } }, 'train.lr', /got null/);
   expectSpecError({ name: 5 }, 'name', /name must be a string of 1..80 characters, got 5/);
   expectSpecError({ model: { type: 'rnn' } }, 'model.type', /model.type must be one of "mlp", "gpt", got "rnn"/);
+  expectSpecError({ model: { type: null } }, 'model.type', /model.type must be one of "mlp", "gpt", got null/);
   expectSpecError({ data: { source: 7 } }, 'data.source', /data.source must be a string/);
 });
 
@@ -179,7 +180,7 @@ test('train.codec/downCodec/outer: canonical names, downCodec follows codec, DiL
     assert.throws(() => parseJobSpec({ train }), (e: unknown) => e instanceof JobSpecError && re.test(e.message));
   bad({ codec: 'q3' }, /train\.codec: codec "q3": unknown codec name "q3".*accepted forms/);
   bad({ downCodec: 'topk:2' }, /train\.downCodec: .*fraction "2" must be a decimal number in \(0, 1\]/);
-  bad({ codec: 7 }, /train\.codec: codec name must be a string of 1\.\.64 characters, got 7/);
+  bad({ codec: 7 }, /train\.codec must be a string of 1\.\.64 characters, got 7/);
   bad({ outerMomentum: 1 }, /train\.outerMomentum must be a number in \[0, 1\), got 1/);
   bad({ errorDecay: -0.1 }, /train\.errorDecay must be a number in \[0, 1\], got -0.1/);
 });

@@ -264,7 +264,8 @@ function captureTimers(fn: () => void): { stop(): void } {
       if (!stopped) inScope(() => cb(...args));
     }, ms);
     live.add(t);
-    // Timers cleared by their owner (never fired) would otherwise stay in the set.
+    // Timers cleared by their owner (never fired) would otherwise stay in the set. Node's Timeout
+    // marks them with `_destroyed`, which its types do not declare, hence the cast.
     if (live.size > 256) for (const x of live) if ((x as unknown as { _destroyed?: boolean })._destroyed) live.delete(x);
     return t;
   }

@@ -194,6 +194,40 @@ test('a database from a newer Starling is refused with a clear error', (t) => {
   assert.throws(() => Store.open(dir), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this Starling understands \\(${SCHEMA_VERSION}\\)`));
 });
 
+test('migration 2 gives old stored specs the train values they were trained with', (t) => {
+  const dir = tempDir(t);
+  const s = Store.open(dir);
+  const current = parseJobSpec({ name: 'current', model: { type: 'gpt' } });
+  const kept = s.createJob({ name: 'current', spec: current, vocab: ['a', 'b'], corpusSha256: 'ab'.repeat(32) });
+  s.close();
+  // A row as a Starling before compression, clipping and train.eps stored it, in a version-1 database.
+  const db = new Database(join(dir, 'starling.db'));
+  const old = {
+    name: 'old',
+    model: { type: 'mlp', context: 8, embed: 16, hidden: 128 },
+    data: { source: 'builtin:cmudict', valFraction: 0.1, maxBytes: 1_000_000 },
+    train: { rounds: 5, localSteps: 1, batch: 32, lr: 0.01, weightDecay: 0, beta1: 0.9, beta2: 0.999,
+      roundDeadlineMs: 30_000, minDonors: 1, shards: 4, seed: 7, outerLr: 0.5 },
+  };
+  db.prepare(
+    `INSERT INTO jobs (id, name, spec, vocab, corpus_sha256, status, created_at, updated_at)
+     VALUES ('old-job', 'old', ?, '["a","b"]', ?, 'stopped', 1, 1)`,
+  ).run(JSON.stringify(old), 'cd'.repeat(32));
+  db.prepare('UPDATE schema_version SET version = 1').run();
+  db.close();
+
+  const reopened = Store.open(dir);
+  t.after(() => reopened.close());
+  assert.equal(reopened.schemaVersion(), SCHEMA_VERSION);
+  const train = reopened.getJob('old-job')!.spec.train;
+  const legacy = { gradClip: 0, outerMomentum: 0, codec: 'int8', downCodec: 'f32', errorDecay: 1, eps: 1e-8 };
+  for (const [k, v] of Object.entries({ ...old.train, ...legacy })) assert.equal(train[k as keyof typeof train], v, k);
+  // The stored row itself is upgraded (not only the value read), and fields a spec has are kept.
+  const row = reopened.db.prepare("SELECT spec FROM jobs WHERE id = 'old-job'").get() as { spec: string };
+  assert.equal(JSON.parse(row.spec).train.codec, 'int8');
+  assert.deepEqual(reopened.getJob(kept.id)!.spec, current);
+});
+
 test('upload ids never escape the uploads folder', async (t) => {
   const s = Store.open(tempDir(t));
   t.after(() => s.close());

@@ -8,6 +8,8 @@ import { mkdirSync } from 'node:fs';
 import { readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ID_RE, type JobSpec } from './job-spec';
+import { withDefaults } from '../src/schema/check';
+import { JobSpec as JobSpecSchema } from '../src/schema/job';
 
 export type JobStatus = 'running' | 'stopped' | 'done' | 'failed';
 export const JOB_STATUSES: readonly JobStatus[] = ['running', 'stopped', 'done', 'failed'];
@@ -108,8 +110,34 @@ export class StoreNotFoundError extends Error {
   override name = 'StoreNotFoundError';
 }
 
-// Each entry moves the schema from version i to i + 1; never edit a released one, append.
-const MIGRATIONS: string[] = [
+/**
+ * The values jobs stored before these train fields existed were trained with: plain averaging of int8
+ * updates with an f32 broadcast, no gradient clipping, classic error feedback, AdamW's ε of 1e-8.
+ */
+export const LEGACY_TRAIN = {
+  gradClip: 0,
+  outerLr: 1,
+  outerMomentum: 0,
+  codec: 'int8',
+  downCodec: 'f32',
+  errorDecay: 1,
+  eps: 1e-8,
+} as const;
+
+/** Fills the train fields an old stored spec lacks with the values it was trained with. */
+function upgradeLegacySpecs(db: Database.Database): void {
+  const rows = db.prepare('SELECT id, spec FROM jobs').all() as { id: string; spec: string }[];
+  const update = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
+  for (const r of rows) {
+    const spec = JSON.parse(r.spec) as { train?: Record<string, unknown> };
+    spec.train = { ...LEGACY_TRAIN, ...spec.train };
+    update.run(JSON.stringify(spec), r.id);
+  }
+}
+
+// Each entry moves the schema from version i to i + 1 (SQL, or a function for data changes); never
+// edit a released one, append.
+const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
   `CREATE TABLE jobs (
      id TEXT PRIMARY KEY,
      name TEXT NOT NULL,
@@ -158,6 +186,7 @@ const MIGRATIONS: string[] = [
      sha256 TEXT NOT NULL,
      created_at INTEGER NOT NULL
    );`,
+  upgradeLegacySpecs,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -180,7 +209,8 @@ function jobFromRow(r: JobRow): JobRecord {
   return {
     id: r.id,
     name: r.name,
-    spec: JSON.parse(r.spec) as JobSpec,
+    // Fields added since the job was stored take their schema defaults (legacy values are migrations).
+    spec: withDefaults<JobSpec>(JobSpecSchema, JSON.parse(r.spec)),
     vocab: JSON.parse(r.vocab) as string[],
     corpusSha256: r.corpus_sha256,
     status: r.status,
@@ -281,7 +311,11 @@ export class Store {
       );
     }
     const apply = this.db.transaction(() => {
-      for (let v = current; v < MIGRATIONS.length; v++) this.db.exec(MIGRATIONS[v]);
+      for (let v = current; v < MIGRATIONS.length; v++) {
+        const m = MIGRATIONS[v];
+        if (typeof m === 'string') this.db.exec(m);
+        else m(this.db);
+      }
       this.db.prepare('DELETE FROM schema_version').run();
       this.db.prepare('INSERT INTO schema_version (version) VALUES (?)').run(MIGRATIONS.length);
     });

@@ -1,6 +1,7 @@
 // Researcher console: launch a job from a form, watch its loss curve and donors live (polling the
 // token-protected API), stop/resume it and download its checkpoint.
 import { renderLossChart } from './loss-chart';
+import { fmtBytes } from '../util/format';
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -58,8 +59,6 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
   return (await res.json()) as T;
 }
 
-const fmtBytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(2)} MiB`;
 const asArray = <T>(v: unknown, key: string): T[] =>
   Array.isArray(v) ? (v as T[]) : ((v as Record<string, unknown>)?.[key] as T[]) ?? [];
 

@@ -5,9 +5,9 @@ import { Peer, type DataConnection } from 'peerjs';
 import type { Remote } from 'comlink';
 import { framedChannelFromConnection } from '../protocol/peer-channel';
 import type { FramedChannel } from '../protocol/channel';
-import type { Message } from '../protocol/messages';
-import { COORDINATOR_KINDS, PROTOCOL_VERSION } from '../protocol/messages';
-import type { TrainerWorkerApi, WorkerJob } from '../worker/api';
+import type { BodyOf, HeaderOf, Message, MessageKind } from '../protocol/messages';
+import { COORDINATOR_KINDS, makeMessage, PROTOCOL_VERSION } from '../protocol/messages';
+import type { TrainerWorkerApi } from '../worker/api';
 
 export interface DonorStats {
   state: 'starting' | 'connecting' | 'waiting' | 'training' | 'paused' | 'idle' | 'error';
@@ -155,9 +155,9 @@ export class DonorClient {
     this.set({ state: 'waiting' });
   }
 
-  private async send(kind: string, header: Record<string, unknown>, body?: Uint8Array): Promise<void> {
+  private async send<K extends MessageKind>(kind: K, header: HeaderOf<K>, body?: BodyOf<K>): Promise<void> {
     if (!this.channel) return;
-    await this.channel.send({ kind, header, body } as unknown as Message);
+    await this.channel.send(makeMessage(kind, header, body));
     this.set({});
   }
 
@@ -165,7 +165,7 @@ export class DonorClient {
     switch (m.kind) {
       case 'job': {
         const h = m.header;
-        const job: WorkerJob = { jobId: h.jobId, name: h.name, model: h.model, train: h.train, sync: h.sync, shards: h.shards };
+        const { vocab: _vocab, ...job } = h;
         const { cachedVersion, paramCount } = await this.worker.loadJob(job, this.origin);
         this.paramCount = paramCount;
         this.jobId = h.jobId;

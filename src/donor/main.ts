@@ -2,6 +2,7 @@
 import * as Comlink from 'comlink';
 import type { TrainerWorkerApi } from '../worker/api';
 import { DonorClient, type DonorStats } from './donor-client';
+import { fmtBytes } from '../util/format';
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
 
@@ -15,9 +16,6 @@ function donorId(): string {
   }
   return id;
 }
-
-const fmtBytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1 << 20 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / (1 << 20)).toFixed(2)} MiB`;
 
 function render(s: DonorStats): void {
   $('state').textContent = s.state;

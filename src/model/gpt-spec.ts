@@ -12,6 +12,7 @@
 // stores W = U·Vᵀ as `<layer>.weight_u` [out, r] and `<layer>.weight_v` [in, r] instead of
 // `<layer>.weight`; its bias is unchanged. See docs/MODELS.md.
 import { Rng } from '../util/rng';
+import { GPT_LIMITS } from '../schema/model';
 import type { ParamSpec } from './mlp-spec';
 
 export type { ParamSpec } from './mlp-spec';
@@ -40,14 +41,8 @@ export interface GptConfig {
   lowRank?: GptLowRank;
 }
 
-/** Limits on each integer field, checked by validateGptConfig. */
-export const GPT_LIMITS = {
-  vocab: [2, 65536],
-  context: [1, 4096],
-  layers: [1, 96],
-  heads: [1, 128],
-  width: [1, 8192],
-} as const satisfies Record<string, readonly [number, number]>;
+/** Limits on each integer field, checked by validateGptConfig; the schema's (src/schema/model.ts). */
+export { GPT_LIMITS };
 
 export function validateGptConfig(cfg: GptConfig): void {
   for (const key of Object.keys(GPT_LIMITS) as (keyof typeof GPT_LIMITS)[]) {

@@ -3,6 +3,7 @@
 // `mlpParamSpecs`, each tensor row-major with PyTorch's layout (Linear weight is [out, in]),
 // so a checkpoint loads into `torch.nn.Linear`/`torch.nn.Embedding` without transposes.
 import { Rng } from '../util/rng';
+import { MLP_LIMITS } from '../schema/model';
 
 export interface MlpConfig {
   /** Vocabulary size V (number of distinct tokens). */
@@ -69,12 +70,7 @@ export function mlpInit(cfg: MlpConfig, seed: number): Float32Array {
 }
 
 export function validateMlpConfig(cfg: MlpConfig): void {
-  const limits: Record<keyof MlpConfig, [number, number]> = {
-    vocab: [2, 4096],
-    context: [1, 64],
-    embed: [1, 512],
-    hidden: [1, 4096],
-  };
+  const limits: Record<keyof MlpConfig, readonly [number, number]> = MLP_LIMITS;
   for (const key of Object.keys(limits) as (keyof MlpConfig)[]) {
     const v = cfg[key];
     const [lo, hi] = limits[key];

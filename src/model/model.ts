@@ -17,13 +17,18 @@ import type { AdamWHyper, TrainerOptions } from './trainer-core';
 import { ATTENTION_MAX_HEAD_SIZE } from '../gpu/kernels/attention';
 import { evalSequences, evalWindows, sampleBatch, sampleSequences, type Batch } from '../data/split';
 import type { Rng } from '../util/rng';
+import { schemaProblem } from '../schema/check';
+import {
+  MODEL_CONFIGS,
+  type GptModelConfig,
+  type MlpModelConfig,
+  type ModelConfig,
+  type ModelType,
+} from '../schema/model';
 
 export type { ParamSpec, Batch, AdamWHyper, TrainerOptions, MlpConfig, GptConfig };
 
-export type MlpModelConfig = { type: 'mlp' } & MlpConfig;
-export type GptModelConfig = { type: 'gpt' } & GptConfig;
-export type ModelConfig = MlpModelConfig | GptModelConfig;
-export type ModelType = ModelConfig['type'];
+export type { MlpModelConfig, GptModelConfig, ModelConfig, ModelType };
 export const MODEL_TYPES: readonly ModelType[] = ['mlp', 'gpt'];
 
 /** What the worker and the CLI need of a GPU trainer; MlpTrainer and GptTrainer both satisfy it. */
@@ -79,42 +84,24 @@ export function validateModel(cfg: ModelConfig): void {
   }
 }
 
-const MLP_KEYS = ['type', 'vocab', 'context', 'embed', 'hidden'];
-const GPT_KEYS = ['type', 'vocab', 'context', 'layers', 'heads', 'width', 'tiedEmbeddings', 'lowRank'];
-
 /**
- * A ModelConfig from untrusted JSON (a checkpoint's metadata): a plain object of the family's fields
- * and no others, then validateModel. Returns a fresh object.
+ * A ModelConfig from untrusted JSON (a checkpoint's metadata): the family's schema (its fields and no
+ * others, each in range), then validateModel. Returns a fresh object.
  */
 export function parseModelConfig(v: unknown): ModelConfig {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RangeError(`model must be an object, got ${JSON.stringify(v)}`);
   const o = v as Record<string, unknown>;
-  const keys = o.type === 'mlp' ? MLP_KEYS : o.type === 'gpt' ? GPT_KEYS : unknownType(o);
-  for (const k of Object.keys(o)) {
-    if (!keys.includes(k)) throw new RangeError(`unknown field "model.${k}" for model.type "${o.type}" (allowed: ${keys.join(', ')})`);
+  if (o.type !== 'mlp' && o.type !== 'gpt') unknownType(o);
+  const p = schemaProblem(MODEL_CONFIGS[o.type], o, 'model');
+  if (p?.kind === 'unknown') {
+    const scope = p.path === 'model' ? ` for model.type "${o.type}"` : '';
+    throw new RangeError(`unknown field "${p.path}.${p.fields[0]}"${scope} (allowed: ${p.allowed.join(', ')})`);
   }
-  let cfg: ModelConfig;
-  if (o.type === 'mlp') {
-    cfg = { type: 'mlp', vocab: o.vocab, context: o.context, embed: o.embed, hidden: o.hidden } as MlpModelConfig;
-  } else {
-    const lr = o.lowRank as Record<string, unknown> | undefined;
-    if (lr !== undefined) {
-      if (lr === null || typeof lr !== 'object' || Array.isArray(lr)) throw new RangeError(`model.lowRank must be an object, got ${JSON.stringify(lr)}`);
-      for (const k of Object.keys(lr)) {
-        if (k !== 'rank' && k !== 'layers') throw new RangeError(`unknown field "model.lowRank.${k}" (allowed: rank, layers)`);
-      }
-    }
-    cfg = {
-      type: 'gpt',
-      vocab: o.vocab,
-      context: o.context,
-      layers: o.layers,
-      heads: o.heads,
-      width: o.width,
-      tiedEmbeddings: o.tiedEmbeddings,
-      ...(lr ? { lowRank: { rank: lr.rank, ...(lr.layers === undefined ? {} : { layers: lr.layers }) } } : {}),
-    } as GptModelConfig;
+  if (p) {
+    const got = p.kind === 'value' ? JSON.stringify(p.value) : 'undefined';
+    throw new RangeError(`${p.path} must be ${p.expected}, got ${got}`);
   }
+  const cfg = structuredClone(o) as ModelConfig;
   validateModel(cfg);
   return cfg;
 }

@@ -77,7 +77,7 @@ test('ranges and formats are enforced', () => {
   rejectsPatched('update', (h) => (h.loss = Number.POSITIVE_INFINITY), /update\.loss: expected a finite number, got Infinity/);
   rejectsPatched('update', (h) => (h.codec = 'topk'), /update\.codec: codec "topk": topk needs a fraction/);
   rejectsPatched('assign', (h) => (h.version = 0), /assign carries a broadcast step to version 0, but the first step makes version 1/);
-  rejectsPatched('job', (h) => ((h.sync as Record<string, unknown>).downCodec = 'q3'), /job\.sync\.downCodec: codec "q3"/);
+  rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).downCodec = 'q3'), /job\.train\.downCodec: codec "q3"/);
   rejectsPatched('update', (h) => (h.n = MAX_PARAMS + 1), new RegExp(`update\\.n: expected an integer in \\[1, ${MAX_PARAMS}\\]`));
   rejectsPatched('update', (h) => (h.computeMs = -0.5), /update\.computeMs: expected a finite number in \[0, \d+\], got -0.5/);
   rejectsPatched('status', (h) => (h.state = 'sleeping'), /status\.state: expected one of "training", "paused", "idle", got "sleeping"/);
@@ -94,16 +94,16 @@ test('job headers are checked in depth', () => {
   rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).type = 'rnn'), /^job\.model\.type: expected one of "mlp", "gpt", got "rnn"$/);
   // A GPT model is checked against the GPT's shape, so the MLP's fields are unknown there.
   rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).type = 'gpt'), /^job\.model: unknown fields "embed", "hidden"/);
-  // the model's own limits apply (validateMlpConfig)
-  rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).context = 1000), /job\.model: model\.context must be an integer in/);
+  // the model's own limits apply (the schema's)
+  rejectsPatched('job', (h) => ((h.model as Record<string, unknown>).context = 1000), /job\.model\.context: expected an integer in \[1, 64\], got 1000/);
   rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).beta1 = 1), /job\.train\.beta1: expected a finite number in \[0, 1\), got 1/);
-  rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).lr = 0), /job\.train\.lr: expected a finite number in \(0, 10\], got 0/);
-  rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).batch = 0), /job\.train\.batch: expected an integer in \[1, 65536\], got 0/);
+  rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).lr = 0), /job\.train\.lr: expected a finite number in \(0, 1\], got 0/);
+  rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).batch = 0), /job\.train\.batch: expected an integer in \[1, 4096\], got 0/);
   rejectsPatched('job', (h) => (h.vocab as string[]).push('zz'), /job\.vocab: 34 tokens but model\.vocab is 33/);
   rejectsPatched('job', (h) => ((h.vocab as string[])[5] = 'a'), /job\.vocab\[5\]: duplicate token "a"/);
   rejectsPatched('job', (h) => ((h.vocab as unknown[])[2] = 7), /job\.vocab\[2\]: expected a string of 1\.\.8 characters, got 7/);
   rejectsPatched('job', (h) => ((h.vocab as string[])[2] = ''), /job\.vocab\[2\]: expected a string of 1\.\.8 characters, got ""/);
-  rejectsPatched('job', (h) => (h.shards = 0), /job\.shards: expected an integer in \[1, 1000000\], got 0/);
+  rejectsPatched('job', (h) => ((h.train as Record<string, unknown>).shards = 0), /job\.train\.shards: expected an integer in \[1, 65536\], got 0/);
 });
 
 test('a job may carry a GPT model, checked field by field and by validateGptConfig', () => {
@@ -129,7 +129,7 @@ test('a job may carry a GPT model, checked field by field and by validateGptConf
   rejects({ ...gpt, lowRank: { rank: 17 } }, /^job\.model: model\.lowRank\.rank must be an integer in \[1, 16\]/);
   rejects({ ...gpt, lowRank: { rank: 2, layers: 'first' } }, /^job\.model\.lowRank\.layers: expected one of "middle", "all", got "first"$/);
   rejects({ ...gpt, tiedEmbeddings: 1 }, /^job\.model\.tiedEmbeddings: expected true or false, got 1$/);
-  rejects({ ...gpt, context: 5000 }, /^job\.model: model\.context must be an integer in \[1, 4096\], got 5000$/);
+  rejects({ ...gpt, context: 5000 }, /^job\.model\.context: expected an integer in \[1, 4096\], got 5000$/);
   rejects({ ...gpt, embed: 8 }, /^job\.model: unknown field "embed"/);
   const { layers: _l, ...noLayers } = gpt;
   rejects(noLayers, /^job\.model\.layers: missing required field$/);

@@ -15,7 +15,7 @@ export function framedChannelFromConnection(conn: DataConnection, options: Frame
     throw new Error(`framedChannelFromConnection needs serialization 'raw', got '${conn.serialization}'`);
   }
   // PeerJS types this as a DOM RTCDataChannel; in Node it is @roamhq/wrtc's, which is all we rely on.
-  const dc = conn.dataChannel as unknown as DataChannelLike | null | undefined;
+  const dc: DataChannelLike | null | undefined = conn.dataChannel;
   if (!dc) throw new Error(`data connection to ${conn.peer} has no data channel yet; wait for its 'open' event`);
   const channel = new FramedChannel(dc, { ...options, close: () => conn.close() });
   // PeerJS detaches its own handlers when it closes, and wrtc does not always fire `close` on the

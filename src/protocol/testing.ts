@@ -3,6 +3,8 @@
 import { Rng } from '../util/rng';
 import type { DataChannelLike } from './channel';
 import type { MessageKind, MessageOf } from './messages';
+import { withDefaults } from '../schema/check';
+import { JobTrain } from '../schema/job';
 
 export function randomBytes(rng: Rng, n: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
@@ -44,9 +46,17 @@ export function sampleMessages(seed = 1, weightsN = 257): { [K in MessageKind]: 
         name: 'tiny shakespeare mlp',
         model: { type: 'mlp', vocab: vocab.length, context: 3, embed: 8, hidden: 16 },
         vocab,
-        train: { batch: 32, lr: 0.003, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 },
-        sync: { codec: 'topk:0.01/q2', downCodec: 'q4', seed: rng.nextU32() },
-        shards: 8,
+        // A parsed train section: the schema's defaults plus what the spec would have filled in.
+        train: withDefaults<JobTrain>(JobTrain, {
+          batch: 32,
+          weightDecay: 0.01,
+          gradClip: 0,
+          seed: rng.nextU32(),
+          outerLr: 1,
+          outerMomentum: 0,
+          codec: 'topk:0.01/q2',
+          downCodec: 'q4',
+        }),
       },
     },
     weights: {

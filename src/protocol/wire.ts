@@ -18,6 +18,7 @@ export { ProtocolError };
 /** The decoded message: an optional body (assign's step) only when bytes follow the header. */
 function withBody(kind: MessageKind, header: unknown, body: Uint8Array): Message {
   const has = kindHasBody(kind) && !(bodyOptional(kind) && body.byteLength === 0);
+  // The header was validated against kind's schema just before; the cast records that for TypeScript.
   return (has ? { kind, header, body } : { kind, header }) as Message;
 }
 
@@ -53,7 +54,7 @@ const hex = (n: number) => `0x${n.toString(16).padStart(2, '0')}`;
 /** Validates and encodes a message; throws a ProtocolError for an invalid or oversized one. */
 export function encodeMessage(msg: Message, options: DecodeOptions = {}): Uint8Array<ArrayBuffer> {
   checkMessage(msg, options);
-  const binary = encodeBinaryHeader(msg.kind, msg.header as unknown as Record<string, unknown>);
+  const binary = encodeBinaryHeader(msg.kind, msg.header);
   const header = binary ?? encoder.encode(JSON.stringify(msg.header));
   if (header.byteLength > MAX_HEADER_BYTES) {
     throw new ProtocolError(

@@ -2,7 +2,7 @@
 import type { AssignHeader, JobHeader } from '../protocol/messages';
 import type { SampleOptions } from '../model/sample';
 
-/** What the worker needs of a `job` message (the vocabulary stays on the page). */
+/** A `job` message as it came, less the vocabulary (it stays on the page). */
 export type WorkerJob = Omit<JobHeader, 'vocab'>;
 
 /** An assignment exactly as the coordinator sent it. */

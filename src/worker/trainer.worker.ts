@@ -26,6 +26,8 @@ let encodeMode: EncodeMode = 'auto';
 let softwareAdapter = false;
 let cache: DonorCache | null = null;
 const shards = new Map<number, Int32Array>();
+/** The train fields the update and broadcast codecs depend on: a change rebuilds DonorSync. */
+const SYNC_KEYS = ['codec', 'downCodec', 'seed', 'errorDecay'] as const;
 
 async function openCache(): Promise<DonorCache | null> {
   if (cache) return cache;
@@ -71,20 +73,20 @@ const api: TrainerWorkerApi = {
       trainer?.destroy();
       trainer = null; // a failed build below must not leave a destroyed trainer in place
       shards.clear();
-      trainer = await createTrainer(device, j.model, j.train.batch, { gradClip: j.train.gradClip ?? 0 });
+      trainer = await createTrainer(device, j.model, j.train.batch, { gradClip: j.train.gradClip });
       sync = null;
     }
-    if (!sync || job?.sync.codec !== j.sync.codec || job.sync.downCodec !== j.sync.downCodec || job.sync.seed !== j.sync.seed || job.sync.errorDecay !== j.sync.errorDecay) {
-      sync = new DonorSync(j.sync, modelParamSpecs(j.model));
+    const t = j.train;
+    if (!sync || !job || SYNC_KEYS.some((k) => job!.train[k] !== t[k])) {
+      sync = new DonorSync(t, modelParamSpecs(j.model));
       encoder?.destroy();
-      const decay = j.sync.errorDecay ?? 1;
       const useGpu = encodeMode === 'gpu' || (encodeMode === 'auto' && !softwareAdapter);
-      const t = trainer;
-      const flatten = (enc: GPUCommandEncoder) => t.recordFlattenLocal(enc);
+      const tr = trainer;
+      const flatten = (enc: GPUCommandEncoder) => tr.recordFlattenLocal(enc);
       encoder =
-        useGpu && gpuEncoderSupports(j.sync.codec, decay)
-          ? new GpuUpdateEncoder(device, j.sync.codec, t.paramCount, decay, t.updateBuffers(), flatten)
-          : new CpuUpdateEncoder(sync, () => t.getParams());
+        useGpu && gpuEncoderSupports(t.codec, t.errorDecay)
+          ? new GpuUpdateEncoder(device, t.codec, tr.paramCount, t.errorDecay, tr.updateBuffers(), flatten)
+          : new CpuUpdateEncoder(sync, () => tr.getParams());
     }
     job = j;
     const c = await openCache();
@@ -135,7 +137,7 @@ const api: TrainerWorkerApi = {
         loss: lossSum / a.steps,
         tokens: a.steps * modelTokensPerStep(job.model, hp.batch),
         computeMs,
-        codec: job.sync.codec,
+        codec: job.train.codec,
         encodedOn: encoder.where,
         update,
       },
