@@ -6,8 +6,28 @@ import express, { type NextFunction, type Request, type RequestHandler, type Res
 import { CorpusError } from './corpus';
 import { ID_RE, JobSpecError } from './job-spec';
 import { StoreNotFoundError, type JobRecord, type Store } from './store';
-import type { ApiLimits, JobRunner } from './api';
 import type { DonorConfig, RouteDoc } from './api-schemas';
+
+export interface JobRunner {
+  startJob(jobId: string): Promise<void>;
+  stopJob(jobId: string): Promise<void>;
+  resumeJob(jobId: string): Promise<void>;
+  /** Live state for GET /api/jobs/:id (donors, round in progress, …); undefined when not running. */
+  liveStatus(jobId: string): unknown;
+  /**
+   * The job donors are training now, when the runner runs one at a time and knows it. Without
+   * it, GET /api/donor/job names the oldest running job.
+   */
+  activeJobId?(): string | null;
+}
+
+export interface ApiLimits {
+  /** Largest JSON body (job specs). */
+  jsonBytes: number;
+  /** Largest uploaded corpus. */
+  uploadBytes: number;
+}
+
 
 /** An error with the HTTP status to answer; a runner may throw one (e.g. 409) to refuse a start. */
 export class ApiError extends Error {

@@ -11,34 +11,14 @@ import express, { type Router } from 'express';
 import { requireToken } from './auth';
 import { MAX_CORPUS_BYTES } from './job-spec';
 import type { Store } from './store';
-import { apiErrorHandler, bodyParsers, serve, type ApiContext, type ApiRoute } from './api-common';
+import { apiErrorHandler, bodyParsers, serve, type ApiContext, type ApiLimits, type ApiRoute, type JobRunner } from './api-common';
 import { OpenApiDocument, type DonorConfig } from './api-schemas';
 import { RESEARCHER_ROUTES } from './api-researcher';
 import { DONOR_ROUTES } from './api-donor';
 import { buildOpenApi } from './openapi';
 
-export { ApiError, apiNotFound } from './api-common';
+export { ApiError, apiNotFound, type ApiLimits, type JobRunner } from './api-common';
 export { prepareJobData, type JobData } from './corpus';
-
-export interface JobRunner {
-  startJob(jobId: string): Promise<void>;
-  stopJob(jobId: string): Promise<void>;
-  resumeJob(jobId: string): Promise<void>;
-  /** Live state for GET /api/jobs/:id (donors, round in progress, …); undefined when not running. */
-  liveStatus(jobId: string): unknown;
-  /**
-   * The job donors are training now, when the runner runs one at a time and knows it. Without
-   * it, GET /api/donor/job names the oldest running job.
-   */
-  activeJobId?(): string | null;
-}
-
-export interface ApiLimits {
-  /** Largest JSON body (job specs). */
-  jsonBytes: number;
-  /** Largest uploaded corpus. */
-  uploadBytes: number;
-}
 
 export const DEFAULT_LIMITS: ApiLimits = { jsonBytes: 64 * 1024, uploadBytes: MAX_CORPUS_BYTES };
 

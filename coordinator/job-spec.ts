@@ -5,7 +5,7 @@
 // named as such), the GPT's cross-field rules, codec names, and the defaults that follow other fields.
 import { Type, type TSchema } from '@sinclair/typebox';
 import { validateModel, type ModelConfig } from '../src/model/model';
-import { checkCodecName, MAX_CODEC_NAME } from '../src/sync/job-codec';
+import { checkCodecName, MAX_CODEC_NAME } from '../src/compress/codec-spec';
 import { defaultOuter } from '../src/sync/outer';
 import { schemaProblem, withDefaults, type SchemaProblem } from '../src/schema/check';
 import {

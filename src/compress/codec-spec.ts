@@ -204,3 +204,14 @@ export function buildModelCodec(spec: CodecSpec, layout: readonly TensorSpec[]):
 export function modelCodecByName(spec: string, layout: readonly TensorSpec[]): ModelCodec {
   return buildModelCodec(parseCodecSpec(spec), layout);
 }
+
+/** Longest codec name a job or a message may carry. */
+export const MAX_CODEC_NAME = 64;
+
+/** The canonical form of a codec name; throws a RangeError naming what is wrong and the accepted forms. */
+export function checkCodecName(name: string): string {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_CODEC_NAME) {
+    throw new RangeError(`codec name must be a string of 1..${MAX_CODEC_NAME} characters, got ${JSON.stringify(name)}`);
+  }
+  return canonicalCodecName(name);
+}

@@ -9,10 +9,10 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { validateModel } from '../model/model';
 import { schemaProblem, type SchemaProblem } from '../schema/check';
-import { HEADERS, type JobHeader } from '../schema/messages';
+import { HEADERS, type JobHeader } from './message-schemas';
 import { MODEL_CONFIGS } from '../schema/model';
 import { ProtocolError } from './errors';
-import { checkCodecName } from '../sync/job-codec';
+import { checkCodecName } from '../compress/codec-spec';
 import type {
   AssignHeader,
   ErrorHeader,
@@ -22,7 +22,7 @@ import type {
   StatusHeader,
   UpdateHeader,
   WeightsHeader,
-} from '../schema/messages';
+} from './message-schemas';
 
 export { PROTOCOL_VERSION } from './limits';
 export type {
@@ -36,7 +36,7 @@ export type {
   StatusHeader,
   UpdateHeader,
   WeightsHeader,
-} from '../schema/messages';
+} from './message-schemas';
 export type { JobTrain } from '../schema/job';
 export type { ModelConfig as JobModel } from '../schema/model';
 

@@ -4,7 +4,7 @@
 // Defaults that depend on other fields (gradClip per model type, the outer optimizer per localSteps
 // and codec, downCodec = codec) carry a `defaultText` for the docs and are filled by parseJobSpec.
 import { Type, type Static } from '@sinclair/typebox';
-import { MAX_CODEC_NAME } from '../sync/job-codec';
+import { MAX_CODEC_NAME } from '../compress/codec-spec';
 import { ModelSpec, ModelSpecInput } from './model';
 
 /** Largest corpus a job may use (also the file and upload size limit). */

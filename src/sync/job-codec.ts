@@ -4,24 +4,13 @@
 // blocks that do not restart at tensor edges, which is also the layout the GPU encoders work on.
 // PowerSGD needs the shapes, so it goes tensor by tensor (2-D tensors low-rank, the rest through
 // its fallback codec).
-import { buildModelCodec, canonicalCodecName, parseCodecSpec } from '../compress/codec-spec';
+import { buildModelCodec, parseCodecSpec } from '../compress/codec-spec';
 import type { CodecContext } from '../compress/codec';
 import type { ModelCodec, TensorSpec } from '../compress/model-codec';
 
 /** Stream ids of the two directions (the model codec spreads tensors over stream·T + i). */
 export const UPLINK_STREAM = 0;
 export const DOWNLINK_STREAM = 1;
-
-/** Longest codec name a job or a message may carry. */
-export const MAX_CODEC_NAME = 64;
-
-/** The canonical form of a codec name; throws a RangeError naming what is wrong and the accepted forms. */
-export function checkCodecName(name: string): string {
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_CODEC_NAME) {
-    throw new RangeError(`codec name must be a string of 1..${MAX_CODEC_NAME} characters, got ${JSON.stringify(name)}`);
-  }
-  return canonicalCodecName(name);
-}
 
 /** The whole parameter vector as one tensor. */
 export function flatLayout(n: number): TensorSpec[] {

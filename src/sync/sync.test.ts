@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CoordinatorSync, DonorSync, applyStep, type SyncConfig } from './sync';
 import { OuterOptimizer, defaultOuter } from './outer';
-import { jobCodec, checkCodecName } from './job-codec';
+import { jobCodec } from './job-codec';
+import { checkCodecName } from '../compress/codec-spec';
 import type { TensorSpec } from '../compress/model-codec';
 import { Rng } from '../util/rng';
 

@@ -2,10 +2,10 @@
 // The `job` header carries the job spec's `train` object whole (JobTrain), so a new training setting
 // travels from spec to worker without a copy list anywhere.
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
-import { MAX_PARAMS } from '../protocol/limits';
-import { MAX_CODEC_NAME } from '../sync/job-codec';
-import { JobTrain } from './job';
-import { ModelConfig } from './model';
+import { MAX_PARAMS } from './limits';
+import { MAX_CODEC_NAME } from '../compress/codec-spec';
+import { JobTrain } from '../schema/job';
+import { ModelConfig } from '../schema/model';
 
 const closed = <P extends TProperties>(p: P) => Type.Object(p, { additionalProperties: false });
 const int = (minimum: number, maximum: number = Number.MAX_SAFE_INTEGER) => Type.Integer({ minimum, maximum });
