@@ -25,7 +25,7 @@ test('an unknown shader name is an error that lists the known ones', async () =>
 test('codec shaders live beside their codec; a shader name used twice is an error', async () => {
   await testDevice();
   const files = shaderFiles();
-  for (const name of ['quant', 'topk', 'chunktop', 'int8']) {
+  for (const name of ['quant', 'topk', 'chunktop']) {
     assert.ok(files.some((f) => f.endsWith(`/src/compress/${name}/${name}.wgsl`)), `${name}.wgsl beside its codec`);
   }
   assert.throws(

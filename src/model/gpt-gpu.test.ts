@@ -17,6 +17,7 @@ import type { AdamWHyper } from '../optim/adamw';
 import { gradNormCpu, clipScaleCpu } from '../gpu/kernels/gradnorm';
 import { testDevice, assertClose } from '../gpu/test-helpers';
 import { countBufferCreations } from '../gpu/buffer-counter';
+import { encodeRound } from './trainer.test-helper';
 import { roundToHalf } from '../gpu/kernels/half';
 
 const PRINT = process.env.STARLING_PRINT_ERRORS === '1';
@@ -233,7 +234,7 @@ test('GptTrainer creates no GPU buffers after its first step, and reports the by
     trainer.setParams(gptInit(cfg, 1));
     let b = batchOf(cfg, B, rng);
     await trainer.step(b.tokens, b.targets, HP);
-    await trainer.encodeUpdate();
+    await encodeRound(device, trainer);
     const afterFirst = counter.count;
     assert.ok(afterFirst > 0, 'the counter sees the trainer’s own allocations');
     for (let i = 0; i < 3; i++) {
@@ -242,7 +243,7 @@ test('GptTrainer creates no GPU buffers after its first step, and reports the by
       await trainer.step(b.tokens, b.targets, HP);
       await trainer.forwardBackward(b.tokens, b.targets);
       await trainer.loss(b.tokens, b.targets);
-      await trainer.encodeUpdate();
+      await encodeRound(device, trainer);
     }
     assert.equal(counter.count, afterFirst, `buffers created after the first step: ${counter.labels.slice(afterFirst).join(', ')}`);
     // It holds at least the four padded parameter-sized buffers (weights, grads, m, v).

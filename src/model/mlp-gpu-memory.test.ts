@@ -6,6 +6,7 @@ import { mlpInit, type MlpConfig } from './mlp-spec';
 import { MlpTrainer } from './mlp-gpu';
 import { testDevice } from '../gpu/test-helpers';
 import { countBufferCreations } from '../gpu/buffer-counter';
+import { encodeRound } from './trainer.test-helper';
 
 test('MlpTrainer creates no GPU buffers after its first step', async () => {
   const device = await testDevice();
@@ -23,7 +24,7 @@ test('MlpTrainer creates no GPU buffers after its first step', async () => {
     trainer.setParams(mlpInit(cfg, 3));
     let b = batchOf();
     await trainer.step(b.tokens, b.targets, hp);
-    await trainer.encodeUpdate();
+    await encodeRound(device, trainer);
     const afterFirst = counter.count;
     assert.ok(afterFirst > 0, 'the counter sees the trainer’s own allocations');
     for (let i = 0; i < 4; i++) {
@@ -31,7 +32,7 @@ test('MlpTrainer creates no GPU buffers after its first step', async () => {
       trainer.setParams(mlpInit(cfg, 4 + i));
       await trainer.step(b.tokens, b.targets, hp);
       await trainer.step(b.tokens, b.targets, hp);
-      await trainer.encodeUpdate();
+      await encodeRound(device, trainer);
     }
     assert.equal(counter.count, afterFirst, `buffers created after the first step: ${counter.labels.slice(afterFirst).join(', ')}`);
     assert.ok(trainer.gpuBytes() > 0);

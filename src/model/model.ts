@@ -46,8 +46,6 @@ export interface Trainer {
   steps(count: number, next: (step: number) => Batch, hp: AdamWHyper): Promise<Float32Array>;
   /** Forgets the AdamW moments and step count. */
   resetOptimizer(): void;
-  /** int8 blockwise Δ = θ_base − θ_local plus the error-feedback residual. */
-  encodeUpdate(): Promise<Uint8Array>;
   /** The flat θ_base, θ_local and residual buffers a GpuUpdateEncoder (src/sync/gpu-encoder.ts) works on. */
   updateBuffers(): { base: GPUBuffer; local: GPUBuffer; residual: GPUBuffer };
   /** Records the copy of the padded local weights into the flat `local` buffer of updateBuffers(). */

@@ -1,5 +1,5 @@
 // What every GPU trainer shares: the padded parameter layout, its gradient and AdamW state, optional
-// global-norm gradient clipping, the error-feedback int8 update, and buffer bookkeeping. A model
+// global-norm gradient clipping, the flat buffers the update encoder reads, and buffer bookkeeping. A model
 // subclass allocates its activations with alloc(), builds its forward and backward launch lists
 // once, and runs them through run().
 //
@@ -11,11 +11,9 @@
 import type { ParamSpec } from './mlp-spec';
 import type { Batch } from '../data/split';
 import { validateAdamW, type AdamWHyper } from '../optim/adamw';
-import { int8Codec, int8Blocks } from '../compress/int8/int8';
 import { createStorage, readBuffer, upload } from '../gpu/buffers';
 import { encodeLaunches, destroyLaunch, type Binding, type Launch } from '../gpu/launch';
 import { adamwLaunch, writeAdamWHyper } from '../gpu/kernels/adamw';
-import { quantizeErrorFeedbackLaunch, int8Words } from '../compress/int8/int8.gpu';
 import { gradNormLaunches, gradNormScratchFloats, gradClipLaunch } from '../gpu/kernels/gradnorm';
 
 export type { AdamWHyper };
@@ -46,7 +44,6 @@ export abstract class TrainerCore {
   private readonly launches: Launch[] = [];
   private readonly adam: Launch;
   private readonly clip: Launch[];
-  private readonly encode: Launch;
   private t = 0;
   private destroyed = false;
 
@@ -71,7 +68,6 @@ export abstract class TrainerCore {
     const Pp = this.paddedCount;
     for (const name of ['local', 'grads', 'm', 'v']) this.alloc(name, 4 * Pp);
     for (const name of ['base', 'localFlat', 'residual']) this.alloc(name, 4 * P);
-    this.alloc('encoded', 4 * int8Words(P));
     this.alloc('lossLog', 4 * LOSS_LOG);
     const f = this.buf;
     const clip = opts.gradClip ?? 0;
@@ -86,7 +82,6 @@ export abstract class TrainerCore {
       ]);
     }
     this.adam = this.track([adamwLaunch(device, Pp, PLACEHOLDER_HP, 1, { params: f.local, grads: f.grads, m: f.m, v: f.v })])[0];
-    this.encode = this.track([quantizeErrorFeedbackLaunch(device, P, { base: f.base, local: f.localFlat, residual: f.residual, out: f.encoded })])[0];
   }
 
   /** Forward launches ending in the mean loss in buf.loss (which the subclass allocates). */
@@ -196,7 +191,7 @@ export abstract class TrainerCore {
     return new Float32Array(await readBuffer(this.device, this.buf.norm, 4))[0];
   }
 
-  /** One AdamW step (after clipping, if on). The loss may be NaN/Inf if training diverged; encodeUpdate() then refuses to send. */
+  /** One AdamW step (after clipping, if on). The loss may be NaN/Inf if training diverged; the update encoder (src/sync) then refuses to send. */
   async step(tokens: Int32Array, targets: Int32Array, hp: AdamWHyper): Promise<number> {
     this.alive();
     validateAdamW(hp);
@@ -257,30 +252,6 @@ export abstract class TrainerCore {
   recordFlattenLocal(enc: GPUCommandEncoder): void {
     this.alive();
     this.specs.forEach((s, t) => enc.copyBufferToBuffer(this.buf.local, 4 * this.padded[t], this.buf.localFlat, 4 * s.offset, 4 * s.size));
-  }
-
-  async encodeUpdate(): Promise<Uint8Array> {
-    this.alive();
-    const enc = this.device.createCommandEncoder({ label: `${this.what}-encode-update` });
-    this.recordFlattenLocal(enc);
-    encodeLaunches(enc, [this.encode]);
-    this.device.queue.submit([enc.finish()]);
-    const bytes = new Uint8Array(await readBuffer(this.device, this.buf.encoded, int8Codec.encodedBytes(this.paramCount)));
-    const scales = new DataView(bytes.buffer, 0, 4 * int8Blocks(this.paramCount));
-    for (let b = 0; b < scales.byteLength / 4; b++) {
-      if (Number.isNaN(scales.getFloat32(4 * b, true))) {
-        // This round cannot be sent; start the residual afresh rather than carry garbage forward.
-        const clear = this.device.createCommandEncoder();
-        clear.clearBuffer(this.buf.residual);
-        this.device.queue.submit([clear.finish()]);
-        const lo = b * 256;
-        throw new Error(
-          `the update holds NaN or Inf (first in elements ${lo}..${Math.min(this.paramCount, lo + 256) - 1}): ` +
-            'local training diverged; lower the learning rate. The error-feedback residual was reset.',
-        );
-      }
-    }
-    return bytes;
   }
 
   /** Bytes of every GPU buffer the trainer holds (storage and uniforms). */

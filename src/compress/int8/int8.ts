@@ -1,7 +1,7 @@
 // Blockwise int8 codec: per block of 256 values one f32 scale = maxabs·f32(1/127), then each value
 // as round(x/scale) in [-127, 127]. Layout: all block scales (f32, little-endian) first, then the
-// int8 values in order, zero-padded to a multiple of 4 bytes (the GPU writes them as packed u32
-// words; src/compress/int8/int8.wgsl produces the same bytes). Worst-case error per element: scale/2.
+// int8 values in order, zero-padded to a multiple of 4 bytes (whole u32 words). Worst-case error per
+// element: scale/2.
 import type { Codec } from '../codec';
 
 export const INT8_BLOCK = 256;
