@@ -4,7 +4,8 @@
 // Requests are still checked by hand (parseJobSpec, parseIntParam) so that every error message names
 // the field exactly as before; the schemas describe what those checks accept.
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
-import { JobSpecInput } from '../src/schema/job';
+import { JobSpec, JobSpecInput, JobTrain } from '../src/schema/job';
+import { ModelConfig } from '../src/schema/model';
 import { JOB_STATUSES } from './store';
 
 export { JobSpecInput };
@@ -33,7 +34,7 @@ export const JobSummary = Type.Object({
   params: Type.Integer({ minimum: 1, description: "the model's parameter count" }),
   lastError: Type.Union([Type.String(), Type.Null()], { description: 'why the job failed, if it did' }),
   /** The spec with every default filled in. */
-  spec: JobSpecInput,
+  spec: JobSpec,
 });
 
 export const CreatedJob = Type.Intersect([
@@ -115,32 +116,10 @@ export type DonorConfig = Static<typeof DonorConfig>;
 export const DonorJob = Type.Object({
   id: Id,
   name: Type.String(),
-  model: Type.Object(
-    {
-      type: Type.Union([Type.Literal('mlp'), Type.Literal('gpt')]),
-      context: Type.Integer({ minimum: 1 }),
-      vocab: Type.Integer({ minimum: 2, description: 'vocabulary size' }),
-    },
-    { additionalProperties: true, description: "spec.model with the vocabulary size; the family's other fields too" },
-  ),
+  model: ModelConfig,
   vocab: Type.Array(Type.String()),
-  train: Type.Object({
-    rounds: Type.Integer(),
-    localSteps: Type.Integer(),
-    batch: Type.Integer(),
-    lr: Type.Number(),
-    weightDecay: Type.Number(),
-    beta1: Type.Number(),
-    beta2: Type.Number(),
-    gradClip: Type.Number(),
-    roundDeadlineMs: Type.Integer(),
-    seed: Type.Integer(),
-    codec: Type.String(),
-    downCodec: Type.String(),
-    outerLr: Type.Number(),
-    outerMomentum: Type.Number(),
-    errorDecay: Type.Number(),
-  }),
+  /** The job spec's train section, whole (as the job message carries it). */
+  train: JobTrain,
   shards: Type.Integer({ minimum: 1 }),
   trainTokens: Type.Integer({ minimum: 0, description: 'training tokens, over all shards' }),
   version: Type.Integer({ minimum: 0 }),
