@@ -37,7 +37,7 @@ type JobFlag = keyof typeof JOB_FLAGS;
 export function jobFieldSchema(path: string, type: ModelSpec['type'] = 'gpt'): TSchema {
   const [section, ...rest] = path.split('.');
   let s: TSchema = section === 'model' ? (type === 'mlp' ? MlpSpec : GptSpec) : JobSpec.properties[section as 'train'];
-  for (const key of rest) s = s?.properties?.[key];
+  for (const key of rest) s = (s?.properties as Record<string, TSchema> | undefined)?.[key] as TSchema;
   return s;
 }
 
@@ -56,7 +56,7 @@ const MODEL_FLAGS: Record<string, string> = {
 /** Usage lines of the flags that set job fields: range and default from the schema, then its description. */
 export function jobFlagUsage(indent = '  '): string {
   const text = (s: TSchema) => {
-    const def = s.default ?? s.defaultText;
+    const def = (s.default ?? s.defaultText) as number | string | undefined;
     return `${s.patternText ?? describeSchema(s, undefined)}${def === undefined ? '' : ` (default ${def})`}`;
   };
   return Object.entries(JOB_FLAGS)
@@ -151,14 +151,14 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
   return {
     source: field<string>('data'),
     maxBytes: field<number>('max-bytes'),
-    valFraction: JobSpec.properties.data.properties.valFraction.default,
+    valFraction: JobSpec.properties.data.properties.valFraction.default as number,
     model,
     steps,
     batch: field<number>('batch'),
     lr: field<number>('lr'),
     warmup: int('warmup', Math.min(100, steps), 0, steps),
     minLrRatio: 0.1,
-    weightDecay: JobSpec.properties.train.properties.weightDecay.default,
+    weightDecay: JobSpec.properties.train.properties.weightDecay.default as number,
     gradClip: field<number>('grad-clip', DEFAULT_GRAD_CLIP[model.type]),
     evalEvery,
     logEvery: int('log-every', Math.ceil(evalEvery / 5), 0, 10_000_000),

@@ -128,7 +128,7 @@ export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): 
       throw new SafetensorsError(`tensor "${name}": unsupported dtype ${JSON.stringify(t.dtype)}, only F32 is supported`);
     }
     const shape = t.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    if (!Array.isArray(shape) || !shape.every((d): d is number => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(`tensor "${name}": shape must be an array of non-negative integers`);
     }
     const off = t.data_offsets;

@@ -278,7 +278,7 @@ const cache = new WeakMap<object, Map<string, Promise<JobData>>>();
 
 function cacheFor(store: object): Map<string, Promise<JobData>> {
   let m = cache.get(store);
-  if (!m) cache.set(store, (m = new Map()));
+  if (!m) cache.set(store, (m = new Map<string, Promise<JobData>>()));
   return m;
 }
 

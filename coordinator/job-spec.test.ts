@@ -8,7 +8,7 @@ function expectSpecError(input: unknown, field: string, pattern: RegExp): void {
   assert.throws(
     () => parseJobSpec(input),
     (e: unknown) => {
-      assert.ok(e instanceof JobSpecError, `expected JobSpecError, got ${e}`);
+      assert.ok(e instanceof JobSpecError, `expected JobSpecError, got ${String(e)}`);
       assert.equal(e.field, field);
       assert.match(e.message, pattern);
       return true;

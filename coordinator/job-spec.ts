@@ -58,7 +58,7 @@ function show(v: unknown): string {
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (v === null || typeof v !== 'object' || Array.isArray(v)) return false;
-  const proto = Object.getPrototypeOf(v);
+  const proto: unknown = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
@@ -138,12 +138,12 @@ export function parseJobSpec(input: unknown): JobSpec {
     name: withDefaults<string>(JobSpecInput.properties.name, input.name),
     model,
     data: withDefaults<JobSpec['data']>(JobData, input.data ?? {}),
-    train: parseTrain((input.train ?? {}) as Partial<JobTrain>, model.type),
+    train: parseTrain(input.train ?? {}, model.type),
   };
 }
 
 /** The train section's cross-field rules: canonical codec names, and defaults that follow other fields. */
-function parseTrain(given: Partial<JobTrain>, type: ModelSpec['type']): JobTrain {
+function parseTrain(given: unknown, type: ModelSpec['type']): JobTrain {
   const t = withDefaults<Partial<JobTrain>>(JobTrain, given);
   const codecName = (field: 'codec' | 'downCodec', name: string): string => {
     try {
@@ -169,7 +169,7 @@ export const DEFAULT_JOB: JobSpec = deepFreeze({ ...parseJobSpec({}), model: DEF
 
 /** The model a job trains, once its vocabulary is known. */
 export function jobModelConfig(model: ModelSpec, vocab: number): ModelConfig {
-  return { ...model, vocab } as ModelConfig;
+  return { ...model, vocab };
 }
 
 function deepFreeze<T>(o: T): T {

@@ -6,6 +6,7 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import { createRequire } from 'node:module';
+import type * as Wrtc from '@roamhq/wrtc';
 import type { Express } from 'express';
 import { ExpressPeerServer } from 'peer';
 import type { DataConnection, Peer, PeerOptions } from 'peerjs';
@@ -45,7 +46,7 @@ let installed = false;
  */
 export function installNodeWebRtcGlobals(): void {
   if (installed) return;
-  const wrtc = require('@roamhq/wrtc') as typeof import('@roamhq/wrtc');
+  const wrtc = require('@roamhq/wrtc') as typeof Wrtc;
   const g = globalThis as Record<string, unknown>;
   const define = (name: string, value: unknown) => {
     if (g[name] === undefined) {

@@ -172,12 +172,12 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
             throw new RangeError(`model codec encode: tensor ${i} (${t.name}) element ${j - t.offset} (flat ${j}) is ${x[j]}; only finite values can be encoded`);
           }
         }
-        if (ctx === undefined && isStateful(codecs[i]) && !(codecs[i] as StatefulCodec).started) {
+        if (ctx === undefined && isStateful(codecs[i]) && !codecs[i].started) {
           throw new RangeError(`model codec encode: tensor ${i} (${t.name}) uses ${codecs[i].name}, which needs a ctx until started (pass ctx or call start(ctx))`);
         }
       });
       if (ctx !== undefined) tensorCtx(ctx, T - 1);
-      const parts: Uint8Array[] = new Array(T);
+      const parts = new Array<Uint8Array>(T);
       // Stateless tensors first: if one of them throws, no warm start has moved.
       for (const pass of [false, true]) {
         layout.forEach((t, i) => {

@@ -107,7 +107,9 @@ test('validation names the field and its limit', () => {
     [{ lowRank: { rank: 2, layers: 'some' as 'all' } }, /model.lowRank.layers must be 'middle' or 'all', got "some"/],
     [{ lowRank: { rank: 2 } }, /model.lowRank.layers 'middle' keeps the first and last blocks full rank, so it needs model.layers ≥ 3, got 2/],
   ];
-  for (const [patch, re] of bad) assert.throws(() => validateGptConfig({ ...small, ...patch } as GptConfig), re, JSON.stringify(patch));
+  for (const [patch, re] of bad) {
+    assert.throws(() => validateGptConfig({ ...small, ...patch }), re, JSON.stringify(patch));
+  }
   assert.throws(() => gptParamSpecs({ ...small, heads: 3 }), RangeError);
   validateGptConfig(small);
   validateGptConfig({ ...small, lowRank: { rank: 8, layers: 'all' } });

@@ -29,8 +29,8 @@ export function gptTfLossFn(cfg: GptConfig): GptTfLoss {
     const linear = (x2: tf.Tensor2D, l: (typeof linears)[number]): tf.Tensor2D => {
       const y =
         l.rank > 0
-          ? tf.matMul(tf.matMul(x2, w(`${l.name}.weight_v`) as tf.Tensor2D), w(`${l.name}.weight_u`) as tf.Tensor2D, false, true)
-          : tf.matMul(x2, w(`${l.name}.weight`) as tf.Tensor2D, false, true);
+          ? tf.matMul(tf.matMul(x2, w(`${l.name}.weight_v`) as tf.Tensor2D), w(`${l.name}.weight_u`), false, true)
+          : tf.matMul(x2, w(`${l.name}.weight`), false, true);
       return tf.add(y, w(`${l.name}.bias`));
     };
     const gelu = (x: tf.Tensor) => {
@@ -45,22 +45,22 @@ export function gptTfLossFn(cfg: GptConfig): GptTfLoss {
     let x: tf.Tensor = tf.add(tf.reshape(tf.gather(w('wte.weight'), tf.reshape(tokens, [-1])), [B, T, C]), pos);
     for (let l = 0; l < cfg.layers; l++) {
       const [cAttn, aProj, cFc, mProj] = linears.slice(4 * l, 4 * l + 4);
-      const h1 = tf.reshape(layerNorm(x, `h.${l}.ln_1`), [B * T, C]) as tf.Tensor2D;
+      const h1 = tf.reshape<tf.Rank.R2>(layerNorm(x, `h.${l}.ln_1`), [B * T, C]);
       const qkv = tf.reshape(linear(h1, cAttn), [B, T, 3 * C]);
       const [q, k, v] = tf.split(qkv, 3, 2).map(heads);
       const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(hs)), mask);
       const y = tf.matMul(tf.softmax(scores), v); // [B,NH,T,hs]
-      const yc = tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [B * T, C]) as tf.Tensor2D;
+      const yc = tf.reshape<tf.Rank.R2>(tf.transpose(y, [0, 2, 1, 3]), [B * T, C]);
       x = tf.add(x, tf.reshape(linear(yc, aProj), [B, T, C]));
-      const h2 = tf.reshape(layerNorm(x, `h.${l}.ln_2`), [B * T, C]) as tf.Tensor2D;
+      const h2 = tf.reshape<tf.Rank.R2>(layerNorm(x, `h.${l}.ln_2`), [B * T, C]);
       const m = linear(gelu(linear(h2, cFc)) as tf.Tensor2D, mProj);
       x = tf.add(x, tf.reshape(m, [B, T, C]));
     }
-    const xf = tf.reshape(layerNorm(x, 'ln_f'), [B * T, C]) as tf.Tensor2D;
+    const xf = tf.reshape<tf.Rank.R2>(layerNorm(x, 'ln_f'), [B * T, C]);
     const head = w(cfg.tiedEmbeddings ? 'wte.weight' : 'lm_head.weight') as tf.Tensor2D;
     const logits = tf.matMul(xf, head, false, true);
-    const onehot = tf.oneHot(tf.reshape(targets, [-1]) as tf.Tensor1D, V);
-    return tf.losses.softmaxCrossEntropy(onehot, logits) as tf.Scalar;
+    const onehot = tf.oneHot(tf.reshape<tf.Rank.R1>(targets, [-1]), V);
+    return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(onehot, logits);
   };
 }
 

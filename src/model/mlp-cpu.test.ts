@@ -50,13 +50,14 @@ test('loss and gradients match TensorFlow.js (CPU backend) on odd sizes', async 
   const specs = mlpParamSpecs(cfg);
   const tensors = specs.map((s) => tf.tensor(params.subarray(s.offset, s.offset + s.size), s.shape));
   const lossFn = (emb: tf.Tensor, wh: tf.Tensor, bh: tf.Tensor, wo: tf.Tensor, bo: tf.Tensor): tf.Scalar => {
-    const x = tf.reshape(tf.gather(emb, tf.tensor1d(tokens, 'int32')), [B, cfg.context * cfg.embed]) as tf.Tensor2D;
+    const x = tf.reshape<tf.Rank.R2>(tf.gather(emb, tf.tensor1d(tokens, 'int32')), [B, cfg.context * cfg.embed]);
     const pre = tf.add(tf.matMul(x, wh as tf.Tensor2D, false, true), bh);
     // GELU (tanh form) written out, independent of our implementation.
     const u = tf.mul(Math.sqrt(2 / Math.PI), tf.add(pre, tf.mul(0.044715, tf.pow(pre, 3))));
     const hid = tf.mul(tf.mul(0.5, pre), tf.add(1, tf.tanh(u)));
     const logits = tf.add(tf.matMul(hid as tf.Tensor2D, wo as tf.Tensor2D, false, true), bo);
-    return tf.losses.softmaxCrossEntropy(tf.oneHot(tf.tensor1d(targets, 'int32'), cfg.vocab), logits) as tf.Scalar;
+    const onehot = tf.oneHot(tf.tensor1d(targets, 'int32'), cfg.vocab);
+    return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(onehot, logits);
   };
   const { value, grads: g } = tf.valueAndGrads((...ts: tf.Tensor[]) => lossFn(...(ts as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])))(tensors);
   const ours = mlpForwardBackward(cfg, params, tokens, targets);

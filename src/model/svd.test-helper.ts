@@ -1,5 +1,5 @@
 // TEST-ONLY helpers: random matrices, including ones with a chosen singular spectrum.
-import { Rng } from '../util/rng';
+import type { Rng } from '../util/rng';
 
 export function randomMatrix(m: number, n: number, rng: Rng): Float64Array {
   return Float64Array.from({ length: m * n }, () => rng.normal());

@@ -23,8 +23,15 @@ export interface DataChannelLike {
   binaryType?: string;
   send(data: Uint8Array<ArrayBuffer>): void;
   close(): void;
-  addEventListener(type: string, listener: (event: any) => void): void;
-  removeEventListener(type: string, listener: (event: any) => void): void;
+  addEventListener(type: string, listener: (event: DataChannelEvent) => void): void;
+  removeEventListener(type: string, listener: (event: DataChannelEvent) => void): void;
+}
+
+/** The fields FramedChannel reads of a data channel's events (message: data; error: error, message). */
+export interface DataChannelEvent {
+  data?: unknown;
+  error?: unknown;
+  message?: string;
 }
 
 export interface ChannelStats {
@@ -174,7 +181,7 @@ export class FramedChannel {
         updateBodyBytes: this.opts.updateBodyBytes,
       });
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
     }
     const id = this.nextMessageId;
     this.nextMessageId = (this.nextMessageId + 1) >>> 0;
@@ -256,7 +263,7 @@ export class FramedChannel {
     });
   }
 
-  private readonly onFrame = (event: { data: unknown }): void => {
+  private readonly onFrame = (event: { data?: unknown }): void => {
     const data = event.data;
     let frame: Uint8Array;
     if (data instanceof ArrayBuffer) frame = new Uint8Array(data);

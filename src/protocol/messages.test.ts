@@ -137,15 +137,18 @@ test('a job may carry a GPT model, checked field by field and by validateGptConf
 });
 
 test('body presence and exact sizes', () => {
-  const w = samples.weights as Extract<Message, { kind: 'weights' }>;
+  const w = samples.weights;
   assert.throws(() => validateMessage('weights', w.header, w.header.n * 4 - 4), /weights body must be n\*4/);
   assert.throws(() => validateMessage('idle', samples.idle.header, 1), /idle carries no body, got 1 body bytes/);
   // An assignment's body (the broadcast step) is optional; checkMessage wants it absent or non-empty.
   validateMessage('assign', samples.assign.header, 0);
   validateMessage('assign', samples.assign.header, 5);
   const { body: _, ...bare } = samples.assign;
-  checkMessage(bare as Message);
-  assert.throws(() => checkMessage({ ...bare, body: new Uint8Array(0) } as Message), /assign body must be absent or a non-empty Uint8Array, got/);
+  checkMessage(bare);
+  assert.throws(
+    () => checkMessage({ ...bare, body: new Uint8Array(0) }),
+    /assign body must be absent or a non-empty Uint8Array, got/,
+  );
   assert.throws(() => validateMessage('update', samples.update.header, 0), /update body is empty/);
   const n = (samples.update.header as { n: number }).n;
   const hook = (codec: string, count: number) => (codec === 'int8' ? count + 8 : -1);

@@ -85,11 +85,20 @@ export interface ValidateOptions {
 // ---- header checks: the schemas (src/schema/messages.ts) plus the rules that span fields ----
 
 function describe(v: unknown): string {
-  if (typeof v === 'string') return v.length > 40 ? `a ${v.length}-character string` : JSON.stringify(v);
-  if (Array.isArray(v)) return `an array of ${v.length}`;
-  if (v === null) return 'null';
-  if (typeof v === 'object') return 'an object';
-  return String(v);
+  switch (typeof v) {
+    case 'string':
+      return v.length > 40 ? `a ${v.length}-character string` : JSON.stringify(v);
+    case 'object':
+      return Array.isArray(v) ? `an array of ${v.length}` : v === null ? 'null' : 'an object';
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+    case 'undefined':
+      return String(v);
+    case 'symbol':
+    case 'function':
+      return v.toString();
+  }
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -205,19 +214,21 @@ export function validateMessage(
       if (bodyLength !== 0) throw new ProtocolError(`${kind} carries no body, got ${bodyLength} body bytes`);
       break;
     case 'weights': {
-      const expected = (h.n as number) * 4;
+      const n = h.n as number;
+      const expected = n * 4;
       if (bodyLength !== expected) {
-        throw new ProtocolError(`weights body must be n*4 = ${expected} bytes (n = ${h.n}), got ${bodyLength}`);
+        throw new ProtocolError(`weights body must be n*4 = ${expected} bytes (n = ${n}), got ${bodyLength}`);
       }
       break;
     }
     case 'update': {
       const hook = options.updateBodyBytes;
       if (hook) {
-        const expected = hook(h.codec as UpdateCodec, h.n as number);
+        const [codec, n] = [h.codec as UpdateCodec, h.n as number];
+        const expected = hook(codec, n);
         if (bodyLength !== expected) {
           throw new ProtocolError(
-            `update body must be ${expected} bytes for codec ${h.codec} with n = ${h.n}, got ${bodyLength}`,
+            `update body must be ${expected} bytes for codec ${codec} with n = ${n}, got ${bodyLength}`,
           );
         }
       } else if (bodyLength < 1) {
@@ -225,12 +236,16 @@ export function validateMessage(
       }
       break;
     }
-    case 'step':
+    case 'step': {
       // The receiver knows the job's codec and checks the exact size as it decodes (src/sync/sync.ts).
-      if (bodyLength > 0 && (h.version as number) < 1) {
-        throw new ProtocolError(`${kind} carries a broadcast step to version ${h.version}, but the first step makes version 1`);
+      const version = h.version as number;
+      if (bodyLength > 0 && version < 1) {
+        throw new ProtocolError(
+          `${kind} carries a broadcast step to version ${version}, but the first step makes version 1`,
+        );
       }
       break;
+    }
   }
 }
 

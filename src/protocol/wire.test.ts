@@ -54,7 +54,9 @@ test('the encoded layout is [version][kind][header format][headerLen][header][bo
     const bytes = encodeMessage(msg);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const binary = BINARY_HEADERS[kind] !== undefined;
-    const header = binary ? encodeBinaryHeader(kind, msg.header as unknown as Record<string, unknown>)! : new TextEncoder().encode(JSON.stringify(msg.header));
+    const header = binary
+      ? encodeBinaryHeader(kind, msg.header)!
+      : new TextEncoder().encode(JSON.stringify(msg.header));
     assert.equal(view.getUint8(0), PROTOCOL_VERSION);
     assert.equal(view.getUint8(1), KIND_CODES[kind]);
     assert.equal(view.getUint16(2, true), binary ? HEADER_BINARY : HEADER_JSON, kind);
@@ -66,7 +68,7 @@ test('the encoded layout is [version][kind][header format][headerLen][header][bo
 
 test('binary headers: field order and sizes, a third of the JSON; values that do not fit go as JSON', () => {
   const u = samples.update;
-  const bin = encodeBinaryHeader('update', u.header as unknown as Record<string, unknown>)!;
+  const bin = encodeBinaryHeader('update', u.header)!;
   const h = u.header;
   // str jobId, u32 round, u32 baseVersion, u32 steps, f64 loss, f64 tokens, str codec, u32 n, f64 computeMs.
   assert.equal(bin.byteLength, 1 + h.jobId.length + 4 + 4 + 4 + 8 + 8 + 1 + h.codec.length + 4 + 8);
@@ -131,7 +133,7 @@ test('a header length over the limit is rejected, on decode and on encode', () =
   rejects(rawMessage({ header: big }), new RegExp(`header length ${MAX_HEADER_BYTES + 1} is over the ${MAX_HEADER_BYTES}-byte header limit`));
   // A job whose vocabulary does not fit the header cannot be sent at all.
   const vocab = Array.from({ length: 4096 }, (_, i) => `tok${i.toString(16).padStart(5, '0')}`);
-  const job = structuredClone(samples.job) as Extract<Message, { kind: 'job' }>;
+  const job = structuredClone<Extract<Message, { kind: 'job' }>>(samples.job);
   job.header.vocab = vocab;
   job.header.model.vocab = vocab.length;
   assert.throws(() => encodeMessage(job), (e: unknown) => {
@@ -167,7 +169,7 @@ test('wrong field types, unknown fields and missing fields are rejected by name'
 });
 
 test('wrong body sizes are rejected', () => {
-  const w = samples.weights as Extract<Message, { kind: 'weights' }>;
+  const w = samples.weights;
   const wHeader = JSON.stringify(w.header);
   const expected = w.header.n * 4;
   for (const len of [0, expected - 1, expected + 1, expected + 4]) {
@@ -177,7 +179,7 @@ test('wrong body sizes are rejected', () => {
     );
   }
   rejects(rawMessage({ header: helloHeader, body: new Uint8Array(3) }), /hello carries no body, got 3 body bytes/);
-  const u = samples.update as Extract<Message, { kind: 'update' }>;
+  const u = samples.update;
   const uHeader = JSON.stringify(u.header);
   rejects(rawMessage({ code: KIND_CODES.update, header: uHeader }), /update body is empty/);
   // With the codec's size function the update body is checked exactly.

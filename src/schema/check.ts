@@ -28,7 +28,7 @@ function dotted(root: string, pointer: string): string {
   return out;
 }
 
-const interval = (lo: unknown, hi: unknown, loOpen: boolean, hiOpen: boolean): string =>
+const interval = (lo: number | string, hi: number | string, loOpen: boolean, hiOpen: boolean): string =>
   `${loOpen ? '(' : '['}${lo}, ${hi}${hiOpen ? ')' : ']'}`;
 
 /** What a value of this schema must be, in words, from its limits. */
@@ -39,8 +39,8 @@ export function describeSchema(s: TSchema, value: unknown, opts: DescribeOptions
       return `an integer in [${s.minimum ?? Number.MIN_SAFE_INTEGER}, ${s.maximum ?? Number.MAX_SAFE_INTEGER}]`;
     case 'Number': {
       const noun = opts.number ?? 'a number';
-      const lo = s.exclusiveMinimum ?? s.minimum;
-      const hi = s.exclusiveMaximum ?? s.maximum;
+      const lo = (s.exclusiveMinimum ?? s.minimum) as number | undefined;
+      const hi = (s.exclusiveMaximum ?? s.maximum) as number | undefined;
       if (lo === undefined && hi === undefined) return noun;
       const range = interval(lo ?? '-∞', hi ?? '∞', s.exclusiveMinimum !== undefined, s.exclusiveMaximum !== undefined);
       return `${noun} in ${range}`;
@@ -51,7 +51,7 @@ export function describeSchema(s: TSchema, value: unknown, opts: DescribeOptions
       const text = `a string of ${s.minLength ?? 0}..${s.maxLength ?? '∞'} characters`;
       const lengthOk =
         typeof value === 'string' && value.length >= (s.minLength ?? 0) && value.length <= (s.maxLength ?? Infinity);
-      return lengthOk && s.pattern ? (s.patternText ?? `a string matching ${s.pattern}`) : text;
+      return lengthOk && s.pattern ? ((s.patternText as string | undefined) ?? `a string matching ${s.pattern}`) : text;
     }
     case 'Literal':
       return `one of ${JSON.stringify(s.const)}`;
@@ -98,7 +98,7 @@ export function schemaProblem(
         kind: 'unknown',
         path: dotted(root, parent),
         fields,
-        allowed: Object.keys(first.schema.properties ?? {}),
+        allowed: Object.keys((first.schema.properties ?? {}) as Record<string, TSchema>),
       };
     }
     case ValueErrorType.ObjectRequiredProperty:

@@ -172,7 +172,7 @@ test('a coordinator restored from its state (momentum, downlink residual) contin
   // A restart: θ and version from the checkpoint, plus the state (copied, as a file would give it).
   const b = new CoordinatorSync(cfg, LAYOUT, a.params.slice(), a.version);
   const fresh = new CoordinatorSync(cfg, LAYOUT, a.params.slice(), a.version);
-  b.restoreState({ momentum: a.state.momentum!.slice(), residual: a.state.residual.slice() });
+  b.restoreState({ momentum: a.state.momentum.slice(), residual: a.state.residual.slice() });
   for (const g of gs.slice(3)) {
     const want = a.commit(g);
     assert.deepEqual(b.commit(g), want);

@@ -35,7 +35,7 @@ async function openCache(): Promise<DonorCache | null> {
     cache = await DonorCache.open();
   } catch (e) {
     // A private window may refuse IndexedDB; training still works, only without the cache.
-    console.warn(`IndexedDB unavailable, shards will not be cached: ${e}`);
+    console.warn(`IndexedDB unavailable, shards will not be cached: ${String(e)}`);
   }
   return cache;
 }

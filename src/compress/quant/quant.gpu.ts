@@ -82,7 +82,9 @@ function f32BitsOf(v: number): number {
 }
 
 function checkQuant(o: BlockQuantOptions, who: string): void {
-  if (o.bits !== 2 && o.bits !== 4 && o.bits !== 8) throw new RangeError(`${who}: bits must be 2, 4 or 8, got ${o.bits}`);
+  if (o.bits !== 2 && o.bits !== 4 && o.bits !== 8) {
+    throw new RangeError(`${who}: bits must be 2, 4 or 8, got ${String(o.bits)}`);
+  }
   if (!Number.isInteger(o.block) || o.block < 1 || o.block >= 2 ** 31) throw new RangeError(`${who}: block must be an integer in [1, 2^31), got ${o.block}`);
   if (o.rounding !== 'nearest' && o.rounding !== 'stochastic') throw new RangeError(`${who}: rounding must be 'nearest' or 'stochastic', got ${String(o.rounding)}`);
 }
@@ -294,11 +296,12 @@ export function probeQuantLaunch(device: GPUDevice, count: number, b: { cases: B
  * quant_codes on d (the payload comes back as is), then dequant_ef: residual ← d − decode (skipped
  * when a flag is set).
  */
-export const quantEncoderPart: GpuEncoderFamily = ({ device, n, spec, errorDecay, prepare, own }) => {
+export const quantEncoderPart: GpuEncoderFamily = (input) => {
+  const { device, n, spec, errorDecay, prepare } = input;
   if (spec.kind !== 'quant') throw new RangeError(`quantEncoderPart: a quantization spec is needed, got ${spec.kind}`);
   const o = { bits: spec.bits, block: QUANT_BLOCK, rounding: spec.rounding };
   const resultBytes = 4 * quantWords(n, o);
-  const result = own(resultBytes, 'payload');
+  const result = input.own(resultBytes, 'payload');
   const ctx0 = { seed: 0, round: 0, stream: 0 };
   const contextual = quantizeBlockLaunches(device, n, o, ctx0, { x: prepare.d, out: result });
   const residualBindings = { payload: result, d: prepare.d, residual: prepare.residual, flags: prepare.flags };

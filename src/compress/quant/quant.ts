@@ -70,7 +70,9 @@ export function quantizeStochastic(x: number, step: number, levels: number, u: n
 }
 
 function checkOptions(o: BlockQuantOptions): void {
-  if (o.bits !== 2 && o.bits !== 4 && o.bits !== 8) throw new RangeError(`block quantization: bits must be 2, 4 or 8, got ${o.bits}`);
+  if (o.bits !== 2 && o.bits !== 4 && o.bits !== 8) {
+    throw new RangeError(`block quantization: bits must be 2, 4 or 8, got ${String(o.bits)}`);
+  }
   if (!Number.isInteger(o.block) || o.block < 1 || o.block > 2 ** 31) {
     throw new RangeError(`block quantization: block must be an integer in [1, 2^31], got ${o.block}`);
   }

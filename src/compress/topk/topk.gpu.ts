@@ -306,11 +306,11 @@ export function sparseEncoderPart(
   select: (kept: GPUBuffer) => Launch[],
   pack: (codec: SparseCodec, kept: TopkKept, ctx: CodecContext) => Uint8Array,
 ): GpuEncoderPart {
-  const { device, n, spec, prepare, own } = input;
+  const { device, n, spec, prepare } = input;
   const vector = input.vector as SparseCodec;
   const k = vector.keep(n);
   const resultBytes = topkKeptBytes(k);
-  const result = own(resultBytes, 'kept');
+  const result = input.own(resultBytes, 'kept');
   const launches = select(result);
   const lossy = (spec.kind === 'topk' || spec.kind === 'chunktop') && spec.values.kind !== 'f32';
   const scatter = lossy ? topkScatterLaunch(device, n, k, { kept: result, residual: prepare.residual }) : null;
@@ -347,9 +347,9 @@ export const topkEncoderPart: GpuEncoderFamily = (input) => {
   if (input.spec.kind !== 'topk') {
     throw new RangeError(`topkEncoderPart: a top-k spec is needed, got ${input.spec.kind}`);
   }
-  const { device, n, errorDecay, prepare, own } = input;
+  const { device, n, errorDecay, prepare } = input;
   const k = (input.vector as SparseCodec).keep(n);
-  const scratch = own(topkScratchBytes(n), 'topk-scratch');
+  const scratch = input.own(topkScratchBytes(n), 'topk-scratch');
   return sparseEncoderPart(
     input,
     (kept) => topkErrorFeedbackLaunches(device, n, k, { ...prepare, scratch, kept }, { decay: errorDecay }),
