@@ -7,7 +7,7 @@ import { getPipeline, pipelineCount, pipelineCacheKey } from './pipeline-cache';
 import { BufferPool } from './buffer-pool';
 import { createStorage, readBuffer, readF32, upload } from './buffers';
 import { MAP_READ, COPY_DST } from './usage';
-import { testDevice, poisoned, run, assertClose } from './test-helpers';
+import { testDevice, poisoned, run, assertClose } from './gpu.test-helper';
 import { geluForwardLaunch, geluForwardCpu } from './kernels/gelu';
 
 test('gridFor folds a 1-D count into x·y >= count within the per-dimension limit', () => {

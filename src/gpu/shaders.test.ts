@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { registerShaders, shaderSource, shaderNames } from './shaders';
 import { shaderFiles } from './node-shaders';
-import { testDevice } from './test-helpers';
+import { testDevice } from './gpu.test-helper';
 
 test('every .wgsl (shaders/, src/compress/<family>/) is registered and compiles without errors or warnings', async () => {
   const device = await testDevice();

@@ -15,8 +15,8 @@ import { GptTrainer } from './gpt-gpu';
 import { AdamWCpu } from '../optim/adamw-cpu';
 import type { AdamWHyper } from '../optim/adamw';
 import { gradNormCpu, clipScaleCpu } from '../gpu/kernels/gradnorm';
-import { testDevice, assertClose } from '../gpu/test-helpers';
-import { countBufferCreations } from '../gpu/buffer-counter';
+import { testDevice, assertClose } from '../gpu/gpu.test-helper';
+import { countBufferCreations } from '../gpu/buffer-counter.test-helper';
 import { encodeRound } from './trainer.test-helper';
 import { roundToHalf } from '../gpu/kernels/half';
 

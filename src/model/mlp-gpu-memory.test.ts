@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
 import { mlpInit, type MlpConfig } from './mlp-spec';
 import { MlpTrainer } from './mlp-gpu';
-import { testDevice } from '../gpu/test-helpers';
-import { countBufferCreations } from '../gpu/buffer-counter';
+import { testDevice } from '../gpu/gpu.test-helper';
+import { countBufferCreations } from '../gpu/buffer-counter.test-helper';
 import { encodeRound } from './trainer.test-helper';
 
 test('MlpTrainer creates no GPU buffers after its first step', async () => {

@@ -9,7 +9,7 @@ import { mlpParamSpecs, mlpParamCount, mlpInit, type MlpConfig } from './mlp-spe
 import { mlpForwardBackward, mlpLoss } from './mlp-cpu';
 import { MlpTrainer, type AdamWHyper } from './mlp-gpu';
 import { AdamWCpu } from '../optim/adamw-cpu';
-import { testDevice, assertClose, U32 as u } from '../gpu/test-helpers';
+import { testDevice, assertClose, U32 as u } from '../gpu/gpu.test-helper';
 
 const SMALL: MlpConfig = { vocab: 7, context: 3, embed: 5, hidden: 11 };
 const ODD: MlpConfig = { vocab: 67, context: 4, embed: 9, hidden: 70 };

@@ -30,7 +30,7 @@ import {
   type MlpModelConfig,
   type ModelConfig,
 } from './model';
-import { testDevice } from '../gpu/test-helpers';
+import { testDevice } from '../gpu/gpu.test-helper';
 
 // Real text (Sonnet 18), so batches are checked on a real character stream, not a ramp.
 const TEXT = `Shall I compare thee to a summer's day?

@@ -5,7 +5,7 @@ import { FramedChannel, type DataChannelLike, type FramedChannelOptions } from '
 import { FRAME_MAGIC, splitIntoFrames } from './frames';
 import { FRAME_HEADER_BYTES, MAX_BUFFERED_BYTES, MAX_FRAME_BYTES, PROTOCOL_VERSION } from './limits';
 import { DONOR_KINDS, MESSAGE_KINDS, type Message } from './messages';
-import { FakeChannel, randomBytes, sampleMessages } from './testing';
+import { FakeChannel, randomBytes, sampleMessages } from './messages.test-helper';
 import { ProtocolError, encodeMessage, wireSize } from './wire';
 
 /** Collects what a FramedChannel delivers; `next(n)` resolves once n messages (in total) have arrived. */

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
 import { FRAME_MAGIC, ProtocolError, Reassembler, frameCount, splitIntoFrames } from './frames';
 import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_FRAME_PAYLOAD, MAX_MESSAGES_IN_FLIGHT, MAX_MESSAGE_BYTES } from './limits';
-import { randomBytes } from './testing';
+import { randomBytes } from './messages.test-helper';
 
 const rng = new Rng(11);
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ProtocolError } from './errors';
 import { MAX_PARAMS } from './limits';
 import { COORDINATOR_KINDS, DONOR_KINDS, MESSAGE_KINDS, checkMessage, validateMessage, type Message, type MessageKind } from './messages';
-import { sampleMessages } from './testing';
+import { sampleMessages } from './messages.test-helper';
 
 const samples = sampleMessages(3);
 

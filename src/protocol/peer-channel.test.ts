@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { DataConnection } from 'peerjs';
 import type { Message } from './messages';
 import { framedChannelFromConnection, openFramedChannel } from './peer-channel';
-import { FakeChannel, sampleMessages } from './testing';
+import { FakeChannel, sampleMessages } from './messages.test-helper';
 
 /** The parts of a PeerJS DataConnection that peer-channel uses. */
 class FakeConnection {

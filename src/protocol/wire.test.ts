@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WIRE_PREFIX_BYTES } from './limits';
 import type { Message, MessageKind } from './messages';
 import { MESSAGE_KINDS } from './messages';
-import { sampleMessages } from './testing';
+import { sampleMessages } from './messages.test-helper';
 import { HEADER_BINARY, HEADER_JSON, KIND_CODES, ProtocolError, decodeMessage, encodeMessage } from './wire';
 import { BINARY_HEADERS, encodeBinaryHeader } from './binary-header';
 

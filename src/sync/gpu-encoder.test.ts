@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../util/rng';
 import { createStorage, readBuffer, upload } from '../gpu/buffers';
-import { testDevice } from '../gpu/test-helpers';
+import { testDevice } from '../gpu/gpu.test-helper';
 import { ErrorFeedback } from '../compress/error-feedback';
 import type { TensorSpec } from '../compress/model-codec';
 import { DonorSync } from './sync';

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage, readBuffer, upload } from '../../gpu/buffers';
-import { testDevice, poisoned, run } from '../../gpu/test-helpers';
+import { testDevice, poisoned, run } from '../../gpu/gpu.test-helper';
 import { chunkTopCodec, chunkTopIndices } from './chunktop';
 import { blockQuantCodec } from '../quant/quant';
 import { chunkTopLaunch, chunkTopPayload } from './chunktop.gpu';

@@ -15,7 +15,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage, readBuffer, upload } from '../../gpu/buffers';
-import { testDevice, run } from '../../gpu/test-helpers';
+import { testDevice, run } from '../../gpu/gpu.test-helper';
 import type { CodecContext } from '../codec';
 import { fillRandomU32, philox4x32, randomU32, PURPOSE_STOCHASTIC_ROUNDING } from '../prng';
 import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, type QuantBits, type Rounding } from './quant';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage, readBuffer, upload } from '../../gpu/buffers';
-import { testDevice, poisoned, run } from '../../gpu/test-helpers';
+import { testDevice, poisoned, run } from '../../gpu/gpu.test-helper';
 import { topkCodec, topkIndices, topkPack, topkThreshold } from './topk';
 import { f16Codec } from '../plain/plain';
 import { randomkCodec } from '../randomk/randomk';

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
 import { runLaunches } from '../launch';
-import { testDevice, run, readF32, assertClose, U32 as u } from '../test-helpers';
+import { testDevice, run, readF32, assertClose, U32 as u } from '../gpu.test-helper';
 import { AdamWCpu } from '../../optim/adamw-cpu';
 import type { AdamWHyper } from '../../optim/adamw';
 import { adamwLaunch, writeAdamWHyper } from './adamw';

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose } from '../test-helpers';
+import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
 import { biasAddCpu, biasGradCpu, biasAddLaunch, biasGradLaunch } from './bias';
 import { geluForwardCpu, geluBackwardCpu, geluForwardLaunch, geluBackwardLaunch } from './gelu';
 

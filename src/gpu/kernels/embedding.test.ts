@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose } from '../test-helpers';
+import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
 import { embeddingForwardCpu, embeddingBackwardCpu, embeddingForwardLaunch, embeddingBackwardLaunch, type EmbeddingDims } from './embedding';
 
 const CASES: EmbeddingDims[] = [

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose, U32 as u } from '../test-helpers';
+import { testDevice, poisoned, run, readF32, assertClose, U32 as u } from '../gpu.test-helper';
 import {
   encoderForwardCpu,
   encoderBackwardCpu,

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose } from '../test-helpers';
+import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
 import { packHalf, unpackHalf } from './half';
 import { halfMatmulBytes, halfMatmulCpu, halfMatmulLaunch, resolveHalfMatmulShape, type HalfMatmulShape } from './half-matmul';
 

@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { Rng } from '../../util/rng';
 import { createStorage, readBuffer } from '../buffers';
 import { nodeGpu } from '../node-device';
-import { testDevice, run } from '../test-helpers';
+import { testDevice, run } from '../gpu.test-helper';
 import {
   HALF_MAX,
   f32Bits,

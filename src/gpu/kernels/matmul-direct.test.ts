@@ -2,7 +2,7 @@
 // or 8×4 outputs per invocation, no workgroup memory) at their four workgroup shapes, unsplit and
 // with K split across workgroups (partials in a NaN-poisoned scratch, summed by
 // matmul_splitk_reduce). Odd split counts (3, 5) leave a short last chunk.
-import { matmulSuite } from './matmul-suite';
+import { matmulSuite } from './matmul-suite.test-helper';
 
 matmulSuite('direct-64', 5000);
 matmulSuite('direct-32', 6000);

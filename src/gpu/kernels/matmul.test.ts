@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createStorage } from '../buffers';
 import { shaderSource } from '../shaders';
-import { testDevice } from '../test-helpers';
+import { testDevice } from '../gpu.test-helper';
 import { Rng } from '../../util/rng';
-import { poisoned, readF32, run } from '../test-helpers';
+import { poisoned, readF32, run } from '../gpu.test-helper';
 import {
   MATMUL_VARIANTS,
   WEBGPU_DEFAULT_LIMITS,
@@ -24,7 +24,7 @@ import {
   vec4Misalignment,
   type MatmulShape,
 } from './matmul';
-import { matmulSuite } from './matmul-suite';
+import { matmulSuite } from './matmul-suite.test-helper';
 
 matmulSuite('simple', 1000);
 

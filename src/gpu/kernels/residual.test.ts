@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose } from '../test-helpers';
+import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
 import { residualForwardCpu, residualForwardLaunch, residualAccumulateLaunch } from './residual';
 
 const SIZES = [1, 7, 256, 257, 1031];

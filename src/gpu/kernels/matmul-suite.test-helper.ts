@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
-import { testDevice, poisoned, run, readF32, assertClose } from '../test-helpers';
+import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
 import {
   MATMUL_VARIANTS,
   matmulCpu,
