@@ -40,7 +40,8 @@ function parseValue(spec: OptionSpec, raw: string): OptionValue {
     case 'int': {
       const n = Number(raw);
       const min = spec.min ?? 1;
-      if (raw.trim() === '' || !Number.isInteger(n) || n < min) throw bad(min === 1 ? 'a positive integer' : `an integer >= ${min}`);
+      if (raw.trim() === '' || !Number.isInteger(n) || n < min)
+        throw bad(min === 1 ? 'a positive integer' : `an integer >= ${min}`);
       return n;
     }
     case 'number': {
@@ -49,9 +50,13 @@ function parseValue(spec: OptionSpec, raw: string): OptionValue {
       return n;
     }
     case 'ints': {
-      const parts = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      const parts = raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== '');
       const ns = parts.map(Number);
-      if (ns.length === 0 || ns.some((n) => !Number.isInteger(n) || n < 1)) throw bad('a comma-separated list of positive integers');
+      if (ns.length === 0 || ns.some((n) => !Number.isInteger(n) || n < 1))
+        throw bad('a comma-separated list of positive integers');
       return ns;
     }
     case 'string':
@@ -93,7 +98,12 @@ export function parseOptions(rest: readonly string[], specs: readonly OptionSpec
 
 /** The option lines of a usage text. */
 export function describeOptions(specs: readonly OptionSpec[]): string {
-  const left = specs.map((s) => `  --${s.name}${s.kind === 'flag' ? '' : ` <${s.kind === 'ints' ? 'n,n,…' : s.kind === 'string' ? 'text' : 'n'}>`}`);
+  const left = specs.map(
+    (s) =>
+      `  --${s.name}${s.kind === 'flag' ? '' : ` <${s.kind === 'ints' ? 'n,n,…' : s.kind === 'string' ? 'text' : 'n'}>`}`,
+  );
   const w = Math.max(0, ...left.map((l) => l.length));
-  return specs.map((s, i) => `${left[i].padEnd(w)}  ${s.help}${s.default !== undefined ? ` (default: ${s.default})` : ''}`).join('\n');
+  return specs
+    .map((s, i) => `${left[i].padEnd(w)}  ${s.help}${s.default !== undefined ? ` (default: ${s.default})` : ''}`)
+    .join('\n');
 }

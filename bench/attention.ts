@@ -63,7 +63,14 @@ for (const d of shapes) {
   const DELTA = createStorage(device, 4 * B * NH * T);
   const DQKV = createStorage(device, 4 * B * T * 3 * C);
   const fwd = [attentionForwardLaunch(device, d, { qkv: QKV, out: OUT, lse: LSE })];
-  const bwd = attentionBackwardLaunches(device, d, { qkv: QKV, out: OUT, lse: LSE, dout: DOUT, delta: DELTA, dqkv: DQKV });
+  const bwd = attentionBackwardLaunches(device, d, {
+    qkv: QKV,
+    out: OUT,
+    lse: LSE,
+    dout: DOUT,
+    delta: DELTA,
+    dqkv: DQKV,
+  });
   const t0 = performance.now();
   await time([...fwd, ...bwd], 1);
   const firstMs = performance.now() - t0;

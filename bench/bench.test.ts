@@ -13,7 +13,17 @@ import {
   sectionStart,
   upsertSection,
 } from './report';
-import { batchSize, defaultRepeats, gflops, matmulFlops, matmulTolerance, maxAbsDiff, median, mulberry32, randomMatrix } from './stats';
+import {
+  batchSize,
+  defaultRepeats,
+  gflops,
+  matmulFlops,
+  matmulTolerance,
+  maxAbsDiff,
+  median,
+  mulberry32,
+  randomMatrix,
+} from './stats';
 
 describe('stats', () => {
   it('median of odd and even counts, unsorted input left alone', () => {
@@ -76,20 +86,30 @@ describe('args', () => {
   ];
 
   it('splits the bench name from its options', () => {
-    assert.deepEqual(splitArgs(['matmul', '--repeats', '3']), { name: 'matmul', help: false, rest: ['--repeats', '3'] });
+    assert.deepEqual(splitArgs(['matmul', '--repeats', '3']), {
+      name: 'matmul',
+      help: false,
+      rest: ['--repeats', '3'],
+    });
     assert.deepEqual(splitArgs(['--help']), { name: undefined, help: true, rest: [] });
     assert.deepEqual(splitArgs(['--sizes', '1']), { name: undefined, help: false, rest: ['--sizes', '1'] });
     assert.equal(splitArgs(['matmul', '-h']).help, true);
   });
 
   it('parses both --k v and --k=v, lists, flags', () => {
-    assert.deepEqual(parseOptions(['--sizes', '64,128, 256', '--repeats=3', '--no-doc', '--target-ms', '50.5', '--warmup', '0'], specs), {
-      sizes: [64, 128, 256],
-      repeats: 3,
-      'no-doc': true,
-      'target-ms': 50.5,
-      warmup: 0,
-    });
+    assert.deepEqual(
+      parseOptions(
+        ['--sizes', '64,128, 256', '--repeats=3', '--no-doc', '--target-ms', '50.5', '--warmup', '0'],
+        specs,
+      ),
+      {
+        sizes: [64, 128, 256],
+        repeats: 3,
+        'no-doc': true,
+        'target-ms': 50.5,
+        warmup: 0,
+      },
+    );
     assert.deepEqual(parseOptions([], specs), {});
   });
 
@@ -172,7 +192,10 @@ describe('report', () => {
     const rows = [matmulRow(sample({ size: 64 })), matmulRow(sample({ maxAbsDiff: 2, oursRefErr: 2 }))];
     const text = formatTable(rows).split('\n');
     assert.equal(text.length, 4);
-    assert.ok(text.every((l) => l.length === text[0].length), 'columns aligned');
+    assert.ok(
+      text.every((l) => l.length === text[0].length),
+      'columns aligned',
+    );
     assert.match(text[2], /^64³ /);
     assert.match(text[3], /FAIL/);
     assert.match(text[3], /✗/);
@@ -181,12 +204,22 @@ describe('report', () => {
     assert.match(md[1], /^\| --- \| ---: \|/);
     assert.match(md[2], /\| 2\.00× \|/);
     assert.match(md[0], /max \\\|diff\\\|/, 'pipes inside a cell are escaped');
-    assert.equal(md[0].split(/(?<!\\)\|/).length, md[1].split('|').length, 'header and separator have the same columns');
+    assert.equal(
+      md[0].split(/(?<!\\)\|/).length,
+      md[1].split('|').length,
+      'header and separator have the same columns',
+    );
   });
 
   it('classifies SwiftShader adapters', () => {
-    assert.equal(classifyBackend({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }), 'SwiftShader');
-    assert.equal(classifyBackend({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100' }), 'real');
+    assert.equal(
+      classifyBackend({ vendor: 'google', architecture: 'swiftshader', device: '', description: '' }),
+      'SwiftShader',
+    );
+    assert.equal(
+      classifyBackend({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100' }),
+      'real',
+    );
   });
 
   it('upserts a docs section between markers, keeping the rest', () => {
@@ -208,7 +241,14 @@ describe('report', () => {
       bench: 'matmul',
       date: '2025-01-02T03:04:05.000Z',
       device: {
-        adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: '', isFallbackAdapter: true, summary: 'google swiftshader' },
+        adapter: {
+          vendor: 'google',
+          architecture: 'swiftshader',
+          device: '',
+          description: '',
+          isFallbackAdapter: true,
+          summary: 'google swiftshader',
+        },
         userAgent: 'UA',
         backend: 'SwiftShader',
         tfjsVersion: '4.22.0',
@@ -222,7 +262,15 @@ describe('report', () => {
       rows: [matmulRow(sample())],
     };
     const s = matmulSection(res);
-    for (const want of ['2025-01-02', 'npm run bench -- matmul', 'google swiftshader', 'SwiftShader', 'Xeon', 'METHOD TEXT', '| 512³ |']) {
+    for (const want of [
+      '2025-01-02',
+      'npm run bench -- matmul',
+      'google swiftshader',
+      'SwiftShader',
+      'Xeon',
+      'METHOD TEXT',
+      '| 512³ |',
+    ]) {
       assert.ok(s.includes(want), want);
     }
   });

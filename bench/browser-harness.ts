@@ -110,6 +110,8 @@ export async function openBenchPage(
   page.on('pageerror', (e) => log(`[page error] ${e.message}`));
   page.on('crash', () => log('[page crashed]'));
   await page.goto(url);
-  await page.waitForFunction((g) => (globalThis as Record<string, unknown>)[g] !== undefined, readyGlobal, { timeout: 60_000 });
+  await page.waitForFunction((g) => (globalThis as Record<string, unknown>)[g] !== undefined, readyGlobal, {
+    timeout: 60_000,
+  });
   return page;
 }

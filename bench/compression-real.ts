@@ -25,7 +25,15 @@ export interface RealComparison {
   wallSeconds: number;
 }
 
-export async function runRealArm(spec: JobSpec, arm: SimArm, seed: number, donors: number, steps: number, sim: SimResult, log: (l: string) => void): Promise<RealComparison> {
+export async function runRealArm(
+  spec: JobSpec,
+  arm: SimArm,
+  seed: number,
+  donors: number,
+  steps: number,
+  sim: SimResult,
+  log: (l: string) => void,
+): Promise<RealComparison> {
   log('compression: building the donor app (vite) for the real run…');
   await build({ root: repoRoot, logLevel: 'warn' });
   const rounds: RoundResult[] = [];
@@ -53,7 +61,8 @@ export async function runRealArm(spec: JobSpec, arm: SimArm, seed: number, donor
     donors,
     onRound: (x) => {
       rounds.push(x);
-      if (x.round % 10 === 0) log(`compression: real ${arm.name} round ${x.round + 1}/${body.train.rounds}: val ${x.valLoss.toFixed(4)}`);
+      if (x.round % 10 === 0)
+        log(`compression: real ${arm.name} round ${x.round + 1}/${body.train.rounds}: val ${x.valLoss.toFixed(4)}`);
     },
   });
   const later = r.rounds.filter((x) => x.round > 0);

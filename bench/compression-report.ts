@@ -78,12 +78,16 @@ export function aggregate(results: SimResult[], baseline: string, links: Link[] 
     if (!b) throw new Error(`baseline ${baseline} has no run with seed ${seed}`);
     return b;
   };
-  const perStep = (r: SimResult) => ({ up: r.upBytesPerRound / r.arm.localSteps, down: r.downBytesPerRound / r.arm.localSteps });
+  const perStep = (r: SimResult) => ({
+    up: r.upBytesPerRound / r.arm.localSteps,
+    down: r.downBytesPerRound / r.arm.localSteps,
+  });
   const baseUp = mean(base.map((r) => perStep(r).up));
   const baseDown = mean(base.map((r) => perStep(r).down));
   const baseStepMs = armStepMs(base);
   const baseTime: Record<string, number | null> = {};
-  for (const l of links) baseTime[l.name] = meanOrNull(base.map((r) => secondsTo(r, r.finalValLoss * TARGET_FACTOR, l, baseStepMs)));
+  for (const l of links)
+    baseTime[l.name] = meanOrNull(base.map((r) => secondsTo(r, r.finalValLoss * TARGET_FACTOR, l, baseStepMs)));
   const baseVal = mean(base.map((r) => r.finalValLoss));
   return [...byArm.values()].map((runs) => {
     const a = runs[0].arm;
@@ -132,13 +136,27 @@ export function bestArm(rows: ArmRow[], maxGapPct = 2): ArmRow | null {
   return ok.length ? ok.reduce((a, b) => (b.ratio > a.ratio ? b : a)) : null;
 }
 
-const bytes = (b: number) => (b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} kB` : `${b.toFixed(0)} B`);
+const bytes = (b: number) =>
+  b >= 1e6 ? `${(b / 1e6).toFixed(2)} MB` : b >= 1e3 ? `${(b / 1e3).toFixed(1)} kB` : `${b.toFixed(0)} B`;
 const secs = (s: number | null) => (s === null ? 'never' : s >= 100 ? `${s.toFixed(0)} s` : `${s.toFixed(1)} s`);
 const times = (x: number | null) => (x === null ? '—' : `${x >= 100 ? x.toFixed(0) : x.toFixed(1)}×`);
 
 /** The Markdown table (one row per arm, in run order). */
 export function formatTable(rows: ArmRow[], links: Link[] = LINKS): string {
-  const head = ['arm', 'H', 'up codec', 'down codec', 'up B/step', 'down B/step', 'ratio', 'ms/step', 'val loss', 'gap', ...links.map((l) => `to target, ${l.name}`), `speed-up, ${links[0].name}`];
+  const head = [
+    'arm',
+    'H',
+    'up codec',
+    'down codec',
+    'up B/step',
+    'down B/step',
+    'ratio',
+    'ms/step',
+    'val loss',
+    'gap',
+    ...links.map((l) => `to target, ${l.name}`),
+    `speed-up, ${links[0].name}`,
+  ];
   const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => ' --- ').join('|')}|`];
   for (const r of rows) {
     lines.push(
@@ -161,7 +179,18 @@ export function formatTable(rows: ArmRow[], links: Link[] = LINKS): string {
   return lines.join('\n');
 }
 
-const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f'];
+const PALETTE = [
+  '#1f77b4',
+  '#ff7f0e',
+  '#2ca02c',
+  '#d62728',
+  '#9467bd',
+  '#8c564b',
+  '#e377c2',
+  '#17becf',
+  '#bcbd22',
+  '#7f7f7f',
+];
 const DASHES = ['', '6 3', '2 2'];
 
 /** Validation loss against cumulative bytes per donor (up + down, log scale), seed-mean curves, one line per arm (the first, the baseline, in thick black). */
@@ -195,11 +224,17 @@ export function plotSvg(results: SimResult[], title: string): string {
   ];
   for (let e = x0; e <= x1; e++) {
     const x = px(10 ** e);
-    out.push(`<line x1="${x}" y1="${m.t}" x2="${x}" y2="${Hh - m.b}" stroke="#ddd"/>`, `<text x="${x}" y="${Hh - m.b + 16}" text-anchor="middle">1e${e}</text>`);
+    out.push(
+      `<line x1="${x}" y1="${m.t}" x2="${x}" y2="${Hh - m.b}" stroke="#ddd"/>`,
+      `<text x="${x}" y="${Hh - m.b + 16}" text-anchor="middle">1e${e}</text>`,
+    );
   }
   for (let k = 0; k <= 5; k++) {
     const y = yLo + ((yHi - yLo) * k) / 5;
-    out.push(`<line x1="${m.l}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="#eee"/>`, `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${y.toFixed(3)}</text>`);
+    out.push(
+      `<line x1="${m.l}" y1="${py(y)}" x2="${W - m.r}" y2="${py(y)}" stroke="#eee"/>`,
+      `<text x="${m.l - 6}" y="${py(y) + 4}" text-anchor="end">${y.toFixed(3)}</text>`,
+    );
   }
   out.push(
     `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${Hh - m.t - m.b}" fill="none" stroke="#999"/>`,
@@ -211,12 +246,20 @@ export function plotSvg(results: SimResult[], title: string): string {
     const c = base ? '#000000' : PALETTE[(i - 1) % PALETTE.length];
     const dash = base ? '' : DASHES[Math.floor((i - 1) / PALETTE.length) % DASHES.length];
     const style = `fill="none" stroke="${c}" stroke-width="${base ? 3 : 1.6}"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
-    const d = s.pts.filter((p) => p.x > 0).map((p, k) => `${k ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`).join('');
+    const d = s.pts
+      .filter((p) => p.x > 0)
+      .map((p, k) => `${k ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`)
+      .join('');
     out.push(`<path d="${d}" ${style} clip-path="url(#plot)"/>`);
     const last = s.pts[s.pts.length - 1];
-    out.push(`<circle cx="${px(last.x).toFixed(1)}" cy="${py(last.y).toFixed(1)}" r="3" fill="${c}" clip-path="url(#plot)"/>`);
+    out.push(
+      `<circle cx="${px(last.x).toFixed(1)}" cy="${py(last.y).toFixed(1)}" r="3" fill="${c}" clip-path="url(#plot)"/>`,
+    );
     const ly = m.t + 8 + i * 18;
-    out.push(`<line x1="${W - m.r + 15}" y1="${ly}" x2="${W - m.r + 40}" y2="${ly}" ${style}/>`, `<text x="${W - m.r + 46}" y="${ly + 4}">${escapeXml(s.name)}</text>`);
+    out.push(
+      `<line x1="${W - m.r + 15}" y1="${ly}" x2="${W - m.r + 40}" y2="${ly}" ${style}/>`,
+      `<text x="${W - m.r + 46}" y="${ly + 4}">${escapeXml(s.name)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n');

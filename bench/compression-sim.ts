@@ -6,7 +6,15 @@
 // engine and the worker: assignment seed (jobSeed·1000003 + round·7919 + i), an Rng of it for the
 // round's batches, AdamW moments kept across rounds. Runs in a bench page (Chromium) or in Node.
 import type { Batch } from '../src/data/split';
-import { createTrainer, modelLoss, modelParamSpecs, modelSampleBatch, modelTokensPerStep, type ModelConfig, type Trainer } from '../src/model/model';
+import {
+  createTrainer,
+  modelLoss,
+  modelParamSpecs,
+  modelSampleBatch,
+  modelTokensPerStep,
+  type ModelConfig,
+  type Trainer,
+} from '../src/model/model';
 import type { JobTrain } from '../src/protocol/messages';
 import { wireSize } from '../src/protocol/wire';
 import { CoordinatorSync, DonorSync } from '../src/sync/sync';
@@ -92,10 +100,18 @@ export async function simulateArm(
 ): Promise<SimResult> {
   const H = arm.localSteps;
   const N = data.shards.length;
-  if (job.stepsPerDonor % H !== 0) throw new RangeError(`${arm.name}: stepsPerDonor ${job.stepsPerDonor} is not a multiple of H = ${H}`);
-  if (job.evalEvery % H !== 0) throw new RangeError(`${arm.name}: evalEvery ${job.evalEvery} is not a multiple of H = ${H}`);
+  if (job.stepsPerDonor % H !== 0)
+    throw new RangeError(`${arm.name}: stepsPerDonor ${job.stepsPerDonor} is not a multiple of H = ${H}`);
+  if (job.evalEvery % H !== 0)
+    throw new RangeError(`${arm.name}: evalEvery ${job.evalEvery} is not a multiple of H = ${H}`);
   const layout = modelParamSpecs(job.model);
-  const cfg = { codec: arm.codec, downCodec: arm.downCodec, outer: { lr: arm.outerLr, momentum: arm.outerMomentum }, seed: job.seed, errorDecay: arm.errorDecay ?? 1 };
+  const cfg = {
+    codec: arm.codec,
+    downCodec: arm.downCodec,
+    outer: { lr: arm.outerLr, momentum: arm.outerMomentum },
+    seed: job.seed,
+    errorDecay: arm.errorDecay ?? 1,
+  };
   const coord = new CoordinatorSync(cfg, layout, data.init.slice(), 0);
   const n = coord.n;
   const donors: { sync: DonorSync; trainer: Trainer }[] = [];
@@ -103,12 +119,25 @@ export async function simulateArm(
     for (let i = 0; i < N; i++) {
       const sync = new DonorSync(cfg, layout);
       sync.setSnapshot(data.init.slice(), 0);
-      donors.push({ sync, trainer: await createTrainer(device, job.model, job.train.batch, { gradClip: job.train.gradClip }) });
+      donors.push({
+        sync,
+        trainer: await createTrainer(device, job.model, job.train.batch, { gradClip: job.train.gradClip }),
+      });
     }
-    const jobMsg = { jobId: job.jobId, name: arm.name, model: job.model, vocab: Array.from({ length: job.model.vocab }, (_, i) => `t${i}`), train: { ...job.train, codec: coord.up.name, downCodec: cfg.downCodec, seed: job.seed, shards: N } };
+    const jobMsg = {
+      jobId: job.jobId,
+      name: arm.name,
+      model: job.model,
+      vocab: Array.from({ length: job.model.vocab }, (_, i) => `t${i}`),
+      train: { ...job.train, codec: coord.up.name, downCodec: cfg.downCodec, seed: job.seed, shards: N },
+    };
     const setupBytes =
       wireSize({ kind: 'job', header: jobMsg }) +
-      wireSize({ kind: 'weights', header: { jobId: job.jobId, version: 0, n, encoding: 'f32' }, body: new Uint8Array(4 * n) });
+      wireSize({
+        kind: 'weights',
+        header: { jobId: job.jobId, version: 0, n, encoding: 'f32' },
+        body: new Uint8Array(4 * n),
+      });
     const rounds = job.stepsPerDonor / H;
     const curve: SimPoint[] = [];
     const stepMs: number[] = [];
@@ -129,7 +158,11 @@ export async function simulateArm(
         const t0 = performance.now();
         d.trainer.setParams(d.sync.params!);
         const rng = new Rng(seed);
-        const losses = await d.trainer.steps(H, () => modelSampleBatch(job.model, data.shards[i], job.train.batch, rng), job.train);
+        const losses = await d.trainer.steps(
+          H,
+          () => modelSampleBatch(job.model, data.shards[i], job.train.batch, rng),
+          job.train,
+        );
         const loss = losses.reduce((x, y) => x + y, 0);
         const local = await d.trainer.getParams();
         const t1 = performance.now();
@@ -137,7 +170,17 @@ export async function simulateArm(
         encodeMs.push(performance.now() - t1);
         stepMs.push((t1 - t0) / H);
         lossSum += loss / H;
-        const header = { jobId: job.jobId, round, baseVersion: coord.version, steps: H, loss: loss / H, tokens: H * modelTokensPerStep(job.model, job.train.batch), codec: coord.up.name, n, computeMs: t1 - t0 };
+        const header = {
+          jobId: job.jobId,
+          round,
+          baseVersion: coord.version,
+          steps: H,
+          loss: loss / H,
+          tokens: H * modelTokensPerStep(job.model, job.train.batch),
+          codec: coord.up.name,
+          n,
+          computeMs: t1 - t0,
+        };
         upRound += wireSize({ kind: 'update', header, body: bytes });
         bodies.push({ bytes, seed });
       }
@@ -146,7 +189,19 @@ export async function simulateArm(
       const payload = coord.commit(deltas);
       commitMs.push(performance.now() - t2);
       // The next round's assignment, carrying the broadcast step (what the engine sends a donor one version behind).
-      const assign = { kind: 'assign' as const, header: { jobId: job.jobId, round: round + 1, version: coord.version, shard: N - 1, steps: H, seed: 0xffffffff, deadlineMs: 30_000 }, body: payload };
+      const assign = {
+        kind: 'assign' as const,
+        header: {
+          jobId: job.jobId,
+          round: round + 1,
+          version: coord.version,
+          shard: N - 1,
+          steps: H,
+          seed: 0xffffffff,
+          deadlineMs: 30_000,
+        },
+        body: payload,
+      };
       const downRound = N * wireSize(assign);
       for (const d of donors) {
         d.sync.applyDelta(coord.version - 1, coord.version, payload);
@@ -158,9 +213,12 @@ export async function simulateArm(
       const step = (round + 1) * H;
       if (step % job.evalEvery === 0 || round === rounds - 1) {
         const valLoss = modelLoss(job.model, coord.params, data.val);
-        if (!Number.isFinite(valLoss)) throw new Error(`${arm.name}: validation loss ${valLoss} at step ${step}: training diverged`);
+        if (!Number.isFinite(valLoss))
+          throw new Error(`${arm.name}: validation loss ${valLoss} at step ${step}: training diverged`);
         curve.push({ step, valLoss, upBytes: up, downBytes: down });
-        onProgress?.(`${arm.name} step ${step}/${job.stepsPerDonor}: train ${trainLoss.toFixed(4)} val ${valLoss.toFixed(4)} up ${(up / 1024).toFixed(1)} KiB/donor`);
+        onProgress?.(
+          `${arm.name} step ${step}/${job.stepsPerDonor}: train ${trainLoss.toFixed(4)} val ${valLoss.toFixed(4)} up ${(up / 1024).toFixed(1)} KiB/donor`,
+        );
       }
     }
     return {

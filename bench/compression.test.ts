@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { simulateArm, type SimArm, type SimJob, type SimResult } from './compression-sim';
 import { aggregate, bestArm, roundSeconds, secondsTo, formatTable, plotSvg, LINKS } from './compression-report';
 import { ARMS, loadPartial, parseCustomArms, runCompressionBench } from './compression';
-import { testDevice } from '../src/gpu/test-helpers';
+import { testDevice } from '../src/gpu/gpu.test-helper';
 import { modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
 import { jobCodec } from '../src/sync/job-codec';
 import { parseCodecSpec } from '../src/compress/codec-spec';
@@ -52,7 +52,10 @@ test('every arm parses and names a codec; the baseline is dense f32 at H = 1', (
   for (const a of ARMS) {
     parseCodecSpec(a.codec);
     parseCodecSpec(a.downCodec);
-    assert.ok(JOB.stepsPerDonor > 0 && 600 % a.localSteps === 0 && 50 % a.localSteps === 0, `${a.name}: H must divide 50`);
+    assert.ok(
+      JOB.stepsPerDonor > 0 && 600 % a.localSteps === 0 && 50 % a.localSteps === 0,
+      `${a.name}: H must divide 50`,
+    );
   }
 });
 
@@ -69,26 +72,71 @@ test('simulateArm: donors stay bit-identical to the coordinator, bytes are the w
     const r = await simulateArm(device, JOB, arm, data);
     assert.equal(r.identical, true, `${arm.name}: donors differ from the coordinator`);
     assert.equal(r.rounds, JOB.stepsPerDonor / arm.localSteps);
-    assert.deepEqual(r.curve.map((p) => p.step), [4, 8, 12]);
+    assert.deepEqual(
+      r.curve.map((p) => p.step),
+      [4, 8, 12],
+    );
     assert.ok(r.finalValLoss < before, `${arm.name}: validation loss ${r.finalValLoss} did not fall below ${before}`);
     // Up: one update message per round whose body is exactly the codec's size (both codecs are fixed-size).
     const layout = modelParamSpecs(MODEL);
     const body = new Uint8Array(jobCodec(arm.codec, layout).encodedBytes(n));
-    const header = { jobId: JOB.jobId, round: 0, baseVersion: 0, steps: arm.localSteps, loss: 1.5, tokens: 1, codec: jobCodec(arm.codec, layout).name, n, computeMs: 1 };
+    const header = {
+      jobId: JOB.jobId,
+      round: 0,
+      baseVersion: 0,
+      steps: arm.localSteps,
+      loss: 1.5,
+      tokens: 1,
+      codec: jobCodec(arm.codec, layout).name,
+      n,
+      computeMs: 1,
+    };
     const upMsg = wireSize({ kind: 'update', header, body });
     // The header's numbers vary in length from round to round (loss, computeMs, round), so allow their digits.
-    assert.ok(Math.abs(r.upBytesPerRound - upMsg) < 48, `${arm.name}: ${r.upBytesPerRound} B up per round vs a ${upMsg}-byte update`);
-    assert.ok(r.upBytesPerRound >= body.length && r.downBytesPerRound >= jobCodec(arm.downCodec, layout).encodedBytes(n));
+    assert.ok(
+      Math.abs(r.upBytesPerRound - upMsg) < 48,
+      `${arm.name}: ${r.upBytesPerRound} B up per round vs a ${upMsg}-byte update`,
+    );
+    assert.ok(
+      r.upBytesPerRound >= body.length && r.downBytesPerRound >= jobCodec(arm.downCodec, layout).encodedBytes(n),
+    );
     assert.equal(r.curve.at(-1)!.upBytes, r.upBytesPerRound * r.rounds);
   }
 });
 
-function fakeRun(name: string, H: number, seed: number, up: number, down: number, losses: number[], codec = 'f32', stepMs = 10): SimResult {
+function fakeRun(
+  name: string,
+  H: number,
+  seed: number,
+  up: number,
+  down: number,
+  losses: number[],
+  codec = 'f32',
+  stepMs = 10,
+): SimResult {
   const arm: SimArm = { name, codec, downCodec: codec, localSteps: H, outerLr: 1, outerMomentum: 0 };
-  const curve = losses.map((valLoss, k) => ({ step: (k + 1) * 50, valLoss, upBytes: ((k + 1) * 50 * up) / H, downBytes: ((k + 1) * 50 * down) / H }));
+  const curve = losses.map((valLoss, k) => ({
+    step: (k + 1) * 50,
+    valLoss,
+    upBytes: ((k + 1) * 50 * up) / H,
+    downBytes: ((k + 1) * 50 * down) / H,
+  }));
   return {
-    arm, seed, donors: 4, rounds: (losses.length * 50) / H, tokensPerDonor: 1, curve, finalValLoss: losses.at(-1)!, finalTrainLoss: 0,
-    upBytesPerRound: up, downBytesPerRound: down, setupBytes: 0, stepMs, encodeMs: 1, commitMs: 2, identical: true,
+    arm,
+    seed,
+    donors: 4,
+    rounds: (losses.length * 50) / H,
+    tokensPerDonor: 1,
+    curve,
+    finalValLoss: losses.at(-1)!,
+    finalTrainLoss: 0,
+    upBytesPerRound: up,
+    downBytesPerRound: down,
+    setupBytes: 0,
+    stepMs,
+    encodeMs: 1,
+    commitMs: 2,
+    identical: true,
   };
 }
 
@@ -107,12 +155,18 @@ test('aggregate: ratio per step against dense, gap, time to dense × 1.02 on eac
   // Dense reaches its own final × 1.02 only at its last validation (step 150 = 150 rounds).
   const l = LINKS[0];
   const perRound = roundSeconds(runs[0], l, 10);
-  assert.ok(Math.abs(perRound - ((10 + 1 + 2 + l.rttMs) / 1000 + (8 * 1000) / (l.upMbps * 1e6) + (8 * 1000) / (l.downMbps * 1e6))) < 1e-12);
+  assert.ok(
+    Math.abs(
+      perRound - ((10 + 1 + 2 + l.rttMs) / 1000 + (8 * 1000) / (l.upMbps * 1e6) + (8 * 1000) / (l.downMbps * 1e6)),
+    ) < 1e-12,
+  );
   assert.equal(secondsTo(runs[0], 2.01 * 1.02, l, 10), 150 * perRound);
   // Each arm is timed with its own compute per step.
   assert.deepEqual([dense.stepMs, small.stepMs], [10, 5.5]);
   const smallRuns = runs.filter((r) => r.arm.name === 'small');
-  const want = smallRuns.map((r) => secondsTo(r, runs.find((b) => b.arm.name === 'dense' && b.seed === r.seed)!.finalValLoss * 1.02, l, 5.5)!);
+  const want = smallRuns.map((r) =>
+    secondsTo(r, runs.find((b) => b.arm.name === 'dense' && b.seed === r.seed)!.finalValLoss * 1.02, l, 5.5)!,
+  );
   assert.ok(Math.abs(small.secondsToTarget[l.name]! - (want[0] + want[1]) / 2) < 1e-12);
   assert.equal(bad.secondsToTarget[l.name], null);
   assert.equal(bad.speedup[l.name], null);
@@ -122,7 +176,7 @@ test('aggregate: ratio per step against dense, gap, time to dense × 1.02 on eac
   assert.match(plotSvg(runs, 't'), /<svg[^>]*>[\s\S]*small[\s\S]*<\/svg>/);
 });
 
-test('--custom arms: UP[>DOWN]@H with a job\'s default outer optimizer unless given, and clear errors', () => {
+test("--custom arms: UP[>DOWN]@H with a job's default outer optimizer unless given, and clear errors", () => {
   const [a, b, c] = parseCustomArms('topk:0.02/q2>topk:0.04/q2@10; q4@10,0.5,0.8,0.9 ;f16@1');
   assert.deepEqual(
     { codec: a.codec, down: a.downCodec, H: a.localSteps, lr: a.outerLr, m: a.outerMomentum, name: a.name },
@@ -150,18 +204,30 @@ test('--resume keeps saved runs of the same job for the arms and seeds asked for
     runs[2].arm = { ...q8, outerLr: 0.5 }; // same name, other settings: not the arm asked for
     writeFileSync(path, JSON.stringify({ bench: 'compression-partial', key, runs }));
     const kept = loadPartial(path, key, [dense, f16, q8], [1], log);
-    assert.deepEqual(kept.map((r) => [r.arm.name, r.seed]), [['dense f32', 1]]);
+    assert.deepEqual(
+      kept.map((r) => [r.arm.name, r.seed]),
+      [['dense f32', 1]],
+    );
     assert.match(logs[1], /kept 1 of 3 saved runs/);
     assert.equal(loadPartial(path, key, [dense, f16], [1, 2], log).length, 2);
-    assert.throws(() => loadPartial(path, { ...key, steps: 500 }, ARMS, [1], log), /trained a different job .*delete it or drop --resume/);
+    assert.throws(
+      () => loadPartial(path, { ...key, steps: 500 }, ARMS, [1], log),
+      /trained a different job .*delete it or drop --resume/,
+    );
     // A finished results file: its key comes from its job and its first validation's step.
     const job = { spec: key.spec, model: { type: 'mlp' }, donors: 4, stepsPerDonor: 600, seeds: [1] };
     const rkey = { spec: key.spec, model: job.model, donors: 4, steps: 600, evalEvery: 50 };
     writeFileSync(path, JSON.stringify({ bench: 'compression', job, runs }));
-    assert.deepEqual(loadPartial(path, rkey, [dense, f16], [1, 2], log).map((r) => r.arm.name), ['dense f32', 'f16']);
+    assert.deepEqual(
+      loadPartial(path, rkey, [dense, f16], [1, 2], log).map((r) => r.arm.name),
+      ['dense f32', 'f16'],
+    );
     assert.throws(() => loadPartial(path, { ...rkey, evalEvery: 100 }, ARMS, [1], log), /trained a different job/);
     writeFileSync(path, JSON.stringify({ bench: 'compression' }));
-    assert.throws(() => loadPartial(path, key, ARMS, [1], log), /is neither a saved partial compression run nor a compression results file/);
+    assert.throws(
+      () => loadPartial(path, key, ARMS, [1], log),
+      /is neither a saved partial compression run nor a compression results file/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -181,5 +247,8 @@ test('a run without --resume refuses to overwrite the saved runs of an interrupt
     rmSync(dir, { recursive: true, force: true });
   }
   assert.equal(errors.length, 1);
-  assert.match(errors[0], /c\.json\.partial\.json holds the runs of an interrupted run: pass --resume to keep them, or delete it/);
+  assert.match(
+    errors[0],
+    /c\.json\.partial\.json holds the runs of an interrupted run: pass --resume to keep them, or delete it/,
+  );
 });

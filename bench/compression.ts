@@ -23,26 +23,75 @@ import { modelEvalBatch, modelInit, modelParamCount, type ModelConfig } from '..
 import { shardRange } from '../src/data/split';
 
 export const compressionOptions: OptionSpec[] = [
-  { name: 'quick', kind: 'flag', help: 'the MLP on the default corpus (minutes) instead of the GPT on tiny shakespeare' },
+  {
+    name: 'quick',
+    kind: 'flag',
+    help: 'the MLP on the default corpus (minutes) instead of the GPT on tiny shakespeare',
+  },
   { name: 'seeds', kind: 'int', help: 'seeds per arm', default: '2' },
-  { name: 'steps', kind: 'int', help: 'local steps per donor per arm (a multiple of 50)', default: 'quick 500, full 600' },
+  {
+    name: 'steps',
+    kind: 'int',
+    help: 'local steps per donor per arm (a multiple of 50)',
+    default: 'quick 500, full 600',
+  },
   { name: 'donors', kind: 'int', help: 'simulated donors', default: '4' },
-  { name: 'arms', kind: 'string', help: 'comma list of arm names (see the table) or "all" (the full run has fewer top-k + 2-bit arms)', default: 'all' },
-  { name: 'custom', kind: 'string', help: 'extra arms, ";"-separated, each UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.02/q2>topk:0.04/q2@10,1,0")' },
-  { name: 'real', kind: 'string', help: 'also train this arm ("best": the best arm) with a real coordinator and headless donors over WebRTC, seed 1, and compare bytes and loss with its simulation' },
-  { name: 'eval-every', kind: 'int', help: 'validate every this many local steps (a multiple of every H)', default: '50' },
+  {
+    name: 'arms',
+    kind: 'string',
+    help: 'comma list of arm names (see the table) or "all" (the full run has fewer top-k + 2-bit arms)',
+    default: 'all',
+  },
+  {
+    name: 'custom',
+    kind: 'string',
+    help: 'extra arms, ";"-separated, each UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.02/q2>topk:0.04/q2@10,1,0")',
+  },
+  {
+    name: 'real',
+    kind: 'string',
+    help: 'also train this arm ("best": the best arm) with a real coordinator and headless donors over WebRTC, seed 1, and compare bytes and loss with its simulation',
+  },
+  {
+    name: 'eval-every',
+    kind: 'int',
+    help: 'validate every this many local steps (a multiple of every H)',
+    default: '50',
+  },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/compression[-quick].json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md or the plot' },
   { name: 'from', kind: 'string', help: 'run nothing: redraw the plot and docs section from this results file' },
   { name: 'doc-subset', kind: 'flag', help: 'write the table and plot even when --arms ran only some of the arms' },
-  { name: 'resume', kind: 'flag', help: 'keep the runs an interrupted run of the same job saved in OUT.partial.json (or, without one, those of the finished OUT, to add arms or seeds) and run only the rest' },
+  {
+    name: 'resume',
+    kind: 'flag',
+    help: 'keep the runs an interrupted run of the same job saved in OUT.partial.json (or, without one, those of the finished OUT, to add arms or seeds) and run only the rest',
+  },
   { name: 'verbose', kind: 'flag', help: "print every validation of every arm (the page's console)" },
 ];
 
-const dp = (name: string, codec: string): SimArm => ({ name, codec, downCodec: codec, localSteps: 1, outerLr: 1, outerMomentum: 0 });
-const diloco = (name: string, H: number, codec: string): SimArm => ({ name, codec, downCodec: codec, localSteps: H, outerLr: 0.7, outerMomentum: 0.9 });
+const dp = (name: string, codec: string): SimArm => ({
+  name,
+  codec,
+  downCodec: codec,
+  localSteps: 1,
+  outerLr: 1,
+  outerMomentum: 0,
+});
+const diloco = (name: string, H: number, codec: string): SimArm => ({
+  name,
+  codec,
+  downCodec: codec,
+  localSteps: H,
+  outerLr: 0.7,
+  outerMomentum: 0.9,
+});
 
-const sparseLoco = (name: string, H: number, codec: string): SimArm => ({ ...diloco(name, H, codec), outerLr: 1, outerMomentum: 0 });
+const sparseLoco = (name: string, H: number, codec: string): SimArm => ({
+  ...diloco(name, H, codec),
+  outerLr: 1,
+  outerMomentum: 0,
+});
 
 /** The arms, baseline first. H = 1 arms are synchronous data parallel (plain averaging of one AdamW step). */
 export const ARMS: SimArm[] = [
@@ -74,7 +123,9 @@ export const ARMS: SimArm[] = [
  * The full (GPT) run's arms: the issue's list, with one top-k + 2-bit DiLoCo arm per H (the H10 one at
  * the density the quick run found best).
  */
-export const FULL_ARMS: SimArm[] = ARMS.filter((a) => !/top-k (10|5|3|2)% 2-bit/.test(a.name) || a.name === 'DiLoCo H50 top-k 10% 2-bit');
+export const FULL_ARMS: SimArm[] = ARMS.filter(
+  (a) => !/top-k (10|5|3|2)% 2-bit/.test(a.name) || a.name === 'DiLoCo H50 top-k 10% 2-bit',
+);
 
 /** The jobs of the two modes, as a researcher would post them (the job spec's defaults fill the rest). */
 export const COMPRESSION_JOBS = {
@@ -95,7 +146,15 @@ export interface CompressionResults {
   tree: unknown;
   command: string;
   method: string;
-  job: { spec: JobSpec; model: ModelConfig; params: number; donors: number; stepsPerDonor: number; tokensPerDonor: number; seeds: number[] };
+  job: {
+    spec: JobSpec;
+    model: ModelConfig;
+    params: number;
+    donors: number;
+    stepsPerDonor: number;
+    tokensPerDonor: number;
+    seeds: number[];
+  };
   links: typeof LINKS;
   targetFactor: number;
   arms: ArmRow[];
@@ -106,17 +165,17 @@ export interface CompressionResults {
 
 export const COMPRESSION_METHOD =
   'N simulated donors and the coordinator run in one headless Chromium page (bench/compression-sim.ts): each donor is ' +
-  'a GPU trainer on the page\'s WebGPU device and a DonorSync (the code the donor worker runs), the coordinator a ' +
+  "a GPU trainer on the page's WebGPU device and a DonorSync (the code the donor worker runs), the coordinator a " +
   'CoordinatorSync (the code coordinator/job-engine.ts runs): the same encoders, decoders, error feedback, outer ' +
   'optimizer and broadcast. Bytes are the wire sizes of the real messages (src/protocol/wire.ts wireSize: encoded ' +
   'update, broadcast step and assignment plus frame headers), per donor; the first job message and f32 snapshot are ' +
   'left out of the per-step figures. Every arm trains the same job for the same local steps per donor (equal tokens) ' +
   'from the same initial weights and shards; seeds change the initial weights and the batches. H = 1 arms average one ' +
   'AdamW step per donor (outer lr 1, no momentum); DiLoCo arms use Nesterov outer lr 0.7, momentum 0.9, except the ' +
-  'sparse ones (top-k), which use lr 1 without momentum (a job\'s defaults, src/sync/outer.ts). Donors run a round\'s ' +
+  "sparse ones (top-k), which use lr 1 without momentum (a job's defaults, src/sync/outer.ts). Donors run a round's " +
   'H local steps with one GPU round trip (Trainer.steps), as the donor worker does. Time to target is simulated per ' +
-  'round as H · (the arm\'s measured compute per local step, ms/step: the median over its rounds and seeds of the ' +
-  'round\'s set-weights, H steps and read-back divided by H) + measured encode and coordinator time + one RTT + up ' +
+  "round as H · (the arm's measured compute per local step, ms/step: the median over its rounds and seeds of the " +
+  "round's set-weights, H steps and read-back divided by H) + measured encode and coordinator time + one RTT + up " +
   'bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
   `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
 
@@ -125,27 +184,39 @@ export const COMPRESSION_METHOD =
  * given; outer optimizer: a job's default, defaultOuter(H, UP)).
  */
 export function parseCustomArms(spec: string): SimArm[] {
-  return spec.split(';').map((s) => s.trim()).filter(Boolean).map((s) => {
-    const m = /^([^@>]+)(?:>([^@]+))?@(\d+)(?:,([0-9.]+),([0-9.]+)(?:,([0-9.]+))?)?$/.exec(s);
-    if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]]`);
-    const [, up, down, h, lr, mom, decay] = m;
-    const H = Number(h);
-    const d = defaultOuter(H, up);
-    const arm: SimArm = { ...(H > 1 ? diloco('', H, up) : dp('', up)), outerLr: lr ? Number(lr) : d.lr, outerMomentum: mom ? Number(mom) : d.momentum };
-    if (down) arm.downCodec = down;
-    if (decay) arm.errorDecay = Number(decay);
-    arm.name = `${up}${down ? `>${down}` : ''} H${H} lr${arm.outerLr} m${arm.outerMomentum}${decay ? ` ef${decay}` : ''}`;
-    return arm;
-  });
+  return spec
+    .split(';')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((s) => {
+      const m = /^([^@>]+)(?:>([^@]+))?@(\d+)(?:,([0-9.]+),([0-9.]+)(?:,([0-9.]+))?)?$/.exec(s);
+      if (!m) throw new Error(`custom arm ${JSON.stringify(s)} is not UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]]`);
+      const [, up, down, h, lr, mom, decay] = m;
+      const H = Number(h);
+      const d = defaultOuter(H, up);
+      const arm: SimArm = {
+        ...(H > 1 ? diloco('', H, up) : dp('', up)),
+        outerLr: lr ? Number(lr) : d.lr,
+        outerMomentum: mom ? Number(mom) : d.momentum,
+      };
+      if (down) arm.downCodec = down;
+      if (decay) arm.errorDecay = Number(decay);
+      arm.name = `${up}${down ? `>${down}` : ''} H${H} lr${arm.outerLr} m${arm.outerMomentum}${decay ? ` ef${decay}` : ''}`;
+      return arm;
+    });
 }
 
 function pickArms(all: SimArm[], spec: string | undefined, custom?: string): SimArm[] {
   const extra = custom ? parseCustomArms(custom) : [];
   if (extra.length && spec === undefined) return [ARMS[0], ...extra];
   if (spec === undefined || spec === 'all') return [...all, ...extra];
-  const names = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  const names = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const unknown = names.filter((n) => !ARMS.some((a) => a.name === n));
-  if (unknown.length) throw new Error(`unknown arm(s) ${unknown.join(', ')} (known: ${ARMS.map((a) => a.name).join(', ')})`);
+  if (unknown.length)
+    throw new Error(`unknown arm(s) ${unknown.join(', ')} (known: ${ARMS.map((a) => a.name).join(', ')})`);
   const arms = ARMS.filter((a) => names.includes(a.name));
   if (arms[0] !== ARMS[0]) arms.unshift(ARMS[0]); // the baseline always runs
   return [...arms, ...extra];
@@ -157,25 +228,50 @@ function pickArms(all: SimArm[], spec: string | undefined, custom?: string): Sim
  * model, donors, steps, validation cadence) and only for arms and seeds this run asks for, with the same
  * settings.
  */
-export function loadPartial(path: string, key: unknown, arms: SimArm[], seeds: number[], log: (l: string) => void): SimResult[] {
+export function loadPartial(
+  path: string,
+  key: unknown,
+  arms: SimArm[],
+  seeds: number[],
+  log: (l: string) => void,
+): SimResult[] {
   if (!existsSync(path)) {
     log(`compression: --resume: no ${path}, starting afresh`);
     return [];
   }
-  const saved = JSON.parse(readFileSync(path, 'utf8')) as { bench?: string; key?: unknown; runs?: SimResult[]; job?: CompressionResults['job'] };
-  if (!Array.isArray(saved.runs) || !(saved.bench === 'compression-partial' || (saved.bench === 'compression' && saved.job))) {
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as {
+    bench?: string;
+    key?: unknown;
+    runs?: SimResult[];
+    job?: CompressionResults['job'];
+  };
+  if (
+    !Array.isArray(saved.runs) ||
+    !(saved.bench === 'compression-partial' || (saved.bench === 'compression' && saved.job))
+  ) {
     throw new Error(`--resume: ${path} is neither a saved partial compression run nor a compression results file`);
   }
   const savedKey = saved.bench === 'compression-partial' ? saved.key : resultsKey(saved as CompressionResults);
-  if (JSON.stringify(savedKey) !== JSON.stringify(key)) throw new Error(`--resume: ${path} trained a different job (job spec, donors, steps or --eval-every differ); delete it or drop --resume`);
-  const kept = saved.runs.filter((r) => seeds.includes(r.seed) && arms.some((a) => JSON.stringify(a) === JSON.stringify(r.arm)));
+  if (JSON.stringify(savedKey) !== JSON.stringify(key))
+    throw new Error(
+      `--resume: ${path} trained a different job (job spec, donors, steps or --eval-every differ); delete it or drop --resume`,
+    );
+  const kept = saved.runs.filter(
+    (r) => seeds.includes(r.seed) && arms.some((a) => JSON.stringify(a) === JSON.stringify(r.arm)),
+  );
   log(`compression: --resume: kept ${kept.length} of ${saved.runs.length} saved runs from ${path}`);
   return kept;
 }
 
 /** The --resume key of a finished results file; its validation cadence is the step of its first validation. */
 function resultsKey(r: CompressionResults) {
-  return { spec: r.job.spec, model: r.job.model, donors: r.job.donors, steps: r.job.stepsPerDonor, evalEvery: r.runs[0]?.curve[0]?.step };
+  return {
+    spec: r.job.spec,
+    model: r.job.model,
+    donors: r.job.donors,
+    steps: r.job.stepsPerDonor,
+    evalEvery: r.runs[0]?.curve[0]?.step,
+  };
 }
 
 /** Loads and splits the job's corpus the way the coordinator does; one shard per donor. */
@@ -209,15 +305,22 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const evalEvery = (raw['eval-every'] as number | undefined) ?? 50;
   const bad = arms.find((a) => steps % a.localSteps !== 0 || evalEvery % a.localSteps !== 0);
   if (bad || steps % evalEvery !== 0) {
-    console.error(`compression: --steps ${steps} must be a multiple of --eval-every ${evalEvery}, and both of every arm's H${bad ? ` (${bad.name} has H = ${bad.localSteps})` : ''}`);
+    console.error(
+      `compression: --steps ${steps} must be a multiple of --eval-every ${evalEvery}, and both of every arm's H${bad ? ` (${bad.name} has H = ${bad.localSteps})` : ''}`,
+    );
     return 2;
   }
-  const out = resolve(repoRoot, (raw.out as string | undefined) ?? `bench/results/compression${quick ? '-quick' : ''}.json`);
+  const out = resolve(
+    repoRoot,
+    (raw.out as string | undefined) ?? `bench/results/compression${quick ? '-quick' : ''}.json`,
+  );
   // Each finished (arm, seed) run is saved at once, so an interrupted run (hours for the full one) loses
   // at most one run and --resume picks it up. A run without --resume would overwrite those runs: refuse.
   const partialPath = `${out}.partial.json`;
   if (!raw.resume && existsSync(partialPath)) {
-    console.error(`compression: ${partialPath} holds the runs of an interrupted run: pass --resume to keep them, or delete it to start over`);
+    console.error(
+      `compression: ${partialPath} holds the runs of an interrupted run: pass --resume to keep them, or delete it to start over`,
+    );
     return 2;
   }
   const spec = parseJobSpec(COMPRESSION_JOBS[mode]);
@@ -232,12 +335,16 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   }
   const { model, shards, val } = prepared;
   const params = modelParamCount(model);
-  log(`compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`);
+  log(
+    `compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`,
+  );
 
   const key = { spec, model, donors, steps, evalEvery };
   let runs: SimResult[];
   try {
-    runs = raw.resume ? loadPartial(existsSync(partialPath) || !existsSync(out) ? partialPath : out, key, arms, seeds, log) : [];
+    runs = raw.resume
+      ? loadPartial(existsSync(partialPath) || !existsSync(out) ? partialPath : out, key, arms, seeds, log)
+      : [];
   } catch (e) {
     console.error(`compression: ${(e as Error).message}`);
     return 2;
@@ -246,8 +353,16 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const server = await serveStatic(dir);
   const { browser } = await launchBrowser();
   try {
-    const page = await openBenchPage(browser, `${server.origin}/compression.html`, 'starlingCompressionBench', log, Boolean(raw.verbose));
-    const info = await page.evaluate(() => (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.init());
+    const page = await openBenchPage(
+      browser,
+      `${server.origin}/compression.html`,
+      'starlingCompressionBench',
+      log,
+      Boolean(raw.verbose),
+    );
+    const info = await page.evaluate(() =>
+      (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.init(),
+    );
     log(`compression: Chromium ${browser.version()}, adapter ${info.adapter}`);
     const savePartial = () => {
       mkdirSync(dirname(out), { recursive: true });
@@ -271,7 +386,12 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
           evalEvery,
         };
         const r = await page.evaluate(
-          ([j, a, d]) => (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.runArm(j, a, d),
+          ([j, a, d]) =>
+            (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.runArm(
+              j,
+              a,
+              d,
+            ),
           [job, arm, data] as const,
         );
         runs.push(r);
@@ -284,7 +404,10 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
       }
     }
     // Resumed runs come first; put them back in seed-then-arm order.
-    runs.sort((a, b) => a.seed - b.seed || arms.findIndex((x) => x.name === a.arm.name) - arms.findIndex((x) => x.name === b.arm.name));
+    runs.sort(
+      (a, b) =>
+        a.seed - b.seed || arms.findIndex((x) => x.name === a.arm.name) - arms.findIndex((x) => x.name === b.arm.name),
+    );
     const rows = aggregate(runs, ARMS[0].name);
     const best = bestArm(rows);
     const results: CompressionResults = {
@@ -295,7 +418,13 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         adapter: info.adapter,
         userAgent: info.userAgent,
         chromium: browser.version(),
-        host: { platform: `${type()} ${release()} ${arch()}`, cpu: cpus()[0]?.model.trim() ?? 'unknown CPU', cores: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+        host: {
+          platform: `${type()} ${release()} ${arch()}`,
+          cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
+          cores: cpus().length,
+          memGiB: Math.round(totalmem() / 2 ** 30),
+          node: process.version,
+        },
       },
       tree: treeState(),
       command: command.replace(/ --resume(?= |$)/, ''),
@@ -325,20 +454,34 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     log('');
     log(table);
     log('');
-    log(best ? `compression: best arm within 2%: ${best.name}, ${best.ratio.toFixed(0)}× fewer bytes per step, gap ${best.gapPct.toFixed(2)}%` : 'compression: no arm within 2% of dense');
+    log(
+      best
+        ? `compression: best arm within 2%: ${best.name}, ${best.ratio.toFixed(0)}× fewer bytes per step, gap ${best.gapPct.toFixed(2)}%`
+        : 'compression: no arm within 2% of dense',
+    );
     log(`compression: wrote ${out}`);
     const docPath = resolve(repoRoot, 'docs/BENCHMARKS.md');
     if (!raw['no-doc'] && results.real) {
       const before = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
-      writeFileSync(docPath, upsertSection(before, 'compression-real', `## compression: one arm through the real path (${mode})\n\n${realParagraph(results.real)}\n\nReproduce with:\n\n\`\`\`\n${results.command}\n\`\`\`\n\nResults: \`${out.slice(repoRoot.length + 1)}\`.`));
+      writeFileSync(
+        docPath,
+        upsertSection(
+          before,
+          'compression-real',
+          `## compression: one arm through the real path (${mode})\n\n${realParagraph(results.real)}\n\nReproduce with:\n\n\`\`\`\n${results.command}\n\`\`\`\n\nResults: \`${out.slice(repoRoot.length + 1)}\`.`,
+        ),
+      );
       log('compression: refreshed the compression-real section of docs/BENCHMARKS.md');
     }
     // The table and plot only for a run of every arm (a subset would replace them with less).
     const modeArms = quick ? ARMS : FULL_ARMS;
     const allArms = modeArms.every((a) => arms.includes(a)) || Boolean(raw['doc-subset']);
-    if (!raw['no-doc'] && !allArms) log('compression: not every arm ran, so docs/BENCHMARKS.md keeps its table and plot');
+    if (!raw['no-doc'] && !allArms)
+      log('compression: not every arm ran, so docs/BENCHMARKS.md keeps its table and plot');
     if (!raw['no-doc'] && allArms) {
-      const subset = modeArms.some((a) => !arms.includes(a)) ? `${arms.length} of the ${modeArms.length} arms (\`--arms\`)` : null;
+      const subset = modeArms.some((a) => !arms.includes(a))
+        ? `${arms.length} of the ${modeArms.length} arms (\`--arms\`)`
+        : null;
       await writeDocs(page, results, subset, log);
     }
     log(`compression: total ${((Date.now() - t0) / 1000).toFixed(0)} s`);
@@ -350,7 +493,12 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
 }
 
 /** Renders the plot (PNG through the page) and refreshes the mode's section of docs/BENCHMARKS.md. */
-async function writeDocs(page: Page, results: CompressionResults, subset: string | null, log: (l: string) => void): Promise<void> {
+async function writeDocs(
+  page: Page,
+  results: CompressionResults,
+  subset: string | null,
+  log: (l: string) => void,
+): Promise<void> {
   const mode = results.mode;
   const png = resolve(repoRoot, `docs/compression-${mode}.png`);
   const j = results.job;
@@ -360,14 +508,18 @@ async function writeDocs(page: Page, results: CompressionResults, subset: string
   await page.locator('svg').screenshot({ path: png });
   const docPath = resolve(repoRoot, 'docs/BENCHMARKS.md');
   const before = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
-  writeFileSync(docPath, upsertSection(before, `compression-${mode}`, compressionSection(results, formatTable(results.arms), subset)));
+  writeFileSync(
+    docPath,
+    upsertSection(before, `compression-${mode}`, compressionSection(results, formatTable(results.arms), subset)),
+  );
   log(`compression: refreshed docs/BENCHMARKS.md (compression-${mode}) and ${png}`);
 }
 
 /** --from: redraws the plot and docs section of a saved run. */
 async function replot(file: string, log: (l: string) => void): Promise<number> {
   const results = JSON.parse(readFileSync(resolve(repoRoot, file), 'utf8')) as CompressionResults;
-  if (results.bench !== 'compression') throw new Error(`${file} is not a compression benchmark result (bench = ${String(results.bench)})`);
+  if (results.bench !== 'compression')
+    throw new Error(`${file} is not a compression benchmark result (bench = ${String(results.bench)})`);
   // Re-aggregated from the runs, so a file written by an older version gets today's figures.
   results.arms = aggregate(results.runs, ARMS[0].name);
   results.best = bestArm(results.arms)?.name ?? null;
@@ -376,7 +528,9 @@ async function replot(file: string, log: (l: string) => void): Promise<number> {
     const page = await browser.newPage();
     const modeArms = results.mode === 'quick' ? ARMS : FULL_ARMS;
     const ran = new Set(results.arms.map((a) => a.name));
-    const subset = modeArms.some((a) => !ran.has(a.name)) ? `${ran.size} of the ${modeArms.length} arms (\`--arms\`)` : null;
+    const subset = modeArms.some((a) => !ran.has(a.name))
+      ? `${ran.size} of the ${modeArms.length} arms (\`--arms\`)`
+      : null;
     await writeDocs(page, results, subset, log);
     return 0;
   } finally {
@@ -412,7 +566,9 @@ function compressionSection(r: CompressionResults, table: string, subset: string
     '',
     best
       ? `Best arm within 2% of dense: **${best.name}**: ${best.ratio.toFixed(0)}× fewer bytes per step (up ${best.upRatio.toFixed(0)}×), gap ${best.gapPct.toFixed(2)}%, ` +
-        (best.speedup[LINKS[0].name] === null ? `target (dense × ${TARGET_FACTOR}) not reached in every seed.` : `${best.speedup[LINKS[0].name]!.toFixed(1)}× sooner to target at ${LINKS[0].name}.`)
+        (best.speedup[LINKS[0].name] === null
+          ? `target (dense × ${TARGET_FACTOR}) not reached in every seed.`
+          : `${best.speedup[LINKS[0].name]!.toFixed(1)}× sooner to target at ${LINKS[0].name}.`)
       : 'No arm came within 2% of dense.',
     '',
     `![validation loss against bytes sent](compression-${r.mode}.png)`,

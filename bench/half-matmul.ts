@@ -27,7 +27,9 @@ const args = process.argv.slice(2).map(Number);
 const [M, N, K] = args.length >= 3 ? args : [1024, 256, 64];
 const samples = args[3] ?? 7;
 const { device, adapterInfo } = await acquireNodeDevice();
-console.log(`half-matmul bench: ${M}×${N}×${K}, adapter ${adapterInfo}, shader-f16 on the device: ${device.features.has('shader-f16')}`);
+console.log(
+  `half-matmul bench: ${M}×${N}×${K}, adapter ${adapterInfo}, shader-f16 on the device: ${device.features.has('shader-f16')}`,
+);
 
 async function time(launches: Launch[], k: number): Promise<number> {
   const t0 = performance.now();
@@ -82,12 +84,20 @@ for (const transB of [false, true]) {
   const ref32 = () => matmulCpu(shape, a, b);
   addMatmul('f32 auto', (c) => matmulLaunch(device, shape, { a: A32, b: B32, c }), ref32);
   addMatmul('f32 simple', (c) => matmulLaunch(device, shape, { a: A32, b: B32, c }, { variant: 'simple' }), ref32);
-  addMatmul('half f32/f32', (c) => halfMatmulLaunch(device, half({ halfA: false, halfB: false }), { a: A32, b: B32, c }), ref32);
-  addMatmul('half B', (c) => halfMatmulLaunch(device, half({ halfB: true }), { a: A32, b: B16, c }), () =>
-    halfMatmulCpu(half({ halfB: true }), a, packHalf(b)),
+  addMatmul(
+    'half f32/f32',
+    (c) => halfMatmulLaunch(device, half({ halfA: false, halfB: false }), { a: A32, b: B32, c }),
+    ref32,
   );
-  addMatmul('half A+B', (c) => halfMatmulLaunch(device, half({ halfA: true, halfB: true }), { a: A16, b: B16, c }), () =>
-    halfMatmulCpu(half({ halfA: true, halfB: true }), packHalf(a), packHalf(b)),
+  addMatmul(
+    'half B',
+    (c) => halfMatmulLaunch(device, half({ halfB: true }), { a: A32, b: B16, c }),
+    () => halfMatmulCpu(half({ halfB: true }), a, packHalf(b)),
+  );
+  addMatmul(
+    'half A+B',
+    (c) => halfMatmulLaunch(device, half({ halfA: true, halfB: true }), { a: A16, b: B16, c }),
+    () => halfMatmulCpu(half({ halfA: true, halfB: true }), packHalf(a), packHalf(b)),
   );
   sides.push({ name: 'cast B', launch: f32ToHalfLaunch(device, K * N, { src: B32, dst: Bcast }), ms: [] });
 
@@ -124,7 +134,9 @@ for (const transB of [false, true]) {
       const err = s.check(await readF32(device, s.c, M * N));
       check = `  max |err| vs its CPU reference ${err.toExponential(1)}${err <= matmulTolerance(K) ? '' : ' FAIL'}`;
     }
-    const rate = s.c ? `${((flops / ms) * 1e-6).toFixed(3)} GFLOP/s` : `${((4 * K * N + 4 * halfWords(K * N)) / ms / 1e6).toFixed(3)} GB/s`;
+    const rate = s.c
+      ? `${((flops / ms) * 1e-6).toFixed(3)} GFLOP/s`
+      : `${((4 * K * N + 4 * halfWords(K * N)) / ms / 1e6).toFixed(3)} GB/s`;
     console.log(
       `  ${s.name.padEnd(13)} ${ms.toFixed(2).padStart(8)} ms  ${rate.padStart(16)}  ×${(base / ms).toFixed(2)} of half f32/f32  [${s.ms.map((x) => x.toFixed(1)).join(' ')}]${check}`,
     );

@@ -151,7 +151,8 @@ interface Config {
 
 const parseForced = (spec: string): { variant: MatmulVariantName; splits?: number } => {
   const [v, sp] = spec.split(':');
-  if (!Object.hasOwn(MATMUL_VARIANTS, v)) throw new Error(`unknown matmul variant "${v}" (have ${Object.keys(MATMUL_VARIANTS).join(', ')})`);
+  if (!Object.hasOwn(MATMUL_VARIANTS, v))
+    throw new Error(`unknown matmul variant "${v}" (have ${Object.keys(MATMUL_VARIANTS).join(', ')})`);
   return { variant: v as MatmulVariantName, ...(sp ? { splits: Number(sp) } : {}) };
 };
 
@@ -161,7 +162,11 @@ const parseForced = (spec: string): { variant: MatmulVariantName; splits?: numbe
  * 'before', so one run shows before and after.
  */
 export function legacyChoice(limits: MatmulLimits, shape: MatmulShape): MatmulVariantName {
-  const speeds: [MatmulVariantName, number][] = [['simple', 1], ['tuned', 2], ['tuned-scalar', 1.8]];
+  const speeds: [MatmulVariantName, number][] = [
+    ['simple', 1],
+    ['tuned', 2],
+    ['tuned-scalar', 1.8],
+  ];
   let best: MatmulVariantName = 'simple';
   let bestCost = Infinity;
   for (const [name, speed] of speeds) {
@@ -177,14 +182,23 @@ function planName(p: { variant: { name: string }; splits: number }): string {
 }
 
 /** Times one shape: every configuration built once, then samples interleaved. */
-async function timeShape(device: GPUDevice, g: GptShape, o: GptShapesOptions, log: (s: string) => void): Promise<GptShapeRow> {
+async function timeShape(
+  device: GPUDevice,
+  g: GptShape,
+  o: GptShapesOptions,
+  log: (s: string) => void,
+): Promise<GptShapeRow> {
   const s = resolveMatmulShape(g.shape);
   const rand = mulberry32(o.seed + s.M * 7 + s.N * 13 + s.K);
   const aHost = randomMatrix(s.M * s.K, rand);
   const bHost = randomMatrix(s.K * s.N, rand);
   const a = createStorage(device, aHost, 'gpt-shapes-A');
   const b = createStorage(device, bHost, 'gpt-shapes-B');
-  const scratchBytes = Math.max(4, matmulScratchBytes(device.limits, s), ...o.variants.map((v) => 4 * s.M * s.N * (parseForced(v).splits ?? 1)));
+  const scratchBytes = Math.max(
+    4,
+    matmulScratchBytes(device.limits, s),
+    ...o.variants.map((v) => 4 * s.M * s.N * (parseForced(v).splits ?? 1)),
+  );
   const scratch = createStorage(device, scratchBytes, 'gpt-shapes-scratch');
   const plan = planMatmul(device.limits, s, { scratchBytes });
   const single = planMatmul(device.limits, s);
@@ -241,7 +255,9 @@ async function timeShape(device: GPUDevice, g: GptShape, o: GptShapesOptions, lo
     }
     // Check sampled entries of each output against a float64 dot product.
     const check: Record<string, number> = {};
-    const picks = Array.from({ length: Math.min(256, s.M * s.N) }, (_, i) => (i === 0 ? s.M * s.N - 1 : Math.floor(rand() * s.M * s.N)));
+    const picks = Array.from({ length: Math.min(256, s.M * s.N) }, (_, i) =>
+      i === 0 ? s.M * s.N - 1 : Math.floor(rand() * s.M * s.N),
+    );
     for (const c of configs) {
       const got = await readF32(device, c.c, s.M * s.N);
       let worst = 0;
@@ -278,7 +294,9 @@ async function timeShape(device: GPUDevice, g: GptShape, o: GptShapesOptions, lo
     const bad = Object.entries(check).filter(([, v]) => !(v <= 1));
     log(
       `  ${row.shape.padEnd(20)} ×${g.count}  ${row.plan.padEnd(24)} (before: ${before}) ` +
-        Object.entries(ms).map(([n, v]) => `${n} ${v.toFixed(2)}/${cpuMs[n].toFixed(2)}`).join('  ') +
+        Object.entries(ms)
+          .map(([n, v]) => `${n} ${v.toFixed(2)}/${cpuMs[n].toFixed(2)}`)
+          .join('  ') +
         `  (batch ${k})` +
         (bad.length ? `  ✗ WRONG: ${bad.map(([n, v]) => `${n} error/tolerance ${v}`).join(', ')}` : ''),
     );
@@ -306,7 +324,8 @@ export function stepTotals(rows: readonly GptShapeRow[], field: 'ms' | 'cpuMs' =
   const totals: Record<string, number> = {};
   for (const n of names) {
     // 'single' is only timed where it differs from 'chosen', 'before' where it differs from 'simple'.
-    const pick = (r: GptShapeRow) => r[field][n] ?? (n === 'single' ? r[field].chosen : n === 'before' ? r[field].simple : undefined);
+    const pick = (r: GptShapeRow) =>
+      r[field][n] ?? (n === 'single' ? r[field].chosen : n === 'before' ? r[field].simple : undefined);
     if (rows.every((r) => pick(r) !== undefined)) totals[n] = rows.reduce((t, r) => t + r.count * pick(r), 0);
   }
   return totals;
@@ -315,7 +334,9 @@ export function stepTotals(rows: readonly GptShapeRow[], field: 'ms' | 'cpuMs' =
 /** Runs the GPT-shapes benchmark; resolves to the exit code (1 if any output failed its check). */
 export async function runGptShapesBench(o: GptShapesOptions, log: (s: string) => void = console.log): Promise<number> {
   const { device, adapterInfo: adapter } = await acquireNodeDevice();
-  log(`matmul gpt-shapes: ${adapter}; ${o.repeats} interleaved samples per configuration, median wall/CPU ms per product`);
+  log(
+    `matmul gpt-shapes: ${adapter}; ${o.repeats} interleaved samples per configuration, median wall/CPU ms per product`,
+  );
   const result: GptShapesResult = {
     bench: 'matmul-gpt-shapes',
     date: new Date().toISOString(),
@@ -326,7 +347,9 @@ export async function runGptShapesBench(o: GptShapesOptions, log: (s: string) =>
   let failed = false;
   for (const rank of o.rank) {
     const cfg = { ...GPT_SHAPES_DEFAULT, rank };
-    log(`GPT rows ${cfg.rows}, width ${cfg.width}, vocab ${cfg.vocab}, ${cfg.layers} layers, ${rank ? `rank ${rank}` : 'full rank'}:`);
+    log(
+      `GPT rows ${cfg.rows}, width ${cfg.width}, vocab ${cfg.vocab}, ${cfg.layers} layers, ${rank ? `rank ${rank}` : 'full rank'}:`,
+    );
     const rows: GptShapeRow[] = [];
     const only = o.only ?? [];
     for (const g of gptShapes(cfg)) {
@@ -337,9 +360,16 @@ export async function runGptShapesBench(o: GptShapesOptions, log: (s: string) =>
     }
     const totals = stepTotals(rows);
     const cpuTotals = stepTotals(rows, 'cpuMs');
-    for (const [what, t] of [['wall', totals], ['worker CPU', cpuTotals]] as const) {
-      log(`  total per step (${what} ms): ${Object.entries(t).map(([n, v]) => `${n} ${v.toFixed(1)}`).join('  ')}` +
-        (t.before && t.chosen ? `  → chosen is ${(t.before / t.chosen).toFixed(2)}× faster than before` : ''));
+    for (const [what, t] of [
+      ['wall', totals],
+      ['worker CPU', cpuTotals],
+    ] as const) {
+      log(
+        `  total per step (${what} ms): ${Object.entries(t)
+          .map(([n, v]) => `${n} ${v.toFixed(1)}`)
+          .join('  ')}` +
+          (t.before && t.chosen ? `  → chosen is ${(t.before / t.chosen).toFixed(2)}× faster than before` : ''),
+      );
     }
     result.lists.push({ rank, rows, totals, cpuTotals });
   }

@@ -16,19 +16,47 @@ import { defaultRepeats, defaultWarmup } from './stats';
 export const matmulOptions: OptionSpec[] = [
   { name: 'sizes', kind: 'ints', help: 'square sizes n (n×n times n×n)', default: '64,128,256,512,1024' },
   { name: 'repeats', kind: 'int', help: 'timed samples per size and side', default: '7; 5 at 512+; 3 at 1024+' },
-  { name: 'warmup', kind: 'int', min: 0, help: 'untimed batches per side after the compiling and batch-sizing runs', default: '1; 0 at 512+' },
+  {
+    name: 'warmup',
+    kind: 'int',
+    min: 0,
+    help: 'untimed batches per side after the compiling and batch-sizing runs',
+    default: '1; 0 at 512+',
+  },
   { name: 'target-ms', kind: 'number', help: 'aim for one timed sample (a batch) to last this long', default: '200' },
   { name: 'max-batch', kind: 'int', help: 'most products submitted back to back per sample', default: '64' },
   { name: 'max-sample-ms', kind: 'number', help: 'cap on one sample of the slower side', default: '4000' },
   { name: 'seed', kind: 'int', help: 'seed for the random inputs', default: '1' },
-  { name: 'check-samples', kind: 'int', help: 'output entries checked against a float64 CPU dot product', default: '256' },
+  {
+    name: 'check-samples',
+    kind: 'int',
+    help: 'output entries checked against a float64 CPU dot product',
+    default: '256',
+  },
   { name: 'out', kind: 'string', help: 'results file', default: 'bench/results/matmul.json' },
   { name: 'no-doc', kind: 'flag', help: 'do not touch docs/BENCHMARKS.md' },
   { name: 'verbose', kind: 'flag', help: "forward the page's console" },
-  { name: 'gpt-shapes', kind: 'flag', help: 'time the products of a GPT training step in Node instead (bench/matmul-shapes.ts)' },
-  { name: 'variants', kind: 'string', help: 'with --gpt-shapes: extra variants to time, comma-separated, each optionally :splits (direct-64:4)' },
-  { name: 'only', kind: 'string', help: "with --gpt-shapes: only shapes whose label or shape contains one of these, comma-separated (dW, Aᵀ)" },
-  { name: 'ranks', kind: 'string', help: 'with --gpt-shapes: low-rank ranks to list, comma-separated (0 = full rank)', default: '0,16' },
+  {
+    name: 'gpt-shapes',
+    kind: 'flag',
+    help: 'time the products of a GPT training step in Node instead (bench/matmul-shapes.ts)',
+  },
+  {
+    name: 'variants',
+    kind: 'string',
+    help: 'with --gpt-shapes: extra variants to time, comma-separated, each optionally :splits (direct-64:4)',
+  },
+  {
+    name: 'only',
+    kind: 'string',
+    help: 'with --gpt-shapes: only shapes whose label or shape contains one of these, comma-separated (dW, Aᵀ)',
+  },
+  {
+    name: 'ranks',
+    kind: 'string',
+    help: 'with --gpt-shapes: low-rank ranks to list, comma-separated (0 = full rank)',
+    default: '0,16',
+  },
 ];
 
 export const MATMUL_METHOD =
@@ -39,7 +67,7 @@ export const MATMUL_METHOD =
   'of k products back to back and waits for the GPU to finish: ours encodes k dispatches of one prebuilt launch (pipeline, ' +
   'bind group, uniform built once per size) into one compute pass, submits, and awaits `device.queue.onSubmittedWorkDone()`; ' +
   'TF.js calls `tf.matMul(a, b)` k times (each allocating its output and recording a dispatch, submitted in groups of 15 ' +
-  'by TF.js itself), then flushes its command encoder the way its own `data()` does and awaits its device\'s ' +
+  "by TF.js itself), then flushes its command encoder the way its own `data()` does and awaits its device's " +
   '`queue.onSubmittedWorkDone()`; no readback is timed. TF.js thus also pays its per-op bookkeeping, as it does in real ' +
   'use. Time is `performance.now()` in the page; ms per product = sample / k. Per size: one untimed compiling run each, ' +
   'one single product each to choose k (≈ target-ms for the fastest side, capped by max-batch and max-sample-ms for the ' +
@@ -90,7 +118,13 @@ const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 /** Runs the matmul benchmark; resolves to the process exit code (1 if any size failed its check). */
 export async function runMatmulBench(raw: Record<string, OptionValue>, command: string): Promise<number> {
   if (raw['gpt-shapes']) {
-    const list = (x: OptionValue | undefined) => (typeof x === 'string' ? x.split(',').map((v) => v.trim()).filter(Boolean) : []);
+    const list = (x: OptionValue | undefined) =>
+      typeof x === 'string'
+        ? x
+            .split(',')
+            .map((v) => v.trim())
+            .filter(Boolean)
+        : [];
     return runGptShapesBench({
       variants: list(raw.variants),
       rank: list(raw.ranks ?? '0,16').map(Number),
@@ -116,9 +150,12 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
     const info = await page.evaluate(() =>
       (globalThis as unknown as { starlingMatmulBench: MatmulPageApi }).starlingMatmulBench.init(),
     );
-    log(`matmul: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`);
+    log(
+      `matmul: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
+    );
     if (info.limits) log(`matmul: device limits seen by the variant selector: ${JSON.stringify(info.limits)}`);
-    if (info.backend === 'SwiftShader') log('matmul: SwiftShader runs WebGPU on the CPU; expect a few minutes, 1024³ is the slow one.');
+    if (info.backend === 'SwiftShader')
+      log('matmul: SwiftShader runs WebGPU on the CPU; expect a few minutes, 1024³ is the slow one.');
 
     const rows: MatmulRow[] = [];
     for (const size of o.sizes) {
@@ -145,7 +182,9 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
         `matmul: ${size}³ done in ${secs(Date.now() - t)}: ours (${row.variant}) ${g(row.oursGflops)} GFLOP/s, TF.js ${g(row.tfjsGflops)} GFLOP/s, ` +
           `ratio ${row.ratio === null ? '—' : row.ratio.toFixed(2)}, simple ${g(row.simpleGflops ?? null)} GFLOP/s, ` +
           `batch ${row.batch}, max |diff| ${row.maxAbsDiff.toExponential(1)}` +
-          (row.valid ? '' : `  ✗ beyond tolerance ${row.tolerance.toExponential(1)} (ours vs CPU ${row.oursRefErr.toExponential(1)}, TF.js vs CPU ${row.tfjsRefErr.toExponential(1)})`),
+          (row.valid
+            ? ''
+            : `  ✗ beyond tolerance ${row.tolerance.toExponential(1)} (ours vs CPU ${row.oursRefErr.toExponential(1)}, TF.js vs CPU ${row.tfjsRefErr.toExponential(1)})`),
       );
     }
 
@@ -183,7 +222,9 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
     log(`matmul: total ${secs(Date.now() - t0)}`);
     const failed = rows.filter((r) => !r.valid);
     if (failed.length) {
-      console.error(`matmul: ${failed.length} size(s) failed the correctness check: ${failed.map((r) => r.size).join(', ')}`);
+      console.error(
+        `matmul: ${failed.length} size(s) failed the correctness check: ${failed.map((r) => r.size).join(', ')}`,
+      );
       return 1;
     }
     return 0;

@@ -4,8 +4,12 @@ import type { AdapterDescription, MatmulResults, MatmulRow, MatmulSizeResult } f
 import { gflops, matmulFlops, matmulTolerance, median } from './stats';
 
 /** 'SwiftShader' if any adapter field names it (Chromium's software WebGPU), else 'real'. */
-export function classifyBackend(a: Pick<AdapterDescription, 'vendor' | 'architecture' | 'device' | 'description'>): 'SwiftShader' | 'real' {
-  return [a.vendor, a.architecture, a.device, a.description].some((s) => /swiftshader/i.test(s)) ? 'SwiftShader' : 'real';
+export function classifyBackend(
+  a: Pick<AdapterDescription, 'vendor' | 'architecture' | 'device' | 'description'>,
+): 'SwiftShader' | 'real' {
+  return [a.vendor, a.architecture, a.device, a.description].some((s) => /swiftshader/i.test(s))
+    ? 'SwiftShader'
+    : 'real';
 }
 
 /** One table row from one size's samples: medians, GFLOP/s, and the correctness verdict. */
@@ -131,7 +135,8 @@ export function upsertSection(doc: string, id: string, body: string): string {
   const i = doc.indexOf(start);
   const j = doc.indexOf(end);
   if (i >= 0 && j > i) return doc.slice(0, i) + block + doc.slice(j + end.length);
-  if (i >= 0 || j >= 0) throw new Error(`docs section "${id}" has a start or end marker missing; fix the markers by hand`);
+  if (i >= 0 || j >= 0)
+    throw new Error(`docs section "${id}" has a start or end marker missing; fix the markers by hand`);
   return `${doc.replace(/\s*$/, '')}\n\n${block}\n`;
 }
 
@@ -154,7 +159,9 @@ export function matmulSection(res: MatmulResults): string {
       `selector (\`chooseMatmulVariant\` in \`src/gpu/kernels/matmul.ts\`) picks for the size on this device; ` +
       `"simple" is our simple variant (\`shaders/matmul.wgsl\`: 64×64 tiles, scalar loads), timed the same way for comparison. ` +
       `"batch×repeats": products submitted back to back per timed sample × timed samples.` +
-      (bad.length ? ` **${bad.length} size(s) failed the correctness check (marked ✗ / FAIL): no speed is posted for a side that is wrong.**` : ''),
+      (bad.length
+        ? ` **${bad.length} size(s) failed the correctness check (marked ✗ / FAIL): no speed is posted for a side that is wrong.**`
+        : ''),
     '',
     '**Machine.**',
     '',
@@ -163,7 +170,13 @@ export function matmulSection(res: MatmulResults): string {
     `- Browser: Chromium ${d.chromium}, headless; user agent \`${d.userAgent}\``,
     `- Host: ${d.host.cpu}, ${d.host.cores} cores, ${d.host.memGiB} GiB RAM, ${d.host.platform}, Node ${d.host.node}`,
     `- TF.js ${d.tfjsVersion}, backend \`${d.tfjsBackend}\`; ours: \`${d.oursLauncher}\``,
-    ...(d.limits ? [`- Device limits our variant selector saw: ${Object.entries(d.limits).map(([k, v]) => `${k} ${v}`).join(', ')}`] : []),
+    ...(d.limits
+      ? [
+          `- Device limits our variant selector saw: ${Object.entries(d.limits)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        ]
+      : []),
     '',
     '**Method.** ' + res.method,
   ];

@@ -19,12 +19,14 @@ const benches: Record<string, BenchDef> = {
     run: runMatmulBench,
   },
   'train-step': {
-    summary: 'one training step (forward, backward, AdamW, loss readback) of each model: ours vs TF.js (webgpu) in headless Chromium',
+    summary:
+      'one training step (forward, backward, AdamW, loss readback) of each model: ours vs TF.js (webgpu) in headless Chromium',
     options: trainStepOptions,
     run: runTrainStepBench,
   },
   compression: {
-    summary: 'N = 4 simulated donors train the same job under every codec and H (equal tokens, 2 seeds): bytes per step, loss gap, time to target on home links',
+    summary:
+      'N = 4 simulated donors train the same job under every codec and H (equal tokens, 2 seeds): bytes per step, loss gap, time to target on home links',
     options: compressionOptions,
     run: runCompressionBench,
   },
@@ -50,7 +52,9 @@ async function main(argv: string[]): Promise<number> {
       console.log(usage());
       return 0;
     }
-    console.error(`${rest.length ? `expected a benchmark name before ${rest[0]}` : 'no benchmark named'}\n\n${usage()}`);
+    console.error(
+      `${rest.length ? `expected a benchmark name before ${rest[0]}` : 'no benchmark named'}\n\n${usage()}`,
+    );
     return 2;
   }
   const def = Object.hasOwn(benches, name) ? benches[name] : undefined;

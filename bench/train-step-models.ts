@@ -65,7 +65,15 @@ export const TRAIN_STEP_MODELS: readonly TrainStepModel[] = [
     kind: 'gpt',
     id: 'gpt-lowrank',
     what: 'GPT low rank 16 (same, every block U·Vᵀ)',
-    cfg: { vocab: BENCH_VOCAB, context: 64, layers: 2, heads: 2, width: 64, tiedEmbeddings: true, lowRank: { rank: 16, layers: 'all' } },
+    cfg: {
+      vocab: BENCH_VOCAB,
+      context: 64,
+      layers: 2,
+      heads: 2,
+      width: 64,
+      tiedEmbeddings: true,
+      lowRank: { rank: 16, layers: 'all' },
+    },
     batch: 16,
   },
 ];
@@ -87,7 +95,10 @@ export function tokensPerStep(m: TrainStepModel): number {
 }
 
 /** The entries named in `ids` (comma list from --models), in that order; unknown names are an error. */
-export function selectModels(ids: readonly string[] | undefined, all: readonly TrainStepModel[] = TRAIN_STEP_MODELS): TrainStepModel[] {
+export function selectModels(
+  ids: readonly string[] | undefined,
+  all: readonly TrainStepModel[] = TRAIN_STEP_MODELS,
+): TrainStepModel[] {
   if (ids === undefined) return [...all];
   if (ids.length === 0) throw new RangeError('no models named');
   return ids.map((id) => {

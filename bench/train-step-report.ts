@@ -28,10 +28,13 @@ const absDiff = (a: number, b: number) => {
 };
 
 /** Judges whether the two sides trained the same model: step-0 loss vs each other and the CPU, later losses vs each other. */
-export function checkTrainStep(r: Pick<TrainStepModelResult, 'oursCheckLosses' | 'theirsCheckLosses' | 'cpuLoss0'>): TrainStepCheck {
+export function checkTrainStep(
+  r: Pick<TrainStepModelResult, 'oursCheckLosses' | 'theirsCheckLosses' | 'cpuLoss0'>,
+): TrainStepCheck {
   const o = r.oursCheckLosses;
   const t = r.theirsCheckLosses;
-  if (o.length === 0 || o.length !== t.length) throw new RangeError(`need the same nonzero number of check losses, got ${o.length} and ${t.length}`);
+  if (o.length === 0 || o.length !== t.length)
+    throw new RangeError(`need the same nonzero number of check losses, got ${o.length} and ${t.length}`);
   const ref = r.cpuLoss0 ?? o[0];
   const scale = Number.isFinite(ref) ? Math.max(1, Math.abs(ref)) : 1;
   const step0Tol = STEP0_REL_TOL * scale;
@@ -87,11 +90,24 @@ export function trainStepRow(r: TrainStepModelResult): TrainStepRow {
   };
 }
 
-const fmtMs = (x: number | null) => (x === null ? 'FAIL' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const fmtMs = (x: number | null) =>
+  x === null ? 'FAIL' : x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2);
 const fmtRate = (x: number | null) => (x === null ? 'FAIL' : x >= 100 ? x.toFixed(0) : x.toFixed(1));
 const fmtE = (x: number) => (Number.isFinite(x) ? x.toExponential(1) : 'NaN');
 
-const HEADERS = ['what', 'ours ms/step', 'TF.js ms/step', 'TF.js/ours', 'ours tok/s', 'TF.js tok/s', 'params', 'step-0 loss', '|Δloss| 0 / later', 'TF.js kernels/step', 'steps×repeats'];
+const HEADERS = [
+  'what',
+  'ours ms/step',
+  'TF.js ms/step',
+  'TF.js/ours',
+  'ours tok/s',
+  'TF.js tok/s',
+  'params',
+  'step-0 loss',
+  '|Δloss| 0 / later',
+  'TF.js kernels/step',
+  'steps×repeats',
+];
 
 function cells(r: TrainStepRow): string[] {
   return [
@@ -147,7 +163,9 @@ export function trainStepSection(res: TrainStepResults): string {
       `update; allowed ${STEP0_REL_TOL.toExponential(0)}·max(1, loss), and each side against a float64 CPU loss likewise) and the largest over ` +
       `the later check steps (after AdamW updates; allowed ${LATER_REL_TOL.toExponential(0)}·max(1, loss)). "TF.js kernels/step": kernel calls in one TF.js ` +
       `step (tf.profile); ours launches a fixed list per step in one command buffer (docs/KERNELS.md). "steps×repeats": steps per timed sample × timed samples per side.` +
-      (bad.length ? ` **${bad.length} model(s) failed the agreement check (✗ / FAIL): no time is posted for a side that is wrong.**` : ''),
+      (bad.length
+        ? ` **${bad.length} model(s) failed the agreement check (✗ / FAIL): no time is posted for a side that is wrong.**`
+        : ''),
     '',
     '**Machine.**',
     '',

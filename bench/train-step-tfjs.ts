@@ -90,8 +90,16 @@ export const THEIRS_MLP_IMPL =
 export function tfMlpSide(cfg: MlpConfig, batch: number, params: Float32Array, hp: AdamWHyper): StepSide {
   const specs = mlpParamSpecs(cfg);
   const serial = tfVarSerial++;
-  const vars = specs.map((s) => tf.variable(tf.tensor(params.slice(s.offset, s.offset + s.size), s.shape), true, `ts${serial}/${s.name}`));
-  const [emb, wh, bh, wo, bo] = vars as [tf.Variable<tf.Rank.R2>, tf.Variable<tf.Rank.R2>, tf.Variable<tf.Rank.R1>, tf.Variable<tf.Rank.R2>, tf.Variable<tf.Rank.R1>];
+  const vars = specs.map((s) =>
+    tf.variable(tf.tensor(params.slice(s.offset, s.offset + s.size), s.shape), true, `ts${serial}/${s.name}`),
+  );
+  const [emb, wh, bh, wo, bo] = vars as [
+    tf.Variable<tf.Rank.R2>,
+    tf.Variable<tf.Rank.R2>,
+    tf.Variable<tf.Rank.R1>,
+    tf.Variable<tf.Rank.R2>,
+    tf.Variable<tf.Rank.R1>,
+  ];
   const opt = new TfAdamW(hp, new Map(vars.map((v) => [v.name, v])));
   const { vocab: V, context: k, embed: D } = cfg;
   const c = Math.sqrt(2 / Math.PI);
@@ -151,7 +159,9 @@ export const THEIRS_GPT_IMPL =
 export function tfGptSide(cfg: GptConfig, batch: number, params: Float32Array, hp: AdamWHyper): StepSide {
   const specs = gptParamSpecs(cfg);
   const serial = tfVarSerial++;
-  const vars = specs.map((s) => tf.variable(tf.tensor(params.slice(s.offset, s.offset + s.size), s.shape), true, `tg${serial}/${s.name}`));
+  const vars = specs.map((s) =>
+    tf.variable(tf.tensor(params.slice(s.offset, s.offset + s.size), s.shape), true, `tg${serial}/${s.name}`),
+  );
   const opt = new TfAdamW(hp, new Map(vars.map((v) => [v.name, v])));
   const fn = gptTfLossFn(cfg);
   const T = cfg.context;

@@ -11,7 +11,14 @@ import { Rng } from '../src/util/rng';
 import { sectionEnd, sectionStart, upsertSection } from './report';
 import { gptInit, gptParamCount, type GptConfig } from '../src/model/gpt-spec';
 import { gptForwardBackward } from '../src/model/gpt-cpu';
-import { BENCH_HYPER, makeBatches, selectModels, tokensPerStep, TRAIN_STEP_MODELS, type TrainStepModel } from './train-step-models';
+import {
+  BENCH_HYPER,
+  makeBatches,
+  selectModels,
+  tokensPerStep,
+  TRAIN_STEP_MODELS,
+  type TrainStepModel,
+} from './train-step-models';
 import {
   checkTrainStep,
   formatTrainStepTable,
@@ -102,7 +109,7 @@ describe('train-step agreement check', () => {
   });
 
   it('needs matching, nonempty loss lists', () => {
-    assert.throws(() => checkTrainStep(result({ oursCheckLosses: [] , theirsCheckLosses: [] })), RangeError);
+    assert.throws(() => checkTrainStep(result({ oursCheckLosses: [], theirsCheckLosses: [] })), RangeError);
     assert.throws(() => checkTrainStep(result({ theirsCheckLosses: [4.1786] })), RangeError);
   });
 });
@@ -139,7 +146,20 @@ describe('train-step rows and rendering', () => {
   });
 
   it('tables line up and escape pipes in Markdown', () => {
-    const rows = [trainStepRow(result()), trainStepRow(result({ what: 'MLP large', tokensPerStep: 256, oursSamplesMs: [1400], theirsSamplesMs: [3500], oursCheckLosses: [4.1627], theirsCheckLosses: [4.1627], cpuLoss0: 4.1627 }))];
+    const rows = [
+      trainStepRow(result()),
+      trainStepRow(
+        result({
+          what: 'MLP large',
+          tokensPerStep: 256,
+          oursSamplesMs: [1400],
+          theirsSamplesMs: [3500],
+          oursCheckLosses: [4.1627],
+          theirsCheckLosses: [4.1627],
+          cpuLoss0: 4.1627,
+        }),
+      ),
+    ];
     const lines = formatTrainStepTable(rows).split('\n');
     assert.equal(lines.length, 4);
     assert.equal(new Set(lines.map((l) => l.length)).size, 1, 'fixed width');
@@ -155,7 +175,14 @@ describe('train-step rows and rendering', () => {
       bench: 'train-step',
       date: '2026-11-22T00:00:00.000Z',
       device: {
-        adapter: { vendor: 'google', architecture: 'swiftshader', device: '', description: '', isFallbackAdapter: true, summary: 'google swiftshader (software fallback)' },
+        adapter: {
+          vendor: 'google',
+          architecture: 'swiftshader',
+          device: '',
+          description: '',
+          isFallbackAdapter: true,
+          summary: 'google swiftshader (software fallback)',
+        },
         userAgent: 'UA',
         backend: 'SwiftShader',
         tfjsVersion: '4.22.0',
@@ -206,13 +233,28 @@ describe('train-step models and batches', () => {
   });
 
   it('selectModels keeps the order asked for and names unknown ids', () => {
-    assert.deepEqual(selectModels(undefined).map((m) => m.id), TRAIN_STEP_MODELS.map((m) => m.id));
-    assert.deepEqual(selectModels(['gpt-small', 'mlp-demo']).map((m) => m.id), ['gpt-small', 'mlp-demo']);
-    assert.throws(() => selectModels(['gpt-tiny']), /unknown model "gpt-tiny" \(known: mlp-demo, mlp-large, gpt-small, gpt-lowrank\)/);
+    assert.deepEqual(
+      selectModels(undefined).map((m) => m.id),
+      TRAIN_STEP_MODELS.map((m) => m.id),
+    );
+    assert.deepEqual(
+      selectModels(['gpt-small', 'mlp-demo']).map((m) => m.id),
+      ['gpt-small', 'mlp-demo'],
+    );
+    assert.throws(
+      () => selectModels(['gpt-tiny']),
+      /unknown model "gpt-tiny" \(known: mlp-demo, mlp-large, gpt-small, gpt-lowrank\)/,
+    );
     assert.throws(() => selectModels([]), RangeError);
   });
 
-  const mlp = (batch: number): TrainStepModel => ({ kind: 'mlp', id: 'm', what: 'm', cfg: { vocab: 64, context: 8, embed: 4, hidden: 4 }, batch });
+  const mlp = (batch: number): TrainStepModel => ({
+    kind: 'mlp',
+    id: 'm',
+    what: 'm',
+    cfg: { vocab: 64, context: 8, embed: 4, hidden: 4 },
+    batch,
+  });
 
   it('batches are reproducible, in range, and follow the stream rule', () => {
     const a = makeBatches(mlp(32), 3, 5);
@@ -233,7 +275,13 @@ describe('train-step models and batches', () => {
   });
 
   it('GPT batches: sequences of the context whose targets are the tokens shifted by one', () => {
-    const m: TrainStepModel = { kind: 'gpt', id: 'g', what: 'g', cfg: { vocab: 64, context: 9, layers: 1, heads: 1, width: 4, tiedEmbeddings: true }, batch: 5 };
+    const m: TrainStepModel = {
+      kind: 'gpt',
+      id: 'g',
+      what: 'g',
+      cfg: { vocab: 64, context: 9, layers: 1, heads: 1, width: 4, tiedEmbeddings: true },
+      batch: 5,
+    };
     const [{ tokens, targets }] = makeBatches(m, 1, 5);
     assert.equal(tokens.length, 45);
     assert.equal(targets.length, 45);
@@ -267,7 +315,8 @@ describe('train-step TF.js side (CPU backend) vs the float64 CPU model and AdamW
     }
     const got = await v.data();
     // f32 arithmetic on weights that moved ~5·lr: a few ulps of |p| ≤ 1.
-    for (let i = 0; i < n; i++) assert.ok(Math.abs(got[i] - ref[i]) <= 1e-6, `param ${i}: TF.js ${got[i]} vs CPU ${ref[i]}`);
+    for (let i = 0; i < n; i++)
+      assert.ok(Math.abs(got[i] - ref[i]) <= 1e-6, `param ${i}: TF.js ${got[i]} vs CPU ${ref[i]}`);
     opt.dispose();
     v.dispose();
   });
@@ -307,7 +356,15 @@ describe('train-step TF.js side (CPU backend) vs the float64 CPU model and AdamW
 
   it('two GPT steps: losses and weights match the float64 GPT + AdamWCpu; no tensor leaks', async () => {
     await tf.setBackend('cpu');
-    const cfg: GptConfig = { vocab: 13, context: 6, layers: 2, heads: 2, width: 8, tiedEmbeddings: true, lowRank: { rank: 2, layers: 'all' } };
+    const cfg: GptConfig = {
+      vocab: 13,
+      context: 6,
+      layers: 2,
+      heads: 2,
+      width: 8,
+      tiedEmbeddings: true,
+      lowRank: { rank: 2, layers: 'all' },
+    };
     const batch = 3;
     const hp = BENCH_HYPER;
     const params = gptInit(cfg, 4);

@@ -12,14 +12,35 @@ import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from '
 import { upsertSection } from './report';
 import { BENCH_HYPER, selectModels, TRAIN_STEP_MODELS } from './train-step-models';
 import { formatTrainStepTable, trainStepRow, trainStepSection } from './train-step-report';
-import type { TrainStepModelResult, TrainStepPageApi, TrainStepResults, TrainStepRow, TrainStepRunOptions } from './train-step-types';
+import type {
+  TrainStepModelResult,
+  TrainStepPageApi,
+  TrainStepResults,
+  TrainStepRow,
+  TrainStepRunOptions,
+} from './train-step-types';
 
 export const trainStepOptions: OptionSpec[] = [
-  { name: 'models', kind: 'string', help: `comma list of model entries (${TRAIN_STEP_MODELS.map((m) => m.id).join(', ')})`, default: 'all' },
+  {
+    name: 'models',
+    kind: 'string',
+    help: `comma list of model entries (${TRAIN_STEP_MODELS.map((m) => m.id).join(', ')})`,
+    default: 'all',
+  },
   { name: 'repeats', kind: 'int', help: 'timed samples per model and side', default: '7' },
   { name: 'warmup', kind: 'int', min: 0, help: 'untimed steps per side after the check steps', default: '2' },
-  { name: 'check-steps', kind: 'int', help: 'steps from identical weights whose losses must agree (step 0 is before any update)', default: '3' },
-  { name: 'target-ms', kind: 'number', help: 'aim for one timed sample (a run of steps) to last this long for the faster side', default: '500' },
+  {
+    name: 'check-steps',
+    kind: 'int',
+    help: 'steps from identical weights whose losses must agree (step 0 is before any update)',
+    default: '3',
+  },
+  {
+    name: 'target-ms',
+    kind: 'number',
+    help: 'aim for one timed sample (a run of steps) to last this long for the faster side',
+    default: '500',
+  },
   { name: 'max-steps', kind: 'int', help: 'most steps in one timed sample', default: '20' },
   { name: 'max-sample-ms', kind: 'number', help: 'cap on one sample of the slower side', default: '4000' },
   { name: 'batch-pool', kind: 'int', help: 'distinct batches both sides cycle through', default: '8' },
@@ -40,7 +61,7 @@ export const TRAIN_STEP_METHOD =
   'backward, AdamW over all parameters in one dispatch) and maps back the 4-byte loss; TF.js is `tf.tensor1d` of the ' +
   'batch, `optimizer.minimize(lossFn, true, vars)` (autodiff; our AdamW written as a tf.Optimizer, the same update as ' +
   'torch.optim.AdamW, ~14 ops per weight tensor as tf.train.adam has) and `await loss.data()`, then disposing the ' +
-  'step\'s tensors. So both sides sync with the CPU once per step, and the readback is in the time. Per model: ' +
+  "step's tensors. So both sides sync with the CPU once per step, and the readback is in the time. Per model: " +
   'check steps (TF.js compiles its shaders during its first; ours built its pipelines when the trainer was created; their losses must agree: the step-0 loss, from identical ' +
   'weights before any update, within a float32 tolerance of each other and of a float64 CPU loss, the later ones ' +
   'after AdamW updates within a looser one; a side that fails posts no time), warm-up steps, one step each to size ' +
@@ -68,7 +89,13 @@ interface TrainStepCliOptions {
 function toOptions(o: Record<string, OptionValue>): TrainStepCliOptions {
   const models = o.models as string | undefined;
   return {
-    models: models === undefined || models === 'all' ? undefined : models.split(',').map((s) => s.trim()).filter((s) => s !== ''),
+    models:
+      models === undefined || models === 'all'
+        ? undefined
+        : models
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
     repeats: (o.repeats as number | undefined) ?? 7,
     warmup: (o.warmup as number | undefined) ?? 2,
     checkSteps: (o['check-steps'] as number | undefined) ?? 3,
@@ -85,7 +112,8 @@ function toOptions(o: Record<string, OptionValue>): TrainStepCliOptions {
 
 /** The commit the tree is at and the files under src/ and shaders/ that differ from it (the code being timed). */
 export function treeState(): TrainStepResults['tree'] {
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const commit = git('rev-parse', '--short=12', 'HEAD').trim();
     // Porcelain lines are "XY path"; X may be a space, so the output is not trimmed before slicing.
@@ -126,11 +154,19 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
   const { browser } = await launchBrowser();
   try {
     const chromiumVersion = browser.version();
-    const page = await openBenchPage(browser, `${server.origin}/train-step.html`, 'starlingTrainStepBench', log, o.verbose);
+    const page = await openBenchPage(
+      browser,
+      `${server.origin}/train-step.html`,
+      'starlingTrainStepBench',
+      log,
+      o.verbose,
+    );
     const info = await page.evaluate(() =>
       (globalThis as unknown as { starlingTrainStepBench: TrainStepPageApi }).starlingTrainStepBench.init(),
     );
-    log(`train-step: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`);
+    log(
+      `train-step: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
+    );
 
     const rawResults: TrainStepModelResult[] = [];
     const rows: TrainStepRow[] = [];
@@ -165,7 +201,9 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
           `|Δloss| ${c.step0Diff.toExponential(1)} / later ${c.laterDiff.toExponential(1)}; max |Δθ| after ${o.checkSteps} steps ${r.paramMaxAbsDiff.toExponential(1)}; ` +
           `first steps ${r.oursFirstStepMs.toFixed(0)} / ${r.theirsFirstStepMs.toFixed(0)} ms; ` +
           `TF.js kernels/step ${r.theirsKernelsPerStep ?? '?'}` +
-          (c.valid ? '' : `  ✗ disagreement beyond tolerance (step 0 ${c.step0Tol.toExponential(1)}, later ${c.laterTol.toExponential(1)})`) +
+          (c.valid
+            ? ''
+            : `  ✗ disagreement beyond tolerance (step 0 ${c.step0Tol.toExponential(1)}, later ${c.laterTol.toExponential(1)})`) +
           (row.tfTensorLeak !== 0 ? `  (TF.js tensors grew by ${row.tfTensorLeak} while timing)` : ''),
       );
     }
@@ -209,7 +247,9 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
     log(`train-step: total ${secs(Date.now() - t0)}`);
     const failed = rows.filter((r) => !r.check.valid);
     if (failed.length) {
-      console.error(`train-step: ${failed.length} model(s) failed the agreement check: ${failed.map((r) => r.id).join(', ')}`);
+      console.error(
+        `train-step: ${failed.length} model(s) failed the agreement check: ${failed.map((r) => r.id).join(', ')}`,
+      );
       return 1;
     }
     return 0;

@@ -19,7 +19,13 @@ const COMMON_FLAGS = [
  */
 export function webgpuFlags(): string[] {
   if (process.env.STARLING_GPU === 'vulkan') {
-    return [...COMMON_FLAGS, '--enable-features=Vulkan', '--use-vulkan', '--use-angle=vulkan', '--ignore-gpu-blocklist'];
+    return [
+      ...COMMON_FLAGS,
+      '--enable-features=Vulkan',
+      '--use-vulkan',
+      '--use-angle=vulkan',
+      '--ignore-gpu-blocklist',
+    ];
   }
   return [...COMMON_FLAGS, '--enable-unsafe-swiftshader', '--use-angle=swiftshader'];
 }
@@ -38,7 +44,12 @@ export function findBrowser(): string {
   } catch {
     tried.push("Playwright's own chromium (not installed)");
   }
-  for (const p of ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome', '/usr/bin/google-chrome-stable']) {
+  for (const p of [
+    '/usr/bin/chromium',
+    '/usr/bin/chromium-browser',
+    '/usr/bin/google-chrome',
+    '/usr/bin/google-chrome-stable',
+  ]) {
     if (existsSync(p)) return p;
     tried.push(p);
   }

@@ -131,7 +131,9 @@ async function demo(args: string[]): Promise<void> {
         const t = job.spec.train;
         params = job.params;
         localSteps = t.localSteps;
-        console.log(`job ${job.id}: ${job.params.toLocaleString('en-US')} parameters; codec ${t.codec} up, ${t.downCodec} down; ${t.localSteps} local steps per round`);
+        console.log(
+          `job ${job.id}: ${job.params.toLocaleString('en-US')} parameters; codec ${t.codec} up, ${t.downCodec} down; ${t.localSteps} local steps per round`,
+        );
       },
       onStart: (v) => console.log(`initial validation loss ${v.toFixed(4)}; waiting for ${donors} donors`),
       onRound: (x) => {
@@ -195,9 +197,10 @@ async function sample(args: string[]): Promise<void> {
       seed: { type: 'string' },
     },
   });
-  if (!values.checkpoint) fail('sample needs --checkpoint FILE (a job\'s latest.safetensors)');
+  if (!values.checkpoint) fail("sample needs --checkpoint FILE (a job's latest.safetensors)");
   const temperature = values.temperature === undefined ? 0.8 : Number(values.temperature);
-  if (!Number.isFinite(temperature) || temperature < 0) fail(`--temperature must be a number ≥ 0, got "${values.temperature}"`);
+  if (!Number.isFinite(temperature) || temperature < 0)
+    fail(`--temperature must be a number ≥ 0, got "${values.temperature}"`);
   const out = await sampleFromCheckpoint({
     checkpoint: values.checkpoint,
     prompt: values.prompt ?? '',

@@ -34,7 +34,8 @@ export class Fleet {
 
   private constructor(
     readonly browser: Browser,
-    private readonly opts: Required<Pick<FleetOptions, 'url' | 'prefix' | 'verbose'>> & Pick<FleetOptions, 'encode'> & { log: (l: string) => void },
+    private readonly opts: Required<Pick<FleetOptions, 'url' | 'prefix' | 'verbose'>> &
+      Pick<FleetOptions, 'encode'> & { log: (l: string) => void },
   ) {}
 
   static async launch(opts: FleetOptions): Promise<Fleet> {

@@ -25,7 +25,16 @@ export interface LocalJobOptions {
 export interface LocalJobInfo {
   id: string;
   params: number;
-  spec: { train: { codec: string; downCodec: string; localSteps: number; outerLr: number; outerMomentum: number; seed: number } };
+  spec: {
+    train: {
+      codec: string;
+      downCodec: string;
+      localSteps: number;
+      outerLr: number;
+      outerMomentum: number;
+      seed: number;
+    };
+  };
 }
 
 export interface LocalJobResult {
@@ -48,7 +57,11 @@ export async function runLocalJob(o: LocalJobOptions): Promise<LocalJobResult> {
   let fleet: Fleet | null = null;
   try {
     const auth = { authorization: `Bearer ${server.token}` };
-    const res = await fetch(`${server.url}/api/jobs`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify(o.body) });
+    const res = await fetch(`${server.url}/api/jobs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify(o.body),
+    });
     const created = (await res.json()) as { id?: string; error?: string };
     if (!res.ok || !created.id) throw new Error(`creating the job failed: ${created.error ?? res.status}`);
     const jobId = created.id;

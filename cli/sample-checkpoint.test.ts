@@ -34,8 +34,20 @@ test('sampling from a checkpoint: greedy follows the model’s argmax, seeds rep
     const b = await sampleFromCheckpoint({ checkpoint: path, prompt: 'c', tokens: 30, temperature: 1, seed: 9 });
     assert.equal(a.text, b.text);
     assert.ok([...a.text].every((ch) => vocab.includes(ch)));
-    await assert.rejects(sampleFromCheckpoint({ checkpoint: path, prompt: 'z', tokens: 1, temperature: 0, seed: 1 }), /"z"/);
-    await assert.rejects(sampleFromCheckpoint({ checkpoint: join(dir, 'missing.safetensors'), prompt: '', tokens: 1, temperature: 0, seed: 1 }), /ENOENT|missing/);
+    await assert.rejects(
+      sampleFromCheckpoint({ checkpoint: path, prompt: 'z', tokens: 1, temperature: 0, seed: 1 }),
+      /"z"/,
+    );
+    await assert.rejects(
+      sampleFromCheckpoint({
+        checkpoint: join(dir, 'missing.safetensors'),
+        prompt: '',
+        tokens: 1,
+        temperature: 0,
+        seed: 1,
+      }),
+      /ENOENT|missing/,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -45,11 +57,25 @@ test('sampling from a GPT checkpoint: greedy follows the model’s argmax over a
   const dir = mkdtempSync(join(tmpdir(), 'starling-sample-'));
   try {
     const vocab = ['\n', ' ', 'a', 'b', 'c'];
-    const cfg: GptModelConfig = { type: 'gpt', vocab: vocab.length, context: 4, layers: 1, heads: 2, width: 8, tiedEmbeddings: true };
+    const cfg: GptModelConfig = {
+      type: 'gpt',
+      vocab: vocab.length,
+      context: 4,
+      layers: 1,
+      heads: 2,
+      width: 8,
+      tiedEmbeddings: true,
+    };
     // Larger weights than the init so that the argmax depends on the context.
     const params = gptInit(cfg, 5).map((v) => v * 40);
     const path = await writeCheckpoint(dir, 'g', cfg, 3, params, { vocab: JSON.stringify(vocab) });
-    const greedy = await sampleFromCheckpoint({ checkpoint: path, prompt: 'abcab', tokens: 10, temperature: 0, seed: 1 });
+    const greedy = await sampleFromCheckpoint({
+      checkpoint: path,
+      prompt: 'abcab',
+      tokens: 10,
+      temperature: 0,
+      seed: 1,
+    });
     assert.deepEqual(greedy.model, cfg);
     assert.equal(greedy.version, '3');
     const ids = Array.from('abcab', (c) => vocab.indexOf(c));
@@ -63,9 +89,24 @@ test('sampling from a GPT checkpoint: greedy follows the model’s argmax over a
     // An empty prompt starts from a newline that is not part of the text.
     const empty = await sampleFromCheckpoint({ checkpoint: path, prompt: '', tokens: 7, temperature: 0, seed: 1 });
     assert.equal(empty.text.length, 7);
-    const a = await sampleFromCheckpoint({ checkpoint: path, prompt: 'b', tokens: 25, temperature: 1.5, topK: 3, seed: 4 });
-    assert.equal(a.text, (await sampleFromCheckpoint({ checkpoint: path, prompt: 'b', tokens: 25, temperature: 1.5, topK: 3, seed: 4 })).text);
-    assert.notEqual(a.text, (await sampleFromCheckpoint({ checkpoint: path, prompt: 'b', tokens: 25, temperature: 1.5, topK: 3, seed: 5 })).text);
+    const a = await sampleFromCheckpoint({
+      checkpoint: path,
+      prompt: 'b',
+      tokens: 25,
+      temperature: 1.5,
+      topK: 3,
+      seed: 4,
+    });
+    assert.equal(
+      a.text,
+      (await sampleFromCheckpoint({ checkpoint: path, prompt: 'b', tokens: 25, temperature: 1.5, topK: 3, seed: 4 }))
+        .text,
+    );
+    assert.notEqual(
+      a.text,
+      (await sampleFromCheckpoint({ checkpoint: path, prompt: 'b', tokens: 25, temperature: 1.5, topK: 3, seed: 5 }))
+        .text,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

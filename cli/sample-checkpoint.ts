@@ -13,11 +13,14 @@ export interface SampleRequest extends SampleOptions {
   seed: number;
 }
 
-export async function sampleFromCheckpoint(r: SampleRequest): Promise<{ text: string; version: string; model: ModelConfig }> {
+export async function sampleFromCheckpoint(
+  r: SampleRequest,
+): Promise<{ text: string; version: string; model: ModelConfig }> {
   const { cfg, params, metadata } = await readModelCheckpoint(r.checkpoint);
   if (!metadata.vocab) throw new Error(`${r.checkpoint} has no tokenizer vocabulary in its metadata`);
   const tok = CharTokenizer.fromJSON(JSON.parse(metadata.vocab));
-  if (tok.vocab.length !== cfg.vocab) throw new Error(`${r.checkpoint}: vocabulary has ${tok.vocab.length} tokens, the model ${cfg.vocab}`);
+  if (tok.vocab.length !== cfg.vocab)
+    throw new Error(`${r.checkpoint}: vocabulary has ${tok.vocab.length} tokens, the model ${cfg.vocab}`);
   // A prompt shorter than the model needs is padded on the left with newlines (or token 0), as if
   // it began a line; a GPT with an empty prompt starts from one newline, as nanoGPT's sampler does.
   const nl = tok.vocab.indexOf('\n');

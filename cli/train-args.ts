@@ -80,8 +80,17 @@ function checkModel(model: Record<string, unknown>): ModelSpec {
 
 const STRING_FLAGS = [
   ...(Object.keys(JOB_FLAGS) as JobFlag[]),
-  ...(['model', 'steps', 'warmup', 'lowrank-at', 'eval-every', 'log-every', 'eval-tokens', 'out',
-    'sample-tokens'] as const),
+  ...([
+    'model',
+    'steps',
+    'warmup',
+    'lowrank-at',
+    'eval-every',
+    'log-every',
+    'eval-tokens',
+    'out',
+    'sample-tokens',
+  ] as const),
 ];
 
 /** Parses `starling train` arguments; throws UsageError (or parseArgs' TypeError) naming the flag. */
@@ -100,7 +109,8 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
     const s = flag(k);
     if (s === undefined) return def;
     const n = Number(s);
-    if (!Number.isInteger(n) || n < lo || n > hi) throw new UsageError(`--${k} must be an integer in [${lo}, ${hi}], got "${s}"`);
+    if (!Number.isInteger(n) || n < lo || n > hi)
+      throw new UsageError(`--${k} must be an integer in [${lo}, ${hi}], got "${s}"`);
     return n;
   };
   /** A job field's flag, checked against the field's schema; absent: the schema's default. */
@@ -114,7 +124,8 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
     return value as T;
   };
   // Model sizes are checked by the spec's rules (which name the limits), so only "is an integer" here.
-  const size = (k: (typeof STRING_FLAGS)[number]) => (flag(k) === undefined ? undefined : int(k, 0, -Infinity, Infinity));
+  const size = (k: (typeof STRING_FLAGS)[number]) =>
+    flag(k) === undefined ? undefined : int(k, 0, -Infinity, Infinity);
 
   const type = flag('model') ?? 'mlp';
   if (type !== 'mlp' && type !== 'gpt') throw new UsageError(`--model must be "mlp" or "gpt", got "${type}"`);
@@ -122,9 +133,11 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
   const lowRankAt = size('lowrank-at');
   const rank = size('rank');
   const lowRankLayers = flag('lowrank-layers');
-  if (v.cuttlefish && lowRankAt === undefined) throw new UsageError('--cuttlefish picks the rank at the switch to low rank; it needs --lowrank-at STEP');
+  if (v.cuttlefish && lowRankAt === undefined)
+    throw new UsageError('--cuttlefish picks the rank at the switch to low rank; it needs --lowrank-at STEP');
   if (v.cuttlefish && rank !== undefined) throw new UsageError('--cuttlefish chooses the rank; leave out --rank');
-  if (lowRankAt !== undefined && rank === undefined && !v.cuttlefish) throw new UsageError('--lowrank-at STEP needs the rank: --rank R or --cuttlefish');
+  if (lowRankAt !== undefined && rank === undefined && !v.cuttlefish)
+    throw new UsageError('--lowrank-at STEP needs the rank: --rank R or --cuttlefish');
   if (lowRankLayers !== undefined && rank === undefined && !v.cuttlefish) {
     throw new UsageError('--lowrank-layers needs --rank R (or --lowrank-at STEP --cuttlefish)');
   }
@@ -164,7 +177,9 @@ export function parseTrainArgs(args: string[]): Omit<LocalTrainOptions, 'log'> {
     logEvery: int('log-every', Math.ceil(evalEvery / 5), 0, 10_000_000),
     evalTargets: int('eval-tokens', 2048, 1, 10_000_000),
     seed: field<number>('seed'),
-    ...(lowRankAt === undefined ? {} : { lowRankAt: { step: lowRankAt, rank: rank ?? 'cuttlefish', layers: layers as 'middle' | 'all' } }),
+    ...(lowRankAt === undefined
+      ? {}
+      : { lowRankAt: { step: lowRankAt, rank: rank ?? 'cuttlefish', layers: layers as 'middle' | 'all' } }),
     out: flag('out') ?? 'model.safetensors',
     sampleTokens: int('sample-tokens', 200, 0, 100_000),
   };

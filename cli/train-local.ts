@@ -106,20 +106,32 @@ export interface LocalTrainResult {
 function checkOptions(o: LocalTrainOptions): LrSchedule {
   const schedule: LrSchedule = { base: o.lr, warmup: o.warmup, total: o.steps, minRatio: o.minLrRatio };
   validateSchedule(schedule);
-  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1) throw new RangeError(`evalEvery must be an integer ≥ 1, got ${o.evalEvery}`);
+  if (!Number.isInteger(o.evalEvery) || o.evalEvery < 1)
+    throw new RangeError(`evalEvery must be an integer ≥ 1, got ${o.evalEvery}`);
   const logEvery = o.logEvery ?? 0;
-  if (!Number.isInteger(logEvery) || logEvery < 0) throw new RangeError(`logEvery must be an integer ≥ 0 (0: off), got ${o.logEvery}`);
-  if (!Number.isInteger(o.evalTargets) || o.evalTargets < 1) throw new RangeError(`evalTargets must be an integer ≥ 1, got ${o.evalTargets}`);
-  if (!(Number.isFinite(o.gradClip) && o.gradClip >= 0)) throw new RangeError(`gradClip must be a number ≥ 0 (0: off), got ${o.gradClip}`);
+  if (!Number.isInteger(logEvery) || logEvery < 0)
+    throw new RangeError(`logEvery must be an integer ≥ 0 (0: off), got ${o.logEvery}`);
+  if (!Number.isInteger(o.evalTargets) || o.evalTargets < 1)
+    throw new RangeError(`evalTargets must be an integer ≥ 1, got ${o.evalTargets}`);
+  if (!(Number.isFinite(o.gradClip) && o.gradClip >= 0))
+    throw new RangeError(`gradClip must be a number ≥ 0 (0: off), got ${o.gradClip}`);
   const sw = o.lowRankAt;
   if (sw) {
-    if (o.model.type !== 'gpt') throw new RangeError('lowRankAt (--lowrank-at) converts a GPT to low rank; the model is an MLP');
-    if (o.model.lowRank) throw new RangeError('lowRankAt (--lowrank-at) converts a full-rank GPT; the model is already low rank (model.lowRank)');
+    if (o.model.type !== 'gpt')
+      throw new RangeError('lowRankAt (--lowrank-at) converts a GPT to low rank; the model is an MLP');
+    if (o.model.lowRank)
+      throw new RangeError(
+        'lowRankAt (--lowrank-at) converts a full-rank GPT; the model is already low rank (model.lowRank)',
+      );
     if (!Number.isInteger(sw.step) || sw.step < 1 || sw.step >= o.steps) {
-      throw new RangeError(`lowRankAt.step (--lowrank-at) must be an integer in [1, ${o.steps - 1}] (before the last step), got ${sw.step}`);
+      throw new RangeError(
+        `lowRankAt.step (--lowrank-at) must be an integer in [1, ${o.steps - 1}] (before the last step), got ${sw.step}`,
+      );
     }
     if (sw.rank !== 'cuttlefish' && (!Number.isInteger(sw.rank) || sw.rank < 1 || sw.rank > o.model.width)) {
-      throw new RangeError(`lowRankAt.rank (--rank) must be an integer in [1, ${o.model.width}] (model.width) or 'cuttlefish', got ${sw.rank}`);
+      throw new RangeError(
+        `lowRankAt.rank (--rank) must be an integer in [1, ${o.model.width}] (model.width) or 'cuttlefish', got ${sw.rank}`,
+      );
     }
   }
   return schedule;
@@ -179,7 +191,8 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
     trainer.setParams(params);
     // Cuttlefish scales each layer's rank by its stable rank at init.
     const sw = o.lowRankAt;
-    const initStableRanks = sw?.rank === 'cuttlefish' ? gptStableRanks(cfg as GptModelConfig, params, sw.layers) : undefined;
+    const initStableRanks =
+      sw?.rank === 'cuttlefish' ? gptStableRanks(cfg as GptModelConfig, params, sw.layers) : undefined;
     const initialValLoss = await evaluate(trainer, cfg, valSet, o.batch);
     const valLosses = [{ step: 0, valLoss: initialValLoss }];
     o.log(`step     0  val ${initialValLoss.toFixed(4)}`);
@@ -196,7 +209,8 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
         const before = cfg as GptModelConfig;
         const full = await trainer.getParams();
         const valLossBefore = await evaluate(trainer, cfg, valSet, o.batch);
-        const chosen = sw.rank === 'cuttlefish' ? gptCuttlefishRank(before, full, { layers: sw.layers, initStableRanks }) : null;
+        const chosen =
+          sw.rank === 'cuttlefish' ? gptCuttlefishRank(before, full, { layers: sw.layers, initStableRanks }) : null;
         const rank = chosen ? chosen.rank : (sw.rank as number);
         const conv = convertToLowRank(before, full, rank, sw.layers);
         // A new trainer for the new shapes: its AdamW state starts fresh (the factors have none).
@@ -247,7 +261,9 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
     }
     params = await trainer.getParams();
     if (!Number.isFinite(finalValLoss)) {
-      throw new Error(`training diverged: validation loss is ${finalValLoss}; lower the learning rate or clip gradients (--grad-clip)`);
+      throw new Error(
+        `training diverged: validation loss is ${finalValLoss}; lower the learning rate or clip gradients (--grad-clip)`,
+      );
     }
     await writeSafetensors(o.out, paramsToTensors(cfg, params), {
       format: 'pt',
@@ -264,7 +280,15 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
     );
     const sample =
       o.sampleTokens > 0
-        ? (await sampleFromCheckpoint({ checkpoint: o.out, prompt: '', tokens: o.sampleTokens, temperature: 0.8, seed: o.seed })).text
+        ? (
+            await sampleFromCheckpoint({
+              checkpoint: o.out,
+              prompt: '',
+              tokens: o.sampleTokens,
+              temperature: 0.8,
+              seed: o.seed,
+            })
+          ).text
         : '';
     return {
       model: cfg,

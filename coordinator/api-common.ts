@@ -28,7 +28,6 @@ export interface ApiLimits {
   uploadBytes: number;
 }
 
-
 /** An error with the HTTP status to answer; a runner may throw one (e.g. 409) to refuse a start. */
 export class ApiError extends Error {
   constructor(
@@ -115,7 +114,10 @@ export function parseIntParam(name: string, raw: unknown, lo: number, hi: number
   if (raw === undefined) return dflt;
   const v = typeof raw === 'string' && /^-?\d{1,15}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(v) || v < lo || v > hi) {
-    throw new ApiError(400, `${name} must be an integer in [${lo}, ${hi}], got ${quote(typeof raw === 'string' ? raw : JSON.stringify(raw) ?? typeof raw)}`);
+    throw new ApiError(
+      400,
+      `${name} must be an integer in [${lo}, ${hi}], got ${quote(typeof raw === 'string' ? raw : (JSON.stringify(raw) ?? typeof raw))}`,
+    );
   }
   return v;
 }

@@ -82,7 +82,11 @@ after(async () => {
 
 const auth = { Authorization: `Bearer ${TOKEN}` };
 
-async function call(method: string, path: string, opts: { body?: unknown; raw?: string | Uint8Array; type?: string; token?: string | null } = {}) {
+async function call(
+  method: string,
+  path: string,
+  opts: { body?: unknown; raw?: string | Uint8Array; type?: string; token?: string | null } = {},
+) {
   const headers: Record<string, string> = {};
   if (opts.token !== null) headers.Authorization = `Bearer ${opts.token ?? TOKEN}`;
   let body: string | Uint8Array<ArrayBuffer> | undefined;
@@ -118,7 +122,13 @@ async function createJob(over: Record<string, unknown> = {}) {
 }
 
 test('researcher routes need the right token', async () => {
-  for (const [path, method] of [['/api/jobs', 'GET'], ['/api/jobs', 'POST'], ['/api/metrics', 'GET'], ['/api/uploads', 'POST'], ['/api/jobs/x/checkpoint', 'GET']]) {
+  for (const [path, method] of [
+    ['/api/jobs', 'GET'],
+    ['/api/jobs', 'POST'],
+    ['/api/metrics', 'GET'],
+    ['/api/uploads', 'POST'],
+    ['/api/jobs/x/checkpoint', 'GET'],
+  ]) {
     const missing = await call(method, path, { token: null });
     assert.equal(missing.status, 401, `${method} ${path}`);
     assert.match(missing.data.error, /missing token: send the researcher token as "Authorization: Bearer <token>"/);
@@ -289,14 +299,32 @@ test('rounds are listed with paging; bad paging is a 400', async () => {
   const job = await createJob();
   for (let n = 0; n < 4; n++) {
     store.recordRound({
-      jobId: job.id, round: n, version: n, startedAt: n, endedAt: n + 1, assigned: 1, accepted: 1,
-      late: 0, dropped: 0, rejected: 0, bytesUp: 10, bytesDown: 20, trainLoss: 1 / (n + 1), valLoss: 2 / (n + 1),
+      jobId: job.id,
+      round: n,
+      version: n,
+      startedAt: n,
+      endedAt: n + 1,
+      assigned: 1,
+      accepted: 1,
+      late: 0,
+      dropped: 0,
+      rejected: 0,
+      bytesUp: 10,
+      bytesDown: 20,
+      trainLoss: 1 / (n + 1),
+      valLoss: 2 / (n + 1),
     });
   }
   const all = await call('GET', `/api/jobs/${job.id}/rounds`);
-  assert.deepEqual(all.data.rounds.map((r: { round: number }) => r.round), [0, 1, 2, 3]);
+  assert.deepEqual(
+    all.data.rounds.map((r: { round: number }) => r.round),
+    [0, 1, 2, 3],
+  );
   const page = await call('GET', `/api/jobs/${job.id}/rounds?after=0&limit=2`);
-  assert.deepEqual(page.data.rounds.map((r: { round: number }) => r.round), [1, 2]);
+  assert.deepEqual(
+    page.data.rounds.map((r: { round: number }) => r.round),
+    [1, 2],
+  );
   const negative = await call('GET', `/api/jobs/${job.id}/rounds?after=-2`);
   assert.equal(negative.status, 400);
   assert.match(negative.data.error, /after must be an integer in \[-1, /);
@@ -333,14 +361,30 @@ test('metrics are Prometheus text that matches the store', async () => {
   const job = await createJob();
   store.upsertDonor({ id: 'donor-m', jobId: job.id, adapter: 'test', state: 'ready', bytesUp: 1234, bytesDown: 5678 });
   const now = Date.now();
-  store.recordRound({ jobId: job.id, round: 0, version: 1, startedAt: now, endedAt: now, assigned: 2, accepted: 2, late: 0, dropped: 0, rejected: 0, bytesUp: 1000, bytesDown: 3000, trainLoss: 2, valLoss: 2 });
+  store.recordRound({
+    jobId: job.id,
+    round: 0,
+    version: 1,
+    startedAt: now,
+    endedAt: now,
+    assigned: 2,
+    accepted: 2,
+    late: 0,
+    dropped: 0,
+    rejected: 0,
+    bytesUp: 1000,
+    bytesDown: 3000,
+    trainLoss: 2,
+    valLoss: 2,
+  });
   store.updateJobProgress(job.id, { version: 1, round: 1 });
   const r = await fetch(`${base}/api/metrics`, { headers: auth });
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type') ?? '', /^text\/plain; version=0.0.4/);
   const text = await r.text();
   const m = store.metrics();
-  for (const [status, n] of Object.entries(m.jobs)) assert.ok(text.includes(`starling_jobs{status="${status}"} ${n}\n`), status);
+  for (const [status, n] of Object.entries(m.jobs))
+    assert.ok(text.includes(`starling_jobs{status="${status}"} ${n}\n`), status);
   assert.ok(text.includes(`starling_rounds_total ${m.rounds}\n`));
   assert.ok(text.includes(`starling_round_bytes_total{direction="up"} ${m.bytesUp}\n`));
   assert.match(text, /# TYPE starling_api_responses_total counter\nstarling_api_responses_total\{code="200"\} \d+/);

@@ -11,7 +11,15 @@ import express, { type Router } from 'express';
 import { requireToken } from './auth';
 import { MAX_CORPUS_BYTES } from './job-spec';
 import type { Store } from './store';
-import { apiErrorHandler, bodyParsers, serve, type ApiContext, type ApiLimits, type ApiRoute, type JobRunner } from './api-common';
+import {
+  apiErrorHandler,
+  bodyParsers,
+  serve,
+  type ApiContext,
+  type ApiLimits,
+  type ApiRoute,
+  type JobRunner,
+} from './api-common';
 import { OpenApiDocument, type DonorConfig } from './api-schemas';
 import { RESEARCHER_ROUTES } from './api-researcher';
 import { DONOR_ROUTES } from './api-donor';

@@ -28,7 +28,10 @@ test('STARLING_TOKEN wins over the file and is checked', (t) => {
   const dir = tempDir(t);
   const env = 'e'.repeat(MIN_TOKEN_LENGTH);
   assert.deepEqual(loadOrCreateToken(dir, env), { token: env, created: false });
-  assert.throws(() => loadOrCreateToken(dir, 'short'), /STARLING_TOKEN must be 16..1024 characters without whitespace, got 5 characters/);
+  assert.throws(
+    () => loadOrCreateToken(dir, 'short'),
+    /STARLING_TOKEN must be 16..1024 characters without whitespace, got 5 characters/,
+  );
   assert.throws(() => loadOrCreateToken(dir, 'has whitespace inside it'), /STARLING_TOKEN must be/);
   assert.equal(loadOrCreateToken(dir, '').created, true, 'an empty variable counts as unset');
 });
@@ -36,7 +39,10 @@ test('STARLING_TOKEN wins over the file and is checked', (t) => {
 test('a damaged token file is an error naming the file', (t) => {
   const dir = tempDir(t);
   writeFileSync(join(dir, 'token'), '\n');
-  assert.throws(() => loadOrCreateToken(dir), new RegExp(`token file ${join(dir, 'token')} must be 16..1024 characters`));
+  assert.throws(
+    () => loadOrCreateToken(dir),
+    new RegExp(`token file ${join(dir, 'token')} must be 16..1024 characters`),
+  );
 });
 
 test('tokenMatches accepts only the exact token', () => {

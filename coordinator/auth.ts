@@ -20,7 +20,8 @@ function checkToken(token: string, from: string): string {
 }
 
 export function loadOrCreateToken(dataDir: string, envToken?: string): { token: string; created: boolean } {
-  if (envToken !== undefined && envToken !== '') return { token: checkToken(envToken, 'STARLING_TOKEN'), created: false };
+  if (envToken !== undefined && envToken !== '')
+    return { token: checkToken(envToken, 'STARLING_TOKEN'), created: false };
   const path = join(dataDir, 'token');
   try {
     return { token: checkToken(readFileSync(path, 'utf8').trim(), `token file ${path}`), created: false };
@@ -59,7 +60,10 @@ export function requireToken(token: string) {
       return;
     }
     if (!tokenMatches(m[1], token)) {
-      res.status(401).set('WWW-Authenticate', 'Bearer realm="starling", error="invalid_token"').json({ error: 'wrong token' });
+      res
+        .status(401)
+        .set('WWW-Authenticate', 'Bearer realm="starling", error="invalid_token"')
+        .json({ error: 'wrong token' });
       return;
     }
     next();

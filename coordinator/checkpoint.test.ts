@@ -91,8 +91,18 @@ test('format bytes: LE u64 header length, space-padded JSON, 8-byte aligned LE f
 
 test('writer rejects inconsistent tensors', () => {
   const d = new Float32Array(6);
-  assert.throws(() => encodeSafetensors([{ name: 'w', shape: [2, 2], data: d }]), /shape \[2, 2\] \(4 values\) but 6 values/);
-  assert.throws(() => encodeSafetensors([{ name: 'w', shape: [6], data: d }, { name: 'w', shape: [6], data: d }]), /duplicate tensor name "w"/);
+  assert.throws(
+    () => encodeSafetensors([{ name: 'w', shape: [2, 2], data: d }]),
+    /shape \[2, 2\] \(4 values\) but 6 values/,
+  );
+  assert.throws(
+    () =>
+      encodeSafetensors([
+        { name: 'w', shape: [6], data: d },
+        { name: 'w', shape: [6], data: d },
+      ]),
+    /duplicate tensor name "w"/,
+  );
   assert.throws(() => encodeSafetensors([{ name: '__metadata__', shape: [6], data: d }]), /invalid tensor name/);
   assert.throws(() => encodeSafetensors([{ name: 'w', shape: [-6], data: d }]), /invalid shape/);
   assert.throws(() => encodeSafetensors([], { n: 1 as unknown as string }), /metadata "n" must be a string/);
@@ -106,25 +116,56 @@ test('reader rejects every kind of bad file with a clear error', () => {
     ['short length', new Uint8Array(5), /truncated: 5 bytes/],
     ['header past the end', good.subarray(0, 20), /truncated: header says \d+ bytes but only 12 follow/],
     ['data cut short', good.subarray(0, good.length - 4), /out of range|not covered/],
-    ['header too large', rawFile({}, undefined, BigInt(MAX_HEADER_BYTES) + 1n), /header too large: 100000001 bytes, limit 100000000/],
+    [
+      'header too large',
+      rawFile({}, undefined, BigInt(MAX_HEADER_BYTES) + 1n),
+      /header too large: 100000001 bytes, limit 100000000/,
+    ],
     ['huge u64', rawFile({}, undefined, 0xffffffffffffffffn), /header too large/],
     ['bad JSON', rawFile('{"a": '), /header is not valid UTF-8 JSON/],
     ['array header', rawFile([]), /header must be a JSON object/],
-    ['F16', rawFile({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, f32(1)), /tensor "w": unsupported dtype "F16", only F32/],
-    ['bad shape', rawFile({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32(1)), /tensor "w": shape must be/],
-    ['bad offsets', rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [0] } }, f32(1)), /data_offsets must be \[begin, end\]/],
-    ['offsets past data', rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32(1)), /\[0, 8\] out of range of the 4 data bytes/],
-    ['size mismatch', rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [0, 8] } }, f32(2)), /cover 8 bytes but shape \[1\] needs 4/],
+    [
+      'F16',
+      rawFile({ w: { dtype: 'F16', shape: [2], data_offsets: [0, 4] } }, f32(1)),
+      /tensor "w": unsupported dtype "F16", only F32/,
+    ],
+    [
+      'bad shape',
+      rawFile({ w: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, f32(1)),
+      /tensor "w": shape must be/,
+    ],
+    [
+      'bad offsets',
+      rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [0] } }, f32(1)),
+      /data_offsets must be \[begin, end\]/,
+    ],
+    [
+      'offsets past data',
+      rawFile({ w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } }, f32(1)),
+      /\[0, 8\] out of range of the 4 data bytes/,
+    ],
+    [
+      'size mismatch',
+      rawFile({ w: { dtype: 'F32', shape: [1], data_offsets: [0, 8] } }, f32(2)),
+      /cover 8 bytes but shape \[1\] needs 4/,
+    ],
     [
       'overlap',
       rawFile(
-        { a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] }, b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] } },
+        {
+          a: { dtype: 'F32', shape: [2], data_offsets: [0, 8] },
+          b: { dtype: 'F32', shape: [2], data_offsets: [4, 12] },
+        },
         f32(3),
       ),
       /tensor "b": data_offsets start at 4, expected 8/,
     ],
     ['gap', rawFile({ a: { dtype: 'F32', shape: [1], data_offsets: [4, 8] } }, f32(2)), /start at 4, expected 0/],
-    ['trailing bytes', rawFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, f32(2)), /4 data bytes after the last tensor/],
+    [
+      'trailing bytes',
+      rawFile({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] } }, f32(2)),
+      /4 data bytes after the last tensor/,
+    ],
     ['metadata not strings', rawFile({ __metadata__: { v: 1 } }), /__metadata__."v" must be a string/],
     ['entry not object', rawFile({ w: null }), /tensor "w": entry must be an object/],
   ];
@@ -160,8 +201,14 @@ test('params ⇄ tensors use mlpParamSpecs names and PyTorch shapes', () => {
   assert.throws(() => paramsToTensors(cfg, flat.subarray(1)), /expected \d+ parameters for this model, got/);
   assert.throws(() => tensorsToParams(cfg, tensors.slice(1)), /missing tensor "embedding.weight"/);
   const wrongShape = tensors.map((t) => (t.name === 'hidden.bias' ? { ...t, shape: [3, 2] } : t));
-  assert.throws(() => tensorsToParams(cfg, wrongShape), /tensor "hidden.bias" has shape \[3, 2\], the model needs \[6\]/);
-  assert.throws(() => tensorsToParams(cfg, [...tensors, { name: 'extra', shape: [1], data: new Float32Array(1) }]), /unexpected tensor "extra"/);
+  assert.throws(
+    () => tensorsToParams(cfg, wrongShape),
+    /tensor "hidden.bias" has shape \[3, 2\], the model needs \[6\]/,
+  );
+  assert.throws(
+    () => tensorsToParams(cfg, [...tensors, { name: 'extra', shape: [1], data: new Float32Array(1) }]),
+    /unexpected tensor "extra"/,
+  );
 });
 
 test('job checkpoints: versioned files, latest, pruning and loading', async (t) => {
@@ -194,7 +241,10 @@ test('loading a damaged or mismatched checkpoint is an error, not a silent fresh
   const paths = checkpointPaths(dir, 'j');
   await writeCheckpoint(dir, 'j', cfg, 1, mlpInit(cfg, 1));
   const other = { ...cfg, hidden: cfg.hidden + 1 };
-  await assert.rejects(readCheckpointParams(paths.latest, other), /tensor "hidden.weight" has shape \[6, 12\], the model needs \[7, 12\]/);
+  await assert.rejects(
+    readCheckpointParams(paths.latest, other),
+    /tensor "hidden.weight" has shape \[6, 12\], the model needs \[7, 12\]/,
+  );
   const bytes = readFileSync(paths.latest);
   writeFileSync(paths.latest, bytes.subarray(0, bytes.length - 3));
   await assert.rejects(readCheckpointParams(paths.latest, cfg), new RegExp(`checkpoint ${paths.latest}: `));
@@ -208,13 +258,27 @@ test('loading a damaged or mismatched checkpoint is an error, not a silent fresh
 
 test('GPT checkpoints round-trip, full and low rank, and identify their model', async (t) => {
   const dir = tempDir(t);
-  const gpt: GptModelConfig = { type: 'gpt', vocab: 13, context: 8, layers: 3, heads: 2, width: 8, tiedEmbeddings: false };
+  const gpt: GptModelConfig = {
+    type: 'gpt',
+    vocab: 13,
+    context: 8,
+    layers: 3,
+    heads: 2,
+    width: 8,
+    tiedEmbeddings: false,
+  };
   const params = gptInit(gpt, 4);
   await writeCheckpoint(dir, 'g', gpt, 7, params, { vocab: JSON.stringify([]) });
   const paths = checkpointPaths(dir, 'g');
   const st = await readSafetensors(paths.latest);
-  assert.deepEqual(st.tensors.map((x) => [x.name, x.shape]), gptParamSpecs(gpt).map((s) => [s.name, s.shape]));
-  assert.ok(st.tensors.some((x) => x.name === 'lm_head.weight'), 'untied: lm_head is stored');
+  assert.deepEqual(
+    st.tensors.map((x) => [x.name, x.shape]),
+    gptParamSpecs(gpt).map((s) => [s.name, s.shape]),
+  );
+  assert.ok(
+    st.tensors.some((x) => x.name === 'lm_head.weight'),
+    'untied: lm_head is stored',
+  );
   const back = await readCheckpointParams(paths.latest, gpt);
   assert.equal(back!.version, 7);
   assert.deepEqual(back!.params, params);
@@ -243,10 +307,24 @@ test('readModelCheckpoint: an MLP file without model metadata is inferred from i
   assert.deepEqual(r.cfg, cfg);
   assert.deepEqual(r.params, flat);
   await writeSafetensors(path, paramsToTensors(cfg, flat), { model: '{"type":"gpt","vocab":11}' });
-  await assert.rejects(readModelCheckpoint(path), /metadata "model" is not a valid model: model\.context must be an integer/);
-  const gpt: GptModelConfig = { type: 'gpt', vocab: 5, context: 2, layers: 1, heads: 1, width: 4, tiedEmbeddings: true };
+  await assert.rejects(
+    readModelCheckpoint(path),
+    /metadata "model" is not a valid model: model\.context must be an integer/,
+  );
+  const gpt: GptModelConfig = {
+    type: 'gpt',
+    vocab: 5,
+    context: 2,
+    layers: 1,
+    heads: 1,
+    width: 4,
+    tiedEmbeddings: true,
+  };
   await writeSafetensors(path, paramsToTensors(gpt, gptInit(gpt, 1)));
-  await assert.rejects(readModelCheckpoint(path), /has no "model" in its metadata and is not a Starling MLP checkpoint/);
+  await assert.rejects(
+    readModelCheckpoint(path),
+    /has no "model" in its metadata and is not a Starling MLP checkpoint/,
+  );
 });
 
 test('sync state: round trip with and without momentum, missing file, and bad files named', async (t) => {
@@ -261,14 +339,24 @@ test('sync state: round trip with and without momentum, missing file, and bad fi
   assert.deepEqual(await readSyncState(paths.sync, n), { version: 4, momentum, residual });
   await writeSyncState(dir, 'j', { version: 5, momentum: null, residual });
   assert.deepEqual(await readSyncState(paths.sync, n), { version: 5, momentum: null, residual });
-  await assert.rejects(readSyncState(paths.sync, n + 1), new RegExp(`"downlink.residual" has shape \\[${n}\\], the model needs \\[${n + 1}\\]`));
+  await assert.rejects(
+    readSyncState(paths.sync, n + 1),
+    new RegExp(`"downlink.residual" has shape \\[${n}\\], the model needs \\[${n + 1}\\]`),
+  );
   const nan = residual.slice();
   nan[2] = NaN;
   await writeSyncState(dir, 'j', { version: 6, momentum: null, residual: nan });
   await assert.rejects(readSyncState(paths.sync, n), /sync state .*non-finite value NaN/);
   await writeSafetensors(paths.sync, [{ name: 'outer.momentum', shape: [n], data: momentum }], { version: '7' });
   await assert.rejects(readSyncState(paths.sync, n), /is missing tensor "downlink.residual"/);
-  await writeSafetensors(paths.sync, [{ name: 'downlink.residual', shape: [n], data: residual }, { name: 'x', shape: [1], data: new Float32Array(1) }], { version: '7' });
+  await writeSafetensors(
+    paths.sync,
+    [
+      { name: 'downlink.residual', shape: [n], data: residual },
+      { name: 'x', shape: [1], data: new Float32Array(1) },
+    ],
+    { version: '7' },
+  );
   await assert.rejects(readSyncState(paths.sync, n), /has unexpected tensor "x"/);
   await writeSafetensors(paths.sync, [{ name: 'downlink.residual', shape: [n], data: residual }]);
   await assert.rejects(readSyncState(paths.sync, n), /has no valid "version" in its metadata/);

@@ -45,7 +45,8 @@ export function encodeSafetensors(tensors: Tensor[], metadata: Record<string, st
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const t of tensors) {
-    if (!t.name || t.name === '__metadata__') throw new SafetensorsError(`invalid tensor name ${JSON.stringify(t.name)}`);
+    if (!t.name || t.name === '__metadata__')
+      throw new SafetensorsError(`invalid tensor name ${JSON.stringify(t.name)}`);
     if (Object.hasOwn(header, t.name)) throw new SafetensorsError(`duplicate tensor name "${t.name}"`);
     if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new SafetensorsError(`tensor "${t.name}" has an invalid shape [${t.shape.join(', ')}]`);
@@ -88,7 +89,8 @@ export interface DecodeOptions {
 
 /** Parses and validates safetensors bytes (F32 tensors only). */
 export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): Safetensors {
-  if (bytes.length < 8) throw new SafetensorsError(`truncated: ${bytes.length} bytes, the 8-byte header length is missing`);
+  if (bytes.length < 8)
+    throw new SafetensorsError(`truncated: ${bytes.length} bytes, the 8-byte header length is missing`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = view.getBigUint64(0, true);
   if (n64 > BigInt(MAX_HEADER_BYTES)) {
@@ -125,7 +127,9 @@ export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): 
     const t = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
     if (t === null || typeof t !== 'object') throw new SafetensorsError(`tensor "${name}": entry must be an object`);
     if (t.dtype !== 'F32') {
-      throw new SafetensorsError(`tensor "${name}": unsupported dtype ${JSON.stringify(t.dtype)}, only F32 is supported`);
+      throw new SafetensorsError(
+        `tensor "${name}": unsupported dtype ${JSON.stringify(t.dtype)}, only F32 is supported`,
+      );
     }
     const shape = t.shape;
     if (!Array.isArray(shape) || !shape.every((d): d is number => Number.isSafeInteger(d) && d >= 0)) {
@@ -137,7 +141,9 @@ export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): 
     }
     const [begin, end] = off as [number, number];
     if (begin > end || end > dataLen) {
-      throw new SafetensorsError(`tensor "${name}": data_offsets [${begin}, ${end}] out of range of the ${dataLen} data bytes`);
+      throw new SafetensorsError(
+        `tensor "${name}": data_offsets [${begin}, ${end}] out of range of the ${dataLen} data bytes`,
+      );
     }
     if (end - begin !== product(shape) * 4) {
       throw new SafetensorsError(
@@ -151,11 +157,14 @@ export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): 
   let expect = 0;
   for (const e of sorted) {
     if (e.begin !== expect) {
-      throw new SafetensorsError(`tensor "${e.name}": data_offsets start at ${e.begin}, expected ${expect} (overlap or gap)`);
+      throw new SafetensorsError(
+        `tensor "${e.name}": data_offsets start at ${e.begin}, expected ${expect} (overlap or gap)`,
+      );
     }
     expect = e.end;
   }
-  if (expect !== dataLen) throw new SafetensorsError(`${dataLen - expect} data bytes after the last tensor are not covered`);
+  if (expect !== dataLen)
+    throw new SafetensorsError(`${dataLen - expect} data bytes after the last tensor are not covered`);
 
   const tensors: Tensor[] = entries.map((e) => {
     const data = new Float32Array((e.end - e.begin) / 4);
@@ -186,7 +195,11 @@ async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 /** Writes a safetensors file atomically (temp file then rename: readers never see half a file). */
-export async function writeSafetensors(path: string, tensors: Tensor[], metadata: Record<string, string> = {}): Promise<void> {
+export async function writeSafetensors(
+  path: string,
+  tensors: Tensor[],
+  metadata: Record<string, string> = {},
+): Promise<void> {
   await writeAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
@@ -199,7 +212,11 @@ export async function readSafetensors(source: string | Uint8Array, opts: DecodeO
 export function paramsToTensors(cfg: ModelConfig, flat: Float32Array): Tensor[] {
   const count = modelParamCount(cfg);
   if (flat.length !== count) throw new RangeError(`expected ${count} parameters for this model, got ${flat.length}`);
-  return modelParamSpecs(cfg).map((s) => ({ name: s.name, shape: s.shape, data: flat.subarray(s.offset, s.offset + s.size) }));
+  return modelParamSpecs(cfg).map((s) => ({
+    name: s.name,
+    shape: s.shape,
+    data: flat.subarray(s.offset, s.offset + s.size),
+  }));
 }
 
 /** Reassembles the flat parameter vector, checking that every tensor is present with its shape. */
@@ -211,7 +228,9 @@ export function tensorsToParams(cfg: ModelConfig, tensors: Tensor[]): Float32Arr
     const t = byName.get(s.name);
     if (!t) throw new SafetensorsError(`checkpoint is missing tensor "${s.name}"`);
     if (t.shape.length !== s.shape.length || t.shape.some((d, i) => d !== s.shape[i])) {
-      throw new SafetensorsError(`tensor "${s.name}" has shape [${t.shape.join(', ')}], the model needs [${s.shape.join(', ')}]`);
+      throw new SafetensorsError(
+        `tensor "${s.name}" has shape [${t.shape.join(', ')}], the model needs [${s.shape.join(', ')}]`,
+      );
     }
     out.set(t.data, s.offset);
   }
@@ -234,9 +253,15 @@ export interface CheckpointPaths {
 }
 
 export function checkpointPaths(dataDir: string, jobId: string): CheckpointPaths {
-  if (!ID_RE.test(jobId)) throw new RangeError(`job id must be 1..64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(jobId)}`);
+  if (!ID_RE.test(jobId))
+    throw new RangeError(`job id must be 1..64 characters of A-Z a-z 0-9 _ -, got ${JSON.stringify(jobId)}`);
   const dir = join(dataDir, 'jobs', jobId);
-  return { dir, latest: join(dir, 'latest.safetensors'), version: (v) => join(dir, `v${v}.safetensors`), sync: join(dir, 'sync-latest.safetensors') };
+  return {
+    dir,
+    latest: join(dir, 'latest.safetensors'),
+    version: (v) => join(dir, `v${v}.safetensors`),
+    sync: join(dir, 'sync-latest.safetensors'),
+  };
 }
 
 const VERSION_FILE = /^v(\d+)\.safetensors$/;
@@ -259,7 +284,8 @@ export async function writeCheckpoint(
   params: Float32Array,
   metadata: Record<string, string> = {},
 ): Promise<string> {
-  if (!Number.isSafeInteger(version) || version < 0) throw new RangeError(`version must be a non-negative integer, got ${version}`);
+  if (!Number.isSafeInteger(version) || version < 0)
+    throw new RangeError(`version must be a non-negative integer, got ${version}`);
   const paths = checkpointPaths(dataDir, jobId);
   await mkdir(paths.dir, { recursive: true });
   const bytes = encodeSafetensors(paramsToTensors(cfg, params), {
@@ -330,7 +356,8 @@ const RESIDUAL = 'downlink.residual';
 
 /** Saves the sync state of `version` atomically (write it after the weights of that version). */
 export async function writeSyncState(dataDir: string, jobId: string, s: SyncCheckpoint): Promise<void> {
-  if (!Number.isSafeInteger(s.version) || s.version < 0) throw new RangeError(`version must be a non-negative integer, got ${s.version}`);
+  if (!Number.isSafeInteger(s.version) || s.version < 0)
+    throw new RangeError(`version must be a non-negative integer, got ${s.version}`);
   const paths = checkpointPaths(dataDir, jobId);
   await mkdir(paths.dir, { recursive: true });
   const tensors: Tensor[] = [{ name: RESIDUAL, shape: [s.residual.length], data: s.residual }];
@@ -353,7 +380,10 @@ export async function readSyncState(path: string, n: number): Promise<SyncCheckp
   const version = metadataVersion(st, `sync state ${path}`);
   const get = (name: string) => {
     const t = st.tensors.find((x) => x.name === name);
-    if (t && (t.shape.length !== 1 || t.shape[0] !== n)) throw new SafetensorsError(`sync state ${path}: "${name}" has shape [${t.shape.join(', ')}], the model needs [${n}]`);
+    if (t && (t.shape.length !== 1 || t.shape[0] !== n))
+      throw new SafetensorsError(
+        `sync state ${path}: "${name}" has shape [${t.shape.join(', ')}], the model needs [${n}]`,
+      );
     return t?.data ?? null;
   };
   const residual = get(RESIDUAL);
@@ -364,7 +394,11 @@ export async function readSyncState(path: string, n: number): Promise<SyncCheckp
 }
 
 /** The job's latest checkpoint, or undefined when none was written yet. */
-export function loadLatestCheckpoint(dataDir: string, jobId: string, cfg: ModelConfig): Promise<LoadedCheckpoint | undefined> {
+export function loadLatestCheckpoint(
+  dataDir: string,
+  jobId: string,
+  cfg: ModelConfig,
+): Promise<LoadedCheckpoint | undefined> {
   return readCheckpointParams(checkpointPaths(dataDir, jobId).latest, cfg);
 }
 
@@ -385,11 +419,14 @@ export function checkpointModel(st: Safetensors, what: string): ModelConfig {
   const emb = byName.get('embedding.weight');
   const hid = byName.get('hidden.weight');
   if (!emb || !hid || emb.shape.length !== 2 || hid.shape.length !== 2) {
-    throw new SafetensorsError(`${what} has no "model" in its metadata and is not a Starling MLP checkpoint (no embedding.weight / hidden.weight)`);
+    throw new SafetensorsError(
+      `${what} has no "model" in its metadata and is not a Starling MLP checkpoint (no embedding.weight / hidden.weight)`,
+    );
   }
   const [V, D] = emb.shape;
   const [H, KD] = hid.shape;
-  if (D === 0 || KD % D !== 0) throw new SafetensorsError(`${what}: hidden.weight's ${KD} inputs are not a multiple of the embedding width ${D}`);
+  if (D === 0 || KD % D !== 0)
+    throw new SafetensorsError(`${what}: hidden.weight's ${KD} inputs are not a multiple of the embedding width ${D}`);
   try {
     return parseModelConfig({ type: 'mlp', vocab: V, context: KD / D, embed: D, hidden: H });
   } catch (e) {
@@ -398,7 +435,9 @@ export function checkpointModel(st: Safetensors, what: string): ModelConfig {
 }
 
 /** Reads any Starling checkpoint (finite values required) with the model it holds. */
-export async function readModelCheckpoint(path: string): Promise<{ cfg: ModelConfig; params: Float32Array; metadata: Record<string, string> }> {
+export async function readModelCheckpoint(
+  path: string,
+): Promise<{ cfg: ModelConfig; params: Float32Array; metadata: Record<string, string> }> {
   const st = await readSafetensors(path, { requireFinite: true });
   const cfg = checkpointModel(st, path);
   return { cfg, params: tensorsToParams(cfg, st.tensors), metadata: st.metadata };

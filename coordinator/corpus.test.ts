@@ -3,7 +3,16 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildJobData, CorpusError, decodeText, loadCorpus, prepareJobData, sha256Hex, SHARED_DATA_DIR, sharedSourcePath } from './corpus';
+import {
+  buildJobData,
+  CorpusError,
+  decodeText,
+  loadCorpus,
+  prepareJobData,
+  sha256Hex,
+  SHARED_DATA_DIR,
+  sharedSourcePath,
+} from './corpus';
 import { MAX_CORPUS_BYTES, parseJobSpec } from './job-spec';
 import { Store } from './store';
 
@@ -73,7 +82,10 @@ test('file: errors name the file and the problem', async (t) => {
   truncateSync(big, MAX_CORPUS_BYTES + 1); // sparse: no 32 MiB write
   await assert.rejects(loadCorpus(`file:${big}`), /is 33554433 bytes, over the 32 MiB limit/);
   await assert.rejects(loadCorpus('http://x'), /unknown data source "http:\/\/x"/);
-  await assert.rejects(loadCorpus('builtin:cmudict', { maxBytes: 0 }), /maxBytes must be an integer in \[1, 33554432\], got 0/);
+  await assert.rejects(
+    loadCorpus('builtin:cmudict', { maxBytes: 0 }),
+    /maxBytes must be an integer in \[1, 33554432\], got 0/,
+  );
   await assert.rejects(loadCorpus('builtin:cmudict', { maxBytes: 3 }), CorpusError);
 });
 
@@ -97,7 +109,10 @@ test('upload: reads a stored upload; unknown ids are a clear error', async (t) =
   const rec = await store.saveUpload(new TextEncoder().encode('uploaded text\n'));
   const c = await loadCorpus(`upload:${rec.id}`, { store });
   assert.equal(c.text, 'uploaded text\n');
-  await assert.rejects(loadCorpus('upload:nope', { store }), /unknown upload id "nope": upload the text with POST \/api\/uploads first/);
+  await assert.rejects(
+    loadCorpus('upload:nope', { store }),
+    /unknown upload id "nope": upload the text with POST \/api\/uploads first/,
+  );
   await assert.rejects(loadCorpus(`upload:${rec.id}`), /need the store/);
 });
 
@@ -119,7 +134,10 @@ test('shared:<name> reads ../shared/data/<name>.txt, and says where it looked wh
   assert.equal(SHARED_DATA_DIR, join(process.cwd(), '..', 'shared', 'data'));
   await assert.rejects(loadCorpus('shared:no-such-corpus'), (e: unknown) => {
     assert.ok(e instanceof CorpusError);
-    assert.match(e.message, /^shared:no-such-corpus: .*no-such-corpus\.txt not found\. The reference data sets are not part of Starling: .* or point at your copy with file:PATH$/);
+    assert.match(
+      e.message,
+      /^shared:no-such-corpus: .*no-such-corpus\.txt not found\. The reference data sets are not part of Starling: .* or point at your copy with file:PATH$/,
+    );
     return true;
   });
   await assert.rejects(loadCorpus('shared:../etc/passwd'), /shared: source needs a name of 1\.\.64 of a-z 0-9 _ -/);
@@ -135,17 +153,31 @@ test('shared:<name> reads ../shared/data/<name>.txt, and says where it looked wh
 
 test('buildJobData fits a GPT to the data: vocabulary, parameter limit, sequences of context + 1', () => {
   const text = 'to be or not to be, that is the question\n'.repeat(30);
-  const spec = parseJobSpec({ model: { type: 'gpt', context: 16, layers: 1, heads: 2, width: 16 }, train: { shards: 4 } });
+  const spec = parseJobSpec({
+    model: { type: 'gpt', context: 16, layers: 1, heads: 2, width: 16 },
+    train: { shards: 4 },
+  });
   const d = buildJobData(spec, { text, description: 't' });
   assert.equal(d.train.length + d.val.length, text.length);
   assert.throws(
-    () => buildJobData(parseJobSpec({ model: { type: 'gpt', layers: 96, width: 1024, heads: 8 } }), { text, description: 't' }),
+    () =>
+      buildJobData(parseJobSpec({ model: { type: 'gpt', layers: 96, width: 1024, heads: 8 } }), {
+        text,
+        description: 't',
+      }),
     /^CorpusError: GPT 96 layers × width 1024, .*: [\d,]+ params: over the limit of 16,000,000 parameters a job may have/,
   );
   const wide = Array.from({ length: 4097 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
-  assert.throws(() => buildJobData(spec, { text: wide, description: 't' }), /model.vocab must be an integer in \[2, 4096\], got 4097 \(the corpus has 4097 distinct characters\)/);
   assert.throws(
-    () => buildJobData(parseJobSpec({ model: { type: 'gpt', context: 200, layers: 1, heads: 2, width: 16 } }), { text: text.slice(0, 300), description: 't' }),
+    () => buildJobData(spec, { text: wide, description: 't' }),
+    /model.vocab must be an integer in \[2, 4096\], got 4097 \(the corpus has 4097 distinct characters\)/,
+  );
+  assert.throws(
+    () =>
+      buildJobData(parseJobSpec({ model: { type: 'gpt', context: 200, layers: 1, heads: 2, width: 16 } }), {
+        text: text.slice(0, 300),
+        description: 't',
+      }),
     /corpus too small/,
   );
 });
@@ -158,12 +190,21 @@ test('buildJobData checks vocabulary limits, shard sizes and the stored vocabula
   assert.equal(d.val.length, Math.round(text.length * 0.2));
   assert.equal(d.tokenizer.decode(d.val), text.slice(d.train.length));
 
-  assert.throws(() => buildJobData(spec, { text: 'aaaaaaaaaaaaaaaaaaaa', description: 't' }), /model.vocab must be an integer in \[2, 4096\], got 1 \(the corpus has 1 distinct characters\)/);
+  assert.throws(
+    () => buildJobData(spec, { text: 'aaaaaaaaaaaaaaaaaaaa', description: 't' }),
+    /model.vocab must be an integer in \[2, 4096\], got 1 \(the corpus has 1 distinct characters\)/,
+  );
   const wide = Array.from({ length: 4097 }, (_, i) => String.fromCodePoint(0x4e00 + i)).join('');
   assert.throws(() => buildJobData(spec, { text: wide, description: 't' }), /model.vocab .* got 4097/);
-  assert.throws(() => buildJobData(parseJobSpec({ model: { context: 4 }, train: { shards: 20 } }), { text, description: 't' }), /corpus too small for train.shards 20: 90 training tokens give shards of 4 tokens, each needs at least 5/);
+  assert.throws(
+    () => buildJobData(parseJobSpec({ model: { context: 4 }, train: { shards: 20 } }), { text, description: 't' }),
+    /corpus too small for train.shards 20: 90 training tokens give shards of 4 tokens, each needs at least 5/,
+  );
   assert.throws(() => buildJobData(spec, { text: 'abcdef', description: 't' }), /corpus too small: 6 tokens/);
-  assert.throws(() => buildJobData(spec, { text: text + 'z', description: 't' }, d.tokenizer.vocab), /does not match the job's vocabulary: unknown character "z"/);
+  assert.throws(
+    () => buildJobData(spec, { text: text + 'z', description: 't' }, d.tokenizer.vocab),
+    /does not match the job's vocabulary: unknown character "z"/,
+  );
 });
 
 test('prepareJobData caches per job and refuses a corpus that changed since creation', async (t) => {
@@ -185,7 +226,10 @@ test('prepareJobData caches per job and refuses a corpus that changed since crea
 
   const job2 = store.createJob({ name: 'c2', spec, vocab: [...built.tokenizer.vocab], corpusSha256: sha256Hex(text) });
   writeFileSync(path, text.replace('cat', 'hat'));
-  await assert.rejects(prepareJobData(store, job2), /the corpus of job ".*" \(file:.*\) changed since the job was created/);
+  await assert.rejects(
+    prepareJobData(store, job2),
+    /the corpus of job ".*" \(file:.*\) changed since the job was created/,
+  );
   writeFileSync(path, text);
   assert.deepEqual((await prepareJobData(store, job2)).train, built.train, 'a failure is not cached');
 });

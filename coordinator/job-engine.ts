@@ -95,7 +95,8 @@ export class JobEngine extends EventEmitter {
   private stopped = false;
   private running = false;
   private wake: (() => void) | null = null;
-  private collecting: { round: number; assigned: Set<DonorState>; updates: ArrivedUpdate[]; rejected: number } | null = null;
+  private collecting: { round: number; assigned: Set<DonorState>; updates: ArrivedUpdate[]; rejected: number } | null =
+    null;
   /** Late updates not yet reported; counted into the next round result (they also arrive between rounds). */
   private lateCount = 0;
   private nextShard = 0;
@@ -206,9 +207,11 @@ export class JobEngine extends EventEmitter {
   onUpdate(donorId: string, h: UpdateHeader, body: Uint8Array): void {
     const d = this.donors.get(donorId);
     if (!d) throw new Error(`update from unknown donor ${donorId}`);
-    if (h.jobId !== this.cfg.jobId) throw new Error(`update for job ${h.jobId}, but this donor trains ${this.cfg.jobId}`);
+    if (h.jobId !== this.cfg.jobId)
+      throw new Error(`update for job ${h.jobId}, but this donor trains ${this.cfg.jobId}`);
     if (h.n !== this.n) throw new Error(`update has n=${h.n} parameters, the model has ${this.n}`);
-    if (h.codec !== this.sync.up.name) throw new Error(`update codec ${h.codec}, but this job sends ${this.sync.up.name}`);
+    if (h.codec !== this.sync.up.name)
+      throw new Error(`update codec ${h.codec}, but this job sends ${this.sync.up.name}`);
     // A malformed message (wrong size for the codec) is refused like a wrong n: it does not count as
     // the donor's answer. One that has the right size but does not decode does (below).
     checkPayloadSize(this.sync.up, body.byteLength, 'update');
@@ -216,7 +219,9 @@ export class JobEngine extends EventEmitter {
     const c = this.collecting;
     if (!c || c.round !== h.round || h.baseVersion !== this.version) {
       this.lateCount++;
-      this.hooks.log(`late update from ${donorId} for round ${h.round} (now ${c?.round ?? 'between rounds'}): left out`);
+      this.hooks.log(
+        `late update from ${donorId} for round ${h.round} (now ${c?.round ?? 'between rounds'}): left out`,
+      );
       return;
     }
     // Only the connection that was assigned this round may answer it, and only once: a second
@@ -325,7 +330,11 @@ export class JobEngine extends EventEmitter {
           // New or further behind: a full snapshot (exactly the n values, also when params is a view).
           const p = this.params;
           const body = new Uint8Array(p.buffer.slice(p.byteOffset, p.byteOffset + p.byteLength));
-          await d.link.send('weights', { jobId: this.cfg.jobId, version: this.version, n: this.n, encoding: 'f32' }, body);
+          await d.link.send(
+            'weights',
+            { jobId: this.cfg.jobId, version: this.version, n: this.n, encoding: 'f32' },
+            body,
+          );
           d.version = this.version;
         }
         const steps = this.cfg.train.localSteps;

@@ -3,7 +3,14 @@
 // running is resumed from its latest checkpoint, so a coordinator restart loses no job.
 import { EventEmitter } from 'node:events';
 import type { Message } from '../src/protocol/messages';
-import { modelEvalBatch, modelFlopsPerToken, modelInit, modelLoss, modelParamCount, type ModelConfig } from '../src/model/model';
+import {
+  modelEvalBatch,
+  modelFlopsPerToken,
+  modelInit,
+  modelLoss,
+  modelParamCount,
+  type ModelConfig,
+} from '../src/model/model';
 import { JobEngine, type DonorLink, type EngineConfig, type RoundResult } from './job-engine';
 import type { HubTarget } from './donor-hub';
 import type { JobRunner } from './api';
@@ -75,7 +82,12 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
 
   // --- HubTarget ---------------------------------------------------------------------------
   attachDonor(link: DonorLink): void {
-    this.store.upsertDonor({ id: link.donorId, jobId: this.active?.cfg.jobId ?? null, adapter: link.adapter, state: 'joined' });
+    this.store.upsertDonor({
+      id: link.donorId,
+      jobId: this.active?.cfg.jobId ?? null,
+      adapter: link.adapter,
+      state: 'joined',
+    });
     if (this.active) this.active.addDonor(link);
     else {
       this.lobby.set(link.donorId, link);
@@ -96,7 +108,8 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     }
     switch (m.kind) {
       case 'ready':
-        if (m.header.jobId !== e.cfg.jobId) throw new Error(`ready for job ${m.header.jobId}, the running job is ${e.cfg.jobId}`);
+        if (m.header.jobId !== e.cfg.jobId)
+          throw new Error(`ready for job ${m.header.jobId}, the running job is ${e.cfg.jobId}`);
         e.onReady(donorId, m.header.version);
         break;
       case 'status':
@@ -167,7 +180,9 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     // sync file of another version (a crash between the two writes) is not used.
     const syncState = saved ? await readSyncState(paths.sync, n) : undefined;
     if (syncState && syncState.version !== version) {
-      this.log(`job ${jobId}: sync state is for v${syncState.version}, the weights are v${version}: outer momentum and downlink residual start empty`);
+      this.log(
+        `job ${jobId}: sync state is for v${syncState.version}, the weights are v${version}: outer momentum and downlink residual start empty`,
+      );
     }
     const resume = syncState?.version === version ? syncState : undefined;
     const val = modelEvalBatch(model, data.val, validationTargets(model));
@@ -180,28 +195,38 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
       dropAfterMisses: 2,
     };
     const store = this.store;
-    const engine = new JobEngine(cfg, params, version, job.round ?? 0, {
-      evaluate: (p) => modelLoss(model, p, val),
-      checkpoint: async (v, p, sync) => {
-        await writeCheckpoint(this.dataDir, jobId, model, v, p, { job: spec.name, vocab: JSON.stringify(data.tokenizer.vocab) });
-        await writeSyncState(this.dataDir, jobId, { version: v, ...sync });
+    const engine = new JobEngine(
+      cfg,
+      params,
+      version,
+      job.round ?? 0,
+      {
+        evaluate: (p) => modelLoss(model, p, val),
+        checkpoint: async (v, p, sync) => {
+          await writeCheckpoint(this.dataDir, jobId, model, v, p, {
+            job: spec.name,
+            vocab: JSON.stringify(data.tokenizer.vocab),
+          });
+          await writeSyncState(this.dataDir, jobId, { version: v, ...sync });
+        },
+        recordRound: (r) => {
+          store.recordRound(r);
+          store.updateJobProgress(jobId, { round: r.round + 1, version: r.version });
+        },
+        recordDonor: (d) =>
+          store.upsertDonor({
+            id: d.donorId,
+            jobId,
+            adapter: d.adapter,
+            state: d.state,
+            roundsContributed: d.roundsContributed,
+            bytesUp: d.bytesUp,
+            bytesDown: d.bytesDown,
+          }),
+        log: this.log,
       },
-      recordRound: (r) => {
-        store.recordRound(r);
-        store.updateJobProgress(jobId, { round: r.round + 1, version: r.version });
-      },
-      recordDonor: (d) =>
-        store.upsertDonor({
-          id: d.donorId,
-          jobId,
-          adapter: d.adapter,
-          state: d.state,
-          roundsContributed: d.roundsContributed,
-          bytesUp: d.bytesUp,
-          bytesDown: d.bytesDown,
-        }),
-      log: this.log,
-    }, resume);
+      resume,
+    );
     if (!saved) await engine.checkpointNow();
     return engine;
   }

@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFAULT_GPT_MODEL, DEFAULT_JOB, DEFAULT_MLP_MODEL, JobSpecError, jobModelConfig, parseJobSpec } from './job-spec';
+import {
+  DEFAULT_GPT_MODEL,
+  DEFAULT_JOB,
+  DEFAULT_MLP_MODEL,
+  JobSpecError,
+  jobModelConfig,
+  parseJobSpec,
+} from './job-spec';
 import { validateModel } from '../src/model/model';
 import { validateMlpConfig } from '../src/model/mlp-spec';
 
@@ -37,7 +44,12 @@ test('the defaults are themselves valid and the models pass the model validation
 });
 
 test('given fields are kept, missing ones in the same section are defaulted', () => {
-  const s = parseJobSpec({ name: 'tiny', model: { context: 4 }, train: { lr: 0.01, seed: 0 }, data: { source: 'upload:abc_12' } });
+  const s = parseJobSpec({
+    name: 'tiny',
+    model: { context: 4 },
+    train: { lr: 0.01, seed: 0 },
+    data: { source: 'upload:abc_12' },
+  });
   assert.equal(s.name, 'tiny');
   assert.equal(s.model.context, 4);
   assert.equal(s.model.type === 'mlp' && s.model.hidden, DEFAULT_MLP_MODEL.hidden);
@@ -60,8 +72,16 @@ test('malformed roots and sections are rejected', () => {
 });
 
 test('unknown fields are rejected by name', () => {
-  expectSpecError({ learningRate: 1 }, 'learningRate', /unknown field "learningRate" \(allowed: name, model, data, train\)/);
-  expectSpecError({ train: { learningRate: 1 } }, 'train.learningRate', /unknown field "train.learningRate" \(allowed: rounds,/);
+  expectSpecError(
+    { learningRate: 1 },
+    'learningRate',
+    /unknown field "learningRate" \(allowed: name, model, data, train\)/,
+  );
+  expectSpecError(
+    { train: { learningRate: 1 } },
+    'train.learningRate',
+    /unknown field "train.learningRate" \(allowed: rounds,/,
+  );
   expectSpecError({ model: { vocab: 50 } }, 'model.vocab', /unknown field "model.vocab"/);
   expectSpecError({ data: { path: 'x' } }, 'data.path', /unknown field "data.path"/);
 });
@@ -93,7 +113,11 @@ test('out-of-range values are rejected, at and just past each bound', () => {
   expectSpecError({ model: { context: 65 } }, 'model.context', /model.context must be an integer in \[1, 64\], got 65/);
   expectSpecError({ model: { embed: 0 } }, 'model.embed', /\[1, 512\]/);
   expectSpecError({ model: { hidden: 4097 } }, 'model.hidden', /\[1, 4096\]/);
-  expectSpecError({ data: { valFraction: 0 } }, 'data.valFraction', /data.valFraction must be a number in \(0, 0.5\], got 0/);
+  expectSpecError(
+    { data: { valFraction: 0 } },
+    'data.valFraction',
+    /data.valFraction must be a number in \(0, 0.5\], got 0/,
+  );
   expectSpecError({ data: { valFraction: 0.6 } }, 'data.valFraction', /got 0.6/);
   expectSpecError({ data: { maxBytes: 100 } }, 'data.maxBytes', /\[1024, 33554432\], got 100/);
   expectSpecError({ name: '' }, 'name', /1..80 characters, got ""/);
@@ -103,7 +127,16 @@ test('out-of-range values are rejected, at and just past each bound', () => {
 
 test('data.source must name a known kind of source', () => {
   assert.equal(parseJobSpec({ data: { source: 'shared:tinyshakespeare' } }).data.source, 'shared:tinyshakespeare');
-  for (const bad of ['', 'http://example.com/x.txt', 'builtin:shakespeare', 'file:', 'upload:../etc', 'upload:', 'shared:../x', 'shared:']) {
+  for (const bad of [
+    '',
+    'http://example.com/x.txt',
+    'builtin:shakespeare',
+    'file:',
+    'upload:../etc',
+    'upload:',
+    'shared:../x',
+    'shared:',
+  ]) {
     expectSpecError({ data: { source: bad } }, 'data.source', /data.source must be/);
   }
 });
@@ -126,23 +159,51 @@ test('model.type "gpt" takes the GPT fields and defaults, and clips gradients at
   assert.notEqual(s.model, DEFAULT_GPT_MODEL, 'a fresh copy');
   assert.equal(s.train.gradClip, 1);
   assert.equal(parseJobSpec({}).train.gradClip, 0, 'the MLP does not clip by default');
-  assert.equal(parseJobSpec({ model: { type: 'gpt' }, train: { gradClip: 0 } }).train.gradClip, 0, 'gradClip 0 turns it off');
+  assert.equal(
+    parseJobSpec({ model: { type: 'gpt' }, train: { gradClip: 0 } }).train.gradClip,
+    0,
+    'gradClip 0 turns it off',
+  );
   assert.equal(parseJobSpec({ train: { gradClip: 0.5 } }).train.gradClip, 0.5);
-  expectSpecError({ train: { gradClip: -1 } }, 'train.gradClip', /^train.gradClip must be a number in \[0, 1000\], got -1$/);
+  expectSpecError(
+    { train: { gradClip: -1 } },
+    'train.gradClip',
+    /^train.gradClip must be a number in \[0, 1000\], got -1$/,
+  );
   const g = parseJobSpec({
     model: { type: 'gpt', context: 16, layers: 3, heads: 4, width: 32, tiedEmbeddings: false, lowRank: { rank: 8 } },
   }).model;
-  assert.deepEqual(g, { type: 'gpt', context: 16, layers: 3, heads: 4, width: 32, tiedEmbeddings: false, lowRank: { rank: 8, layers: 'middle' } });
+  assert.deepEqual(g, {
+    type: 'gpt',
+    context: 16,
+    layers: 3,
+    heads: 4,
+    width: 32,
+    tiedEmbeddings: false,
+    lowRank: { rank: 8, layers: 'middle' },
+  });
   // With the data's vocabulary it is a valid model for the facade.
   validateModel(jobModelConfig(g, 65));
   assert.equal(parseJobSpec({ model: { type: 'gpt', lowRank: { rank: 4, layers: 'all' } } }).model.type, 'gpt');
 });
 
 test('a field of the other model family is named as such', () => {
-  expectSpecError({ model: { layers: 2 } }, 'model.layers', /^model.layers is a GPT field; it needs model.type "gpt" \(model.type is "mlp"; allowed: type, context, embed, hidden\)$/);
+  expectSpecError(
+    { model: { layers: 2 } },
+    'model.layers',
+    /^model.layers is a GPT field; it needs model.type "gpt" \(model.type is "mlp"; allowed: type, context, embed, hidden\)$/,
+  );
   expectSpecError({ model: { type: 'mlp', lowRank: { rank: 2 } } }, 'model.lowRank', /model.lowRank is a GPT field/);
-  expectSpecError({ model: { type: 'gpt', hidden: 64 } }, 'model.hidden', /^model.hidden is an MLP field; it needs model.type "mlp" \(model.type is "gpt"; allowed: type, context, layers, heads, width, tiedEmbeddings, lowRank\)$/);
-  expectSpecError({ model: { type: 'gpt', depth: 2 } }, 'model.depth', /unknown field "model.depth" for model.type "gpt" \(allowed: type, context, layers/);
+  expectSpecError(
+    { model: { type: 'gpt', hidden: 64 } },
+    'model.hidden',
+    /^model.hidden is an MLP field; it needs model.type "mlp" \(model.type is "gpt"; allowed: type, context, layers, heads, width, tiedEmbeddings, lowRank\)$/,
+  );
+  expectSpecError(
+    { model: { type: 'gpt', depth: 2 } },
+    'model.depth',
+    /unknown field "model.depth" for model.type "gpt" \(allowed: type, context, layers/,
+  );
 });
 
 test('GPT fields: each limit, and the cross-field rules, name the field', () => {
@@ -151,15 +212,43 @@ test('GPT fields: each limit, and the cross-field rules, name the field', () => 
   expectSpecError(gpt({ heads: 129 }), 'model.heads', /\[1, 128\], got 129/);
   expectSpecError(gpt({ width: 8193 }), 'model.width', /\[1, 8192\], got 8193/);
   expectSpecError(gpt({ context: 4097 }), 'model.context', /\[1, 4096\], got 4097/);
-  expectSpecError(gpt({ tiedEmbeddings: 'yes' }), 'model.tiedEmbeddings', /^model.tiedEmbeddings must be true or false, got "yes"$/);
-  expectSpecError(gpt({ width: 30, heads: 4 }), 'model.width', /model.width \(30\) must be divisible by model.heads \(4\)/);
-  expectSpecError(gpt({ width: 256, heads: 1 }), 'model.heads', /head size model.width \/ model.heads = 256 is over the attention kernel's limit of 128/);
-  expectSpecError(gpt({ lowRank: { rank: 65 } }), 'model.lowRank.rank', /model.lowRank.rank must be an integer in \[1, 64\] \(the width\), got 65/);
-  expectSpecError(gpt({ lowRank: { rank: 0 } }), 'model.lowRank.rank', /model.lowRank.rank must be an integer in \[1, 8192\], got 0/);
+  expectSpecError(
+    gpt({ tiedEmbeddings: 'yes' }),
+    'model.tiedEmbeddings',
+    /^model.tiedEmbeddings must be true or false, got "yes"$/,
+  );
+  expectSpecError(
+    gpt({ width: 30, heads: 4 }),
+    'model.width',
+    /model.width \(30\) must be divisible by model.heads \(4\)/,
+  );
+  expectSpecError(
+    gpt({ width: 256, heads: 1 }),
+    'model.heads',
+    /head size model.width \/ model.heads = 256 is over the attention kernel's limit of 128/,
+  );
+  expectSpecError(
+    gpt({ lowRank: { rank: 65 } }),
+    'model.lowRank.rank',
+    /model.lowRank.rank must be an integer in \[1, 64\] \(the width\), got 65/,
+  );
+  expectSpecError(
+    gpt({ lowRank: { rank: 0 } }),
+    'model.lowRank.rank',
+    /model.lowRank.rank must be an integer in \[1, 8192\], got 0/,
+  );
   expectSpecError(gpt({ lowRank: {} }), 'model.lowRank.rank', /model.lowRank.rank is required/);
   expectSpecError(gpt({ lowRank: 4 }), 'model.lowRank', /model.lowRank must be an object, got 4/);
-  expectSpecError(gpt({ lowRank: { rank: 4, layers: 'some' } }), 'model.lowRank.layers', /must be one of "middle", "all", got "some"/);
-  expectSpecError(gpt({ lowRank: { rank: 4, r: 2 } }), 'model.lowRank.r', /unknown field "model.lowRank.r" \(allowed: rank, layers\)/);
+  expectSpecError(
+    gpt({ lowRank: { rank: 4, layers: 'some' } }),
+    'model.lowRank.layers',
+    /must be one of "middle", "all", got "some"/,
+  );
+  expectSpecError(
+    gpt({ lowRank: { rank: 4, r: 2 } }),
+    'model.lowRank.r',
+    /unknown field "model.lowRank.r" \(allowed: rank, layers\)/,
+  );
   // The default GPT has 2 layers: 'middle' would factorise nothing.
   expectSpecError(gpt({ lowRank: { rank: 4 } }), 'model.lowRank.layers', /needs model.layers ≥ 3, got 2/);
 });
@@ -177,7 +266,10 @@ test('train.codec/downCodec/outer: canonical names, downCodec follows codec, DiL
   const given = parseJobSpec({ train: { localSteps: 1, outerLr: 0.5, outerMomentum: 0.5 } });
   assert.deepEqual([given.train.outerLr, given.train.outerMomentum], [0.5, 0.5]);
   const bad = (train: Record<string, unknown>, re: RegExp) =>
-    assert.throws(() => parseJobSpec({ train }), (e: unknown) => e instanceof JobSpecError && re.test(e.message));
+    assert.throws(
+      () => parseJobSpec({ train }),
+      (e: unknown) => e instanceof JobSpecError && re.test(e.message),
+    );
   bad({ codec: 'q3' }, /train\.codec: codec "q3": unknown codec name "q3".*accepted forms/);
   bad({ downCodec: 'topk:2' }, /train\.downCodec: .*fraction "2" must be a decimal number in \(0, 1\]/);
   bad({ codec: 7 }, /train\.codec must be a string of 1\.\.64 characters, got 7/);

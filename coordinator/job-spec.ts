@@ -8,14 +8,7 @@ import { validateModel, type ModelConfig } from '../src/model/model';
 import { checkCodecName, MAX_CODEC_NAME } from '../src/compress/codec-spec';
 import { defaultOuter } from '../src/sync/outer';
 import { schemaProblem, withDefaults, type SchemaProblem } from '../src/schema/check';
-import {
-  DEFAULT_GRAD_CLIP,
-  JobData,
-  JobSpecInput,
-  JobTrain,
-  MAX_CORPUS_BYTES,
-  type JobSpec,
-} from '../src/schema/job';
+import { DEFAULT_GRAD_CLIP, JobData, JobSpecInput, JobTrain, MAX_CORPUS_BYTES, type JobSpec } from '../src/schema/job';
 import { GPT_LIMITS, GptSpec, MlpSpec, MODEL_SPEC_INPUTS, type ModelSpec } from '../src/schema/model';
 
 export type { JobSpec, JobTrain } from '../src/schema/job';
@@ -127,7 +120,10 @@ const ROOT = Type.Object(
 export function parseJobSpec(input: unknown): JobSpec {
   if (input === undefined) input = {};
   if (!isPlainObject(input)) {
-    throw new JobSpecError('(root)', `job spec must be a JSON object, got ${Array.isArray(input) ? 'an array' : show(input)}`);
+    throw new JobSpecError(
+      '(root)',
+      `job spec must be a JSON object, got ${Array.isArray(input) ? 'an array' : show(input)}`,
+    );
   }
   // Problems in field order: unknown root fields and the name, then the model, then data and train.
   const rest = schemaProblem(ROOT, input);

@@ -12,7 +12,7 @@ import type { DataConnection, Peer } from 'peerjs';
 import { Rng } from '../src/util/rng';
 import { splitIntoFrames } from '../src/protocol/frames';
 import type { Message } from '../src/protocol/messages';
-import { randomBytes, sampleMessages } from '../src/protocol/testing';
+import { randomBytes, sampleMessages } from '../src/protocol/messages.test-helper';
 import { encodeMessage } from '../src/protocol/wire';
 import {
   attachPeerServer,
@@ -86,7 +86,9 @@ async function exchange(port: number): Promise<ExchangeResult> {
     peers.push(beta);
 
     const incoming = new Promise<FramedChannel>((resolve) => {
-      beta.on('connection', (conn: DataConnection) => conn.on('open', () => resolve(framedChannelFromConnection(conn))));
+      beta.on('connection', (conn: DataConnection) =>
+        conn.on('open', () => resolve(framedChannelFromConnection(conn))),
+      );
     });
     const a = await connectFramed(alpha, beta.id);
     const b = await incoming;
@@ -148,18 +150,24 @@ if (process.env.STARLING_RTC_EXIT_CHECK === '1') {
     child.stderr.on('data', (d) => (err += d));
     // A leaked handle shows up as a child that reports done but never exits; give it a bounded time.
     const limitMs = 60_000;
-    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>((resolve) => {
-      const guard = setTimeout(() => {
-        child.kill('SIGKILL');
-      }, limitMs);
-      child.on('exit', (code, signal) => {
-        clearTimeout(guard);
-        resolve({ code, signal, killed: signal === 'SIGKILL' });
-      });
-    });
+    const exit = await new Promise<{ code: number | null; signal: NodeJS.Signals | null; killed: boolean }>(
+      (resolve) => {
+        const guard = setTimeout(() => {
+          child.kill('SIGKILL');
+        }, limitMs);
+        child.on('exit', (code, signal) => {
+          clearTimeout(guard);
+          resolve({ code, signal, killed: signal === 'SIGKILL' });
+        });
+      },
+    );
     const report = out.split('\n').find((l) => l.startsWith('{'));
     assert.ok(report, `child printed no report; stderr:\n${err}`);
-    assert.equal(exit.killed, false, `child finished the exchange but did not exit within ${limitMs} ms: something was left running`);
+    assert.equal(
+      exit.killed,
+      false,
+      `child finished the exchange but did not exit within ${limitMs} ms: something was left running`,
+    );
     assert.equal(exit.code, 0, `child exited with ${exit.code}; stderr:\n${err}`);
     const { result } = JSON.parse(report) as { result: ExchangeResult };
     assert.ok(result.expectedToB > 5 * 1024 * 1024 && result.expectedToA > 5 * 1024 * 1024);
@@ -185,7 +193,10 @@ if (process.env.STARLING_RTC_EXIT_CHECK === '1') {
     const s = await startSignalling({ expireTimeoutMs: 200 });
     const peer = await createNodePeer({ host: '127.0.0.1', port: s.port, path: PATH, id: `lonely-${process.pid}` });
     try {
-      await assert.rejects(connectFramed(peer, 'nobody-here'), /Could not connect to peer nobody-here \(peer-unavailable\)/);
+      await assert.rejects(
+        connectFramed(peer, 'nobody-here'),
+        /Could not connect to peer nobody-here \(peer-unavailable\)/,
+      );
     } finally {
       peer.destroy();
       await stopSignalling(s);

@@ -90,7 +90,10 @@ export interface NodePeerOptions {
 export async function createNodePeer(options: NodePeerOptions): Promise<Peer> {
   installNodeWebRtcGlobals();
   // Under tsx this is the ESM build; under Playwright's CJS transform the class sits on `default`.
-  const mod = (await import('peerjs')) as unknown as { Peer?: typeof Peer; default?: { Peer?: typeof Peer } & typeof Peer };
+  const mod = (await import('peerjs')) as unknown as {
+    Peer?: typeof Peer;
+    default?: { Peer?: typeof Peer } & typeof Peer;
+  };
   const PeerClass = (mod.Peer ?? mod.default?.Peer ?? mod.default) as typeof Peer;
   const peerOptions: PeerOptions = {
     host: options.host,
@@ -114,7 +117,11 @@ export async function createNodePeer(options: NodePeerOptions): Promise<Peer> {
         .reverse()
         .find((e) => e.url.includes(where) && (!peer.id || e.url.includes(`id=${peer.id}&`)));
       const cause = socketError ? ` (signalling socket: ${socketError.message})` : '';
-      finish(new Error(`PeerJS peer failed to open at ${options.host}:${options.port}${peerOptions.path}: ${err.message}${cause}`));
+      finish(
+        new Error(
+          `PeerJS peer failed to open at ${options.host}:${options.port}${peerOptions.path}: ${err.message}${cause}`,
+        ),
+      );
     };
     function finish(err?: Error) {
       clearTimeout(timer);
@@ -152,9 +159,13 @@ export async function connectFramed(
   let onPeerError: ((err: Error & { type?: string }) => void) | undefined;
   // PeerJS reports an unknown remote id on the peer, not on the connection, which then never opens.
   const failure = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`data connection to ${remoteId} did not open within ${timeoutMs} ms`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`data connection to ${remoteId} did not open within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     onPeerError = (err) => {
-      if (err.type === 'peer-unavailable' && err.message.includes(remoteId)) reject(new Error(`${err.message} (peer-unavailable)`));
+      if (err.type === 'peer-unavailable' && err.message.includes(remoteId))
+        reject(new Error(`${err.message} (peer-unavailable)`));
     };
     peer.on('error', onPeerError);
   });
@@ -267,7 +278,8 @@ function captureTimers(fn: () => void): { stop(): void } {
     live.add(t);
     // Timers cleared by their owner (never fired) would otherwise stay in the set. Node's Timeout
     // marks them with `_destroyed`, which its types do not declare, hence the cast.
-    if (live.size > 256) for (const x of live) if ((x as unknown as { _destroyed?: boolean })._destroyed) live.delete(x);
+    if (live.size > 256)
+      for (const x of live) if ((x as unknown as { _destroyed?: boolean })._destroyed) live.delete(x);
     return t;
   }
   function trackedInterval(cb: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) {

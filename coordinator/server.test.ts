@@ -58,7 +58,10 @@ test('coordinator rejects bad donor input with clear errors and keeps serving', 
     const nextRound = () => new Promise<RoundResult>((r) => roundWaiters.push(r));
     const firstRound = nextRound();
 
-    const cfg = (await (await fetch(`${server.url}/api/donor/config`)).json()) as { coordinatorPeerId: string; peerPath: string };
+    const cfg = (await (await fetch(`${server.url}/api/donor/config`)).json()) as {
+      coordinatorPeerId: string;
+      peerPath: string;
+    };
     peer = await createNodePeer({ host: '127.0.0.1', port: server.port, path: cfg.peerPath });
     const conn: DataConnection = peer.connect(cfg.coordinatorPeerId, { serialization: 'raw', reliable: true });
     const inbox = new Inbox();
@@ -94,7 +97,17 @@ test('coordinator rejects bad donor input with clear errors and keeps serving', 
     const n = weights.header.n;
     assert.equal(weights.body?.byteLength, n * 4);
     const codec = jobCodec('int8', flatLayout(n)); // the job's codec, as a donor builds it
-    const header = { jobId, round: assign.header.round, baseVersion: assign.header.version, steps: 1, loss: 3, tokens: 64, codec: 'int8', n, computeMs: 1 };
+    const header = {
+      jobId,
+      round: assign.header.round,
+      baseVersion: assign.header.version,
+      steps: 1,
+      loss: 3,
+      tokens: 64,
+      codec: 'int8',
+      n,
+      computeMs: 1,
+    };
 
     // 6. An update of the wrong size.
     await send('update', header, new Uint8Array(codec.encodedBytes(n) - 4));

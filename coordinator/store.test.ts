@@ -55,7 +55,15 @@ test('jobs, rounds, donors and uploads persist across reopen', async (t) => {
   s.updateJobProgress(job.id, { version: 2, round: 2 });
   s.recordRound(round(job.id, 1));
   s.recordRound(round(job.id, 2, { trainLoss: Number.NaN, valLoss: null }));
-  s.upsertDonor({ id: 'peer-1', jobId: job.id, adapter: 'SwiftShader', roundsContributed: 1, bytesUp: 50, bytesDown: 7, state: 'ready' });
+  s.upsertDonor({
+    id: 'peer-1',
+    jobId: job.id,
+    adapter: 'SwiftShader',
+    roundsContributed: 1,
+    bytesUp: 50,
+    bytesDown: 7,
+    state: 'ready',
+  });
   const up = await s.saveUpload(new TextEncoder().encode('hello uploads\n'));
   s.close();
 
@@ -89,8 +97,15 @@ test('status changes, errors and listing order', (t) => {
   const a = s.createJob({ name: 'a', spec, vocab: ['x', 'y'], corpusSha256: '0' });
   clock.advance(1);
   const b = s.createJob({ name: 'b', spec, vocab: ['x', 'y'], corpusSha256: '0', status: 'stopped' });
-  assert.deepEqual(s.listJobs().map((j) => j.id), [b.id, a.id], 'newest first');
-  assert.deepEqual(s.listJobs({ status: 'running' }).map((j) => j.id), [a.id]);
+  assert.deepEqual(
+    s.listJobs().map((j) => j.id),
+    [b.id, a.id],
+    'newest first',
+  );
+  assert.deepEqual(
+    s.listJobs({ status: 'running' }).map((j) => j.id),
+    [a.id],
+  );
 
   const failed = s.setJobStatus(a.id, 'failed', 'GPU lost');
   assert.equal(failed.status, 'failed');
@@ -101,12 +116,27 @@ test('status changes, errors and listing order', (t) => {
   assert.throws(() => s.setJobStatus('nope', 'done'), StoreNotFoundError);
   assert.throws(() => s.setJobStatus('nope', 'done'), /unknown job id "nope"/);
   assert.throws(() => s.updateJobProgress('nope', { version: 1, round: 1 }), /unknown job id "nope"/);
-  assert.throws(() => s.updateJobProgress(a.id, { version: -1, round: 1 }), /version must be a non-negative integer, got -1/);
-  assert.throws(() => s.setJobStatus(a.id, 'paused' as never), /job status must be one of running, stopped, done, failed/);
+  assert.throws(
+    () => s.updateJobProgress(a.id, { version: -1, round: 1 }),
+    /version must be a non-negative integer, got -1/,
+  );
+  assert.throws(
+    () => s.setJobStatus(a.id, 'paused' as never),
+    /job status must be one of running, stopped, done, failed/,
+  );
   assert.throws(() => s.recordRound(round('nope', 1)), /unknown job id "nope"/);
   assert.throws(() => s.recordRound(round(a.id, 1, { bytesUp: 1.5 })), /round.bytesUp must be a non-negative integer/);
   assert.throws(
-    () => s.upsertDonor({ id: 'd', jobId: 'nope', adapter: '', roundsContributed: 0, bytesUp: 0, bytesDown: 0, state: 'ready' }),
+    () =>
+      s.upsertDonor({
+        id: 'd',
+        jobId: 'nope',
+        adapter: '',
+        roundsContributed: 0,
+        bytesUp: 0,
+        bytesDown: 0,
+        state: 'ready',
+      }),
     /unknown job id "nope"/,
   );
   assert.throws(() => s.createJob({ id: '../x', name: 'c', spec, vocab: ['x'], corpusSha256: '0' }), /job id must be/);
@@ -121,9 +151,15 @@ test('rounds replace on re-record and page with afterRound/limit', (t) => {
   for (let n = 1; n <= 5; n++) s.recordRound(round(job.id, n));
   s.recordRound(round(job.id, 3, { accepted: 9 }));
   const all = s.listRounds(job.id);
-  assert.deepEqual(all.map((r) => r.round), [1, 2, 3, 4, 5]);
+  assert.deepEqual(
+    all.map((r) => r.round),
+    [1, 2, 3, 4, 5],
+  );
   assert.equal(all[2].accepted, 9);
-  assert.deepEqual(s.listRounds(job.id, { afterRound: 2, limit: 2 }).map((r) => r.round), [3, 4]);
+  assert.deepEqual(
+    s.listRounds(job.id, { afterRound: 2, limit: 2 }).map((r) => r.round),
+    [3, 4],
+  );
   assert.deepEqual(s.listRounds('other'), []);
 });
 
@@ -134,7 +170,15 @@ test('donors waiting with no job, and counters left out of an update', (t) => {
   s.upsertDonor({ id: 'p1', jobId: null, adapter: 'A', state: 'joined' });
   assert.equal(s.listDonors(null)[0].roundsContributed, 0);
   assert.equal(s.listDonors(null)[0].jobId, '');
-  s.upsertDonor({ id: 'p1', jobId: job.id, adapter: 'A', state: 'ready', roundsContributed: 2, bytesUp: 20, bytesDown: 5 });
+  s.upsertDonor({
+    id: 'p1',
+    jobId: job.id,
+    adapter: 'A',
+    state: 'ready',
+    roundsContributed: 2,
+    bytesUp: 20,
+    bytesDown: 5,
+  });
   s.upsertDonor({ id: 'p1', jobId: job.id, adapter: 'A', state: 'training' });
   const [d] = s.listDonors(job.id);
   assert.deepEqual([d.state, d.roundsContributed, d.bytesUp, d.bytesDown], ['training', 2, 20, 5]);
@@ -146,7 +190,15 @@ test('donor upsert keeps first-seen, updates the rest', (t) => {
   const s = Store.open(tempDir(t), { now: clock.now });
   t.after(() => s.close());
   const job = s.createJob({ name: 'd', spec: parseJobSpec({}), vocab: ['x', 'y'], corpusSha256: '0' });
-  const base = { id: 'p1', jobId: job.id, adapter: 'A', roundsContributed: 0, bytesUp: 0, bytesDown: 0, state: 'joined' };
+  const base = {
+    id: 'p1',
+    jobId: job.id,
+    adapter: 'A',
+    roundsContributed: 0,
+    bytesUp: 0,
+    bytesDown: 0,
+    state: 'joined',
+  };
   s.upsertDonor(base);
   const first = clock.now();
   clock.advance(1000);
@@ -168,18 +220,46 @@ test('metrics add up what was recorded', async (t) => {
   const rs = [round(a.id, 1), round(a.id, 2), round(b.id, 1)];
   for (const r of rs) s.recordRound(r);
   for (const job of [a, b]) {
-    s.upsertDonor({ id: 'shared', jobId: job.id, adapter: 'A', roundsContributed: 1, bytesUp: 1, bytesDown: 1, state: 'ready' });
+    s.upsertDonor({
+      id: 'shared',
+      jobId: job.id,
+      adapter: 'A',
+      roundsContributed: 1,
+      bytesUp: 1,
+      bytesDown: 1,
+      state: 'ready',
+    });
   }
-  s.upsertDonor({ id: 'only-a', jobId: a.id, adapter: 'A', roundsContributed: 1, bytesUp: 1, bytesDown: 1, state: 'ready' });
+  s.upsertDonor({
+    id: 'only-a',
+    jobId: a.id,
+    adapter: 'A',
+    roundsContributed: 1,
+    bytesUp: 1,
+    bytesDown: 1,
+    state: 'ready',
+  });
   const payload = new Uint8Array(33).fill(65);
   await s.saveUpload(payload);
   const m = s.metrics();
   assert.deepEqual(m.jobs, { running: 1, stopped: 0, done: 1, failed: 0 });
   assert.equal(m.rounds, rs.length);
-  assert.equal(m.bytesUp, rs.reduce((x, r) => x + r.bytesUp, 0));
-  assert.equal(m.bytesDown, rs.reduce((x, r) => x + r.bytesDown, 0));
-  assert.equal(m.updatesAccepted, rs.reduce((x, r) => x + r.accepted, 0));
-  assert.equal(m.updatesLate, rs.reduce((x, r) => x + r.late, 0));
+  assert.equal(
+    m.bytesUp,
+    rs.reduce((x, r) => x + r.bytesUp, 0),
+  );
+  assert.equal(
+    m.bytesDown,
+    rs.reduce((x, r) => x + r.bytesDown, 0),
+  );
+  assert.equal(
+    m.updatesAccepted,
+    rs.reduce((x, r) => x + r.accepted, 0),
+  );
+  assert.equal(
+    m.updatesLate,
+    rs.reduce((x, r) => x + r.late, 0),
+  );
   assert.equal(m.donors, 2, 'distinct donors');
   assert.equal(m.uploads, 1);
   assert.equal(m.uploadBytes, payload.length);
@@ -191,7 +271,10 @@ test('a database from a newer Starling is refused with a clear error', (t) => {
   const db = new Database(join(dir, 'starling.db'));
   db.prepare('UPDATE schema_version SET version = ?').run(SCHEMA_VERSION + 1);
   db.close();
-  assert.throws(() => Store.open(dir), new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this Starling understands \\(${SCHEMA_VERSION}\\)`));
+  assert.throws(
+    () => Store.open(dir),
+    new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than this Starling understands \\(${SCHEMA_VERSION}\\)`),
+  );
 });
 
 test('migration 2 gives old stored specs the train values they were trained with', (t) => {
@@ -206,8 +289,20 @@ test('migration 2 gives old stored specs the train values they were trained with
     name: 'old',
     model: { type: 'mlp', context: 8, embed: 16, hidden: 128 },
     data: { source: 'builtin:cmudict', valFraction: 0.1, maxBytes: 1_000_000 },
-    train: { rounds: 5, localSteps: 1, batch: 32, lr: 0.01, weightDecay: 0, beta1: 0.9, beta2: 0.999,
-      roundDeadlineMs: 30_000, minDonors: 1, shards: 4, seed: 7, outerLr: 0.5 },
+    train: {
+      rounds: 5,
+      localSteps: 1,
+      batch: 32,
+      lr: 0.01,
+      weightDecay: 0,
+      beta1: 0.9,
+      beta2: 0.999,
+      roundDeadlineMs: 30_000,
+      minDonors: 1,
+      shards: 4,
+      seed: 7,
+      outerLr: 0.5,
+    },
   };
   db.prepare(
     `INSERT INTO jobs (id, name, spec, vocab, corpus_sha256, status, created_at, updated_at)

@@ -335,7 +335,8 @@ export class Store {
     const id = input.id ?? randomBytes(6).toString('hex');
     checkId('job id', id);
     const status = input.status ?? 'running';
-    if (!JOB_STATUSES.includes(status)) throw new RangeError(`job status must be one of ${JOB_STATUSES.join(', ')}, got ${status}`);
+    if (!JOB_STATUSES.includes(status))
+      throw new RangeError(`job status must be one of ${JOB_STATUSES.join(', ')}, got ${status}`);
     const t = this.now();
     this.db
       .prepare(
@@ -363,7 +364,8 @@ export class Store {
 
   /** Sets the status; `lastError` is recorded when given (null clears it). */
   setJobStatus(id: string, status: JobStatus, lastError?: string | null): JobRecord {
-    if (!JOB_STATUSES.includes(status)) throw new RangeError(`job status must be one of ${JOB_STATUSES.join(', ')}, got ${status}`);
+    if (!JOB_STATUSES.includes(status))
+      throw new RangeError(`job status must be one of ${JOB_STATUSES.join(', ')}, got ${status}`);
     const info =
       lastError === undefined
         ? this.db.prepare('UPDATE jobs SET status = ?, updated_at = ? WHERE id = ?').run(status, this.now(), id)
@@ -500,9 +502,8 @@ export class Store {
   }
 
   getUpload(id: string): UploadRecord | undefined {
-    return this.db
-      .prepare('SELECT id, bytes, sha256, created_at AS createdAt FROM uploads WHERE id = ?')
-      .get(id) as UploadRecord | undefined;
+    return this.db.prepare('SELECT id, bytes, sha256, created_at AS createdAt FROM uploads WHERE id = ?').get(id) as
+      UploadRecord | undefined;
   }
 
   async readUpload(id: string): Promise<Buffer> {
@@ -528,7 +529,10 @@ export class Store {
       )
       .get() as Omit<StoreMetrics, 'jobs' | 'donors' | 'uploads' | 'uploadBytes'>;
     const donors = (this.db.prepare('SELECT COUNT(DISTINCT id) AS n FROM donors').get() as { n: number }).n;
-    const up = this.db.prepare('SELECT COUNT(*) AS n, TOTAL(bytes) AS b FROM uploads').get() as { n: number; b: number };
+    const up = this.db.prepare('SELECT COUNT(*) AS n, TOTAL(bytes) AS b FROM uploads').get() as {
+      n: number;
+      b: number;
+    };
     return { jobs, ...rounds, donors, uploads: up.n, uploadBytes: up.b };
   }
 }

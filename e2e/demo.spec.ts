@@ -15,13 +15,27 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`demo exited ${code}\n${stdout}\n${stderr}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`demo exited ${code}\n${stdout}\n${stderr}`)),
+    );
   });
   const lines = out.trim().split('\n');
   expect(lines.filter((l) => /^round +\d+ +val /.test(l))).toHaveLength(8);
   const summary = JSON.parse(lines[lines.length - 1]) as Record<string, number | string>;
   expect(Object.keys(summary)).toEqual([
-    'initialValLoss', 'finalValLoss', 'rounds', 'donors', 'bytesUp', 'bytesDown', 'codec', 'downCodec', 'localSteps', 'compressionRatio', 'roundRatio', 'wallSeconds', 'checkpoint',
+    'initialValLoss',
+    'finalValLoss',
+    'rounds',
+    'donors',
+    'bytesUp',
+    'bytesDown',
+    'codec',
+    'downCodec',
+    'localSteps',
+    'compressionRatio',
+    'roundRatio',
+    'wallSeconds',
+    'checkpoint',
   ]);
   // The default job is the compression benchmark's best arm (coordinator/job-spec.ts DEFAULT_JOB).
   expect(summary.codec).toBe(DEFAULT_JOB.train.codec);
@@ -45,7 +59,11 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   const meta = header.__metadata__ as unknown as Record<string, string>;
   const vocab = JSON.parse(meta.vocab) as string[];
   const specs = mlpParamSpecs({ vocab: vocab.length, context: 8, embed: 16, hidden: 128 });
-  expect(Object.keys(header).filter((k) => k !== '__metadata__').sort()).toEqual(specs.map((s) => s.name).sort());
+  expect(
+    Object.keys(header)
+      .filter((k) => k !== '__metadata__')
+      .sort(),
+  ).toEqual(specs.map((s) => s.name).sort());
   // The reported ratio: f32 both ways every local step (8 rounds × 2 donors) over what was really sent.
   const params = specs.reduce((a, t) => a + t.size, 0);
   const dense = 8 * params * (summary.localSteps as number) * 8 * 2;

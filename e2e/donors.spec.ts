@@ -54,7 +54,10 @@ test('a reloaded donor resumes from its IndexedDB cache without downloading its 
     expect(h.server.counters.shardDownloads).toBe(1);
     const at = h.rounds.length;
     await h.fleet.donors[0].page.reload();
-    const again = await h.waitForRound((r) => h.rounds.indexOf(r) >= at && r.donors.includes(id), 'a round after the reload');
+    const again = await h.waitForRound(
+      (r) => h.rounds.indexOf(r) >= at && r.donors.includes(id),
+      'a round after the reload',
+    );
     expect(again.accepted).toBe(1);
     expect(h.server.counters.shardDownloads).toBe(1);
   } finally {
@@ -72,7 +75,10 @@ test('the fleet reopens a donor page that crashes, and the donor trains again', 
     void cdp.send('Page.crash').catch(() => {}); // the session dies with the renderer
     await h.fleet.waitForRestarts(0, 1);
     expect(h.fleet.donors[0].restarts).toBe(1);
-    const again = await h.waitForRound((r) => h.rounds.indexOf(r) >= at && r.donors.includes(id), 'a round after the restart');
+    const again = await h.waitForRound(
+      (r) => h.rounds.indexOf(r) >= at && r.donors.includes(id),
+      'a round after the restart',
+    );
     expect(again.accepted).toBe(1);
   } finally {
     await h.close();

@@ -8,7 +8,10 @@ import { gptParamSpecs } from '../src/model/gpt-spec';
 // trainer and trains on sequences, the coordinator validates and checkpoints it. Kept short (the
 // demo's tiny GPT, 2 rounds, 1 donor) so it runs in well under 40 s on a software GPU.
 test('a GPT job trains through a real donor: validation loss falls and the checkpoint is a GPT', async () => {
-  const h = await startHarness({ name: 'e2e-gpt', model: DEMO_GPT_JOB.model, train: { ...DEMO_GPT_JOB.train, rounds: 2, minDonors: 1 } }, 1);
+  const h = await startHarness(
+    { name: 'e2e-gpt', model: DEMO_GPT_JOB.model, train: { ...DEMO_GPT_JOB.train, rounds: 2, minDonors: 1 } },
+    1,
+  );
   try {
     const initial = await h.initialValLoss;
     const end = await h.ended;

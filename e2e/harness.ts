@@ -19,7 +19,11 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(job: Record<string, unknown>, donors: number, opts: { encode?: 'auto' | 'gpu' | 'cpu' } = {}): Promise<Harness> {
+export async function startHarness(
+  job: Record<string, unknown>,
+  donors: number,
+  opts: { encode?: 'auto' | 'gpu' | 'cpu' } = {},
+): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'starling-e2e-'));
   const server = await startServer({ port: 0, dataDir, log: () => {} });
   const rounds: RoundResult[] = [];
@@ -59,7 +63,15 @@ export async function startHarness(job: Record<string, unknown>, donors: number,
           }
           return false;
         };
-        const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; rounds so far: ${JSON.stringify(rounds.map((r) => ({ round: r.round, accepted: r.accepted, donors: r.donors })))}`)), timeoutMs);
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `timed out after ${timeoutMs} ms waiting for ${what}; rounds so far: ${JSON.stringify(rounds.map((r) => ({ round: r.round, accepted: r.accepted, donors: r.donors })))}`,
+              ),
+            ),
+          timeoutMs,
+        );
         if (!check()) listeners.push(() => void check());
       });
     },

@@ -25,7 +25,9 @@ test('two headless donors train the default job over WebRTC and validation loss 
 // job, seed and single donor give the same bytes, so the same weights and validation loss every round.
 test('a donor encoding on the GPU and one encoding on the CPU train the default job identically', async () => {
   const run = async (encode: 'gpu' | 'cpu') => {
-    const h = await startHarness({ name: `e2e-encode-${encode}`, train: { rounds: 3, minDonors: 1, shards: 1 } }, 1, { encode });
+    const h = await startHarness({ name: `e2e-encode-${encode}`, train: { rounds: 3, minDonors: 1, shards: 1 } }, 1, {
+      encode,
+    });
     try {
       expect((await h.ended).outcome).toBe('done');
       // The page says where its last update was encoded: the switch reached the worker.

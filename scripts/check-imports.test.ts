@@ -50,7 +50,7 @@ test('a cycle (type-only and multi-line imports included) fails, printing the ch
 
 test('an import up the layers fails; tests may import upwards; a clean tree passes', () => {
   const root = tree({
-    'src/util/u.ts': "export const u = 1;\n",
+    'src/util/u.ts': 'export const u = 1;\n',
     'src/compress/codec.ts': "import { u } from '../util/u';\nexport const c = u;\n",
     'src/gpu/k.ts': "import { c } from '../compress/codec';\nexport const k = c;\n",
     'src/compress/k.test.ts': "import { k } from '../gpu/k';\nexport const t = k;\n",

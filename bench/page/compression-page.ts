@@ -19,7 +19,10 @@ let device: GPUDevice | undefined;
 
 const api: CompressionPageApi = {
   async init() {
-    const got = await acquireDevice({ label: 'bench-compression', onLost: (e) => console.error(`device lost: ${e.message}`) });
+    const got = await acquireDevice({
+      label: 'bench-compression',
+      onLost: (e) => console.error(`device lost: ${e.message}`),
+    });
     device = got.device;
     return { adapter: got.adapterInfo, userAgent: navigator.userAgent };
   },

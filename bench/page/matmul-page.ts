@@ -113,7 +113,8 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
   const aBuf = createStorage(dev, aHost, 'bench-A');
   const bBuf = createStorage(dev, bHost, 'bench-B');
   const cBuf = createStorage(dev, new Float32Array(n * n).fill(NaN), 'bench-C');
-  const cSimpleBuf = variant === 'simple' ? cBuf : createStorage(dev, new Float32Array(n * n).fill(NaN), 'bench-C-simple');
+  const cSimpleBuf =
+    variant === 'simple' ? cBuf : createStorage(dev, new Float32Array(n * n).fill(NaN), 'bench-C-simple');
   let launch: Launch | undefined;
   let simpleLaunch: Launch | undefined;
   // ---- TF.js: k tf.matMul calls, then flush its recorded commands and wait on its device's queue.
@@ -126,7 +127,9 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
     simpleLaunch =
       variant === 'simple'
         ? launch
-        : await gpuChecked(dev, 'simple matmul launch', () => matmulLaunch(dev, shape, { a: aBuf, b: bBuf, c: cSimpleBuf }, { variant: 'simple' }));
+        : await gpuChecked(dev, 'simple matmul launch', () =>
+            matmulLaunch(dev, shape, { a: aBuf, b: bBuf, c: cSimpleBuf }, { variant: 'simple' }),
+          );
     const timeLaunch = (l: Launch) => async (k: number) => {
       const enc = dev.createCommandEncoder({ label: 'bench-matmul' });
       encodeLaunches(enc, new Array<Launch>(k).fill(l));
@@ -197,7 +200,9 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
       simpleRefErr: Math.max(refError(n, aHost, bHost, simpleC, o.checkSamples, checkSeed), maxAbsDiff(simpleC, oursC)),
     };
     const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
-    log(`${n}: ${variant}, batch ${batch}, ours ${fmt(oursSamplesMs)} ms, tfjs ${fmt(tfjsSamplesMs)} ms, simple ${fmt(res.simpleSamplesMs ?? [])} ms`);
+    log(
+      `${n}: ${variant}, batch ${batch}, ours ${fmt(oursSamplesMs)} ms, tfjs ${fmt(tfjsSamplesMs)} ms, simple ${fmt(res.simpleSamplesMs ?? [])} ms`,
+    );
     return res;
   } finally {
     if (launch) destroyLaunch(launch);

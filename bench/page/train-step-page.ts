@@ -16,7 +16,13 @@ import { makeBatches, tokensPerStep, type TrainStepKind, type TrainStepModel } f
 import { tfMlpSide, tfGptSide } from '../train-step-tfjs';
 import { GptTrainer } from '../../src/model/gpt-gpu';
 import { gptInit, gptParamCount } from '../../src/model/gpt-spec';
-import type { StepSide, TrainStepDeviceInfo, TrainStepModelResult, TrainStepPageApi, TrainStepRunOptions } from '../train-step-types';
+import type {
+  StepSide,
+  TrainStepDeviceInfo,
+  TrainStepModelResult,
+  TrainStepPageApi,
+  TrainStepRunOptions,
+} from '../train-step-types';
 
 let device: GPUDevice | undefined;
 
@@ -64,7 +70,8 @@ interface SideBuilders<M extends TrainStepModel> {
   cpuLoss(m: M, params: Float32Array, b: Batch): number | null;
 }
 
-const OURS_MLP_IMPL = 'src/model/mlp-gpu.ts MlpTrainer.step (one command buffer: forward, backward, AdamW; then a 4-byte loss readback)';
+const OURS_MLP_IMPL =
+  'src/model/mlp-gpu.ts MlpTrainer.step (one command buffer: forward, backward, AdamW; then a 4-byte loss readback)';
 
 const mlpBuilders: SideBuilders<Extract<TrainStepModel, { kind: 'mlp' }>> = {
   paramCount: (m) => mlpParamCount(m.cfg),
@@ -83,7 +90,8 @@ const mlpBuilders: SideBuilders<Extract<TrainStepModel, { kind: 'mlp' }>> = {
   cpuLoss: (m, params, b) => mlpLoss(m.cfg, params, b.tokens, b.targets),
 };
 
-const OURS_GPT_IMPL = 'src/model/gpt-gpu.ts GptTrainer.step (one command buffer: forward, backward, AdamW; then a 4-byte loss readback)';
+const OURS_GPT_IMPL =
+  'src/model/gpt-gpu.ts GptTrainer.step (one command buffer: forward, backward, AdamW; then a 4-byte loss readback)';
 
 const gptBuilders: SideBuilders<Extract<TrainStepModel, { kind: 'gpt' }>> = {
   paramCount: (m) => gptParamCount(m.cfg),
@@ -160,7 +168,9 @@ async function run(o: TrainStepRunOptions): Promise<TrainStepModelResult> {
       if (i === 0) theirsFirstStepMs = performance.now() - t0;
     }
     const paramMaxAbsDiff = maxAbsDiff(await ours.params(), await th.params());
-    log(`${m.id}: check losses ours ${oursCheckLosses.join(' ')} | theirs ${theirsCheckLosses.join(' ')} | cpu ${cpuLoss0}`);
+    log(
+      `${m.id}: check losses ours ${oursCheckLosses.join(' ')} | theirs ${theirsCheckLosses.join(' ')} | cpu ${cpuLoss0}`,
+    );
 
     await oursSteps(o.warmupSteps);
     await theirsSteps(o.warmupSteps);
@@ -189,7 +199,9 @@ async function run(o: TrainStepRunOptions): Promise<TrainStepModelResult> {
     } catch (e) {
       console.warn(`counting TF.js kernels failed: ${(e as Error).message}`);
     }
-    log(`${m.id}: ${steps} steps/sample, ours ${oursSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms, theirs ${theirsSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms`);
+    log(
+      `${m.id}: ${steps} steps/sample, ours ${oursSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms, theirs ${theirsSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms`,
+    );
 
     return {
       id: m.id,

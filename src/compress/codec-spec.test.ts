@@ -25,7 +25,6 @@ import { bitLength } from './bits';
 import { topkIndices } from './topk/topk';
 import { layoutOf } from './layout.test-helper';
 
-
 /** Odd sizes; 2-D tensors on both sides of PowerSGD's r·(rows+cols) < rows·cols rule; ln spans 2 int8 blocks and 5 q blocks. */
 const LAYOUT = layoutOf([
   ['w1', [13, 37]],
@@ -86,8 +85,16 @@ test('codec names: every accepted form parses, formats to its canonical string, 
   }
   assert.deepEqual(parseCodecSpec('q4:sr'), { kind: 'quant', bits: 4, rounding: 'stochastic' });
   assert.deepEqual(parseCodecSpec('q2'), { kind: 'quant', bits: 2, rounding: 'nearest' });
-  assert.deepEqual(parseCodecSpec('topk:0.01/q4'), { kind: 'topk', fraction: 0.01, values: { kind: 'quant', bits: 4, rounding: 'nearest' } });
-  assert.deepEqual(parseCodecSpec('chunktop:32/q2'), { kind: 'chunktop', chunk: 32, values: { kind: 'quant', bits: 2, rounding: 'nearest' } });
+  assert.deepEqual(parseCodecSpec('topk:0.01/q4'), {
+    kind: 'topk',
+    fraction: 0.01,
+    values: { kind: 'quant', bits: 4, rounding: 'nearest' },
+  });
+  assert.deepEqual(parseCodecSpec('chunktop:32/q2'), {
+    kind: 'chunktop',
+    chunk: 32,
+    values: { kind: 'quant', bits: 2, rounding: 'nearest' },
+  });
   assert.equal(buildVectorCodec(parseCodecSpec('chunktop:32/q2')).name, 'chunktop(32)>q2-block64-nearest');
   assert.deepEqual(parseCodecSpec('cocktail'), { kind: 'cocktail', randomk: 0.1, topk: 0.1 });
   assert.deepEqual(COCKTAIL_VALUES, { kind: 'quant', bits: 4, rounding: 'stochastic' });
@@ -106,10 +113,14 @@ test('codec names: every accepted form parses, formats to its canonical string, 
   assert.equal(buildVectorCodec(parseCodecSpec('q4:sr')).name, `q4-block${QUANT_BLOCK}-stochastic`);
   assert.equal(buildVectorCodec(parseCodecSpec('cocktail')).name, 'randomk(0.1)>topk(0.1)>q4-block64-stochastic');
   assert.equal(buildVectorCodec(parseCodecSpec('topk:0.05/q4')).name, 'topk(0.05)>q4-block64-nearest');
-  assert.throws(() => buildVectorCodec(parseCodecSpec('powersgd:2')), /codec "powersgd:2": powersgd is a model-level codec/);
+  assert.throws(
+    () => buildVectorCodec(parseCodecSpec('powersgd:2')),
+    /codec "powersgd:2": powersgd is a model-level codec/,
+  );
 });
 
-const FORMS_TAIL = '; accepted forms: f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V] (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [2, 65536], V one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr))';
+const FORMS_TAIL =
+  '; accepted forms: f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V] (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [2, 65536], V one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr))';
 
 test('codec names: bad strings are RangeErrors naming the string, the bad part, the limit and the accepted forms', () => {
   const bad: [string, string][] = [
@@ -136,7 +147,10 @@ test('codec names: bad strings are RangeErrors naming the string, the bad part, 
     ['topk:0x1', 'the topk fraction "0x1" must be a decimal number in (0, 1]'],
     ['topk:1%', 'the topk fraction "1%" must be a decimal number in (0, 1]'],
     ['topk:0.1/', 'the topk value codec "" is not one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)'],
-    ['topk:0.1/q3', 'the topk value codec "q3" is not one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)'],
+    [
+      'topk:0.1/q3',
+      'the topk value codec "q3" is not one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)',
+    ],
     ['topk:0.1/topk:0.1', 'the topk value codec "topk:0.1" is not one of'],
     ['randomk:2', 'the randomk fraction "2" must be a decimal number in (0, 1]'],
     ['randomk:0.5/int8:sr', 'the randomk value codec "int8:sr" is not one of'],
@@ -148,7 +162,10 @@ test('codec names: bad strings are RangeErrors naming the string, the bad part, 
     ['chunktop:1e3', 'the chunktop chunk length "1e3" must be an integer in [2, 65536]'],
     ['chunktop:32/topk:0.1', 'the chunktop value codec "topk:0.1" is not one of'],
     ['cocktail:0.1', 'cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got "0.1"'],
-    ['cocktail:0.1,0.1,0.1', 'cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got "0.1,0.1,0.1"'],
+    [
+      'cocktail:0.1,0.1,0.1',
+      'cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got "0.1,0.1,0.1"',
+    ],
     ['cocktail:0,0.1', 'the cocktail random-k fraction "0" must be a decimal number in (0, 1]'],
     ['cocktail:0.1,1.01', 'the cocktail top-k fraction "1.01" must be a decimal number in (0, 1]'],
     ['powersgd', 'powersgd needs a rank, as powersgd:R or powersgd:R/V'],
@@ -158,7 +175,10 @@ test('codec names: bad strings are RangeErrors naming the string, the bad part, 
     ['powersgd:-2', 'the powersgd rank "-2" must be an integer >= 1'],
     ['powersgd:x', 'the powersgd rank "x" must be an integer >= 1'],
     ['powersgd:99999999999999999999', 'the powersgd rank "99999999999999999999" must be an integer >= 1'],
-    ['powersgd:2/q5', 'the powersgd fallback codec "q5" is not one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)'],
+    [
+      'powersgd:2/q5',
+      'the powersgd fallback codec "q5" is not one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)',
+    ],
     ['powersgd:2/powersgd:1', 'the powersgd fallback codec "powersgd:1" is not one of'],
   ];
   for (const [s, part] of bad) {
@@ -166,7 +186,9 @@ test('codec names: bad strings are RangeErrors naming the string, the bad part, 
       assert.throws(
         f,
         (e: unknown) =>
-          e instanceof RangeError && e.message.startsWith(`codec ${JSON.stringify(s)}: ${part}`) && e.message.endsWith(FORMS_TAIL),
+          e instanceof RangeError &&
+          e.message.startsWith(`codec ${JSON.stringify(s)}: ${part}`) &&
+          e.message.endsWith(FORMS_TAIL),
         s,
       );
     }
@@ -282,7 +304,13 @@ test('codec names: every codec round-trips a fresh random model within its docum
           const idx1 = randomkIndices(tctx, t.size, keepCount(spec.randomk, t.size));
           const sub = Float32Array.from(idx1, (p) => xs[p]);
           const idx2 = topkIndices(sub, keepCount(spec.topk, idx1.length));
-          return checkKept(where, ys, xs, Array.from(idx2, (j) => idx1[j]), COCKTAIL_VALUES);
+          return checkKept(
+            where,
+            ys,
+            xs,
+            Array.from(idx2, (j) => idx1[j]),
+            COCKTAIL_VALUES,
+          );
         }
         case 'powersgd': {
           if (!powerSgdApplies(t, spec.rank)) return checkKept(where, ys, xs, all, spec.fallback);
@@ -343,7 +371,9 @@ function tensorBytes(spec: CodecSpec, t: TensorSpec): number {
     case 'cocktail':
       return topkBytes(spec.topk, keepCount(spec.randomk, t.size), COCKTAIL_VALUES);
     case 'powersgd':
-      return powerSgdApplies(t, spec.rank) ? 4 * spec.rank * (t.shape[0] + t.shape[1]) : valueBytes(spec.fallback, t.size);
+      return powerSgdApplies(t, spec.rank)
+        ? 4 * spec.rank * (t.shape[0] + t.shape[1])
+        : valueBytes(spec.fallback, t.size);
     default:
       return valueBytes(spec, t.size);
   }

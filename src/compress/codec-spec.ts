@@ -35,7 +35,8 @@ export const QUANT_BLOCK = 64;
 export const COCKTAIL_RANDOMK = 0.1;
 export const COCKTAIL_TOPK = 0.1;
 
-export type ValueSpec = { kind: 'f32' } | { kind: 'f16' } | { kind: 'int8' } | { kind: 'quant'; bits: QuantBits; rounding: Rounding };
+export type ValueSpec =
+  { kind: 'f32' } | { kind: 'f16' } | { kind: 'int8' } | { kind: 'quant'; bits: QuantBits; rounding: Rounding };
 
 export type CodecSpec =
   | ValueSpec
@@ -97,8 +98,10 @@ export function parseCodecSpec(s: string): CodecSpec {
     case 'q8':
     case 'q4':
     case 'q2':
-      if (rest !== undefined && !/^q[248]$/.test(head)) fail(s, `${head} takes no parameter (got ${JSON.stringify(':' + rest)})`);
-      if (rest !== undefined && rest !== 'sr') fail(s, `the rounding ${JSON.stringify(rest)} of ${head} must be 'sr' (stochastic) or absent (nearest)`);
+      if (rest !== undefined && !/^q[248]$/.test(head))
+        fail(s, `${head} takes no parameter (got ${JSON.stringify(':' + rest)})`);
+      if (rest !== undefined && rest !== 'sr')
+        fail(s, `the rounding ${JSON.stringify(rest)} of ${head} must be 'sr' (stochastic) or absent (nearest)`);
       return parseValue(s, s, 'codec');
     case 'topk':
     case 'randomk': {
@@ -109,20 +112,36 @@ export function parseCodecSpec(s: string): CodecSpec {
     }
     case 'chunktop': {
       if (arg === undefined || arg === '') fail(s, 'chunktop needs a chunk length, as chunktop:C or chunktop:C/V');
-      const chunk = parseInteger(s, arg, 'chunktop chunk length', CHUNK_MIN, CHUNK_MAX, `an integer in [${CHUNK_MIN}, ${CHUNK_MAX}]`);
+      const chunk = parseInteger(
+        s,
+        arg,
+        'chunktop chunk length',
+        CHUNK_MIN,
+        CHUNK_MAX,
+        `an integer in [${CHUNK_MIN}, ${CHUNK_MAX}]`,
+      );
       const values: ValueSpec = inner === undefined ? { kind: 'f32' } : parseValue(s, inner, 'chunktop value codec');
       return { kind: 'chunktop', chunk, values };
     }
     case 'cocktail': {
       if (rest === undefined) return { kind: 'cocktail', randomk: COCKTAIL_RANDOMK, topk: COCKTAIL_TOPK };
       const parts = rest.split(',');
-      if (parts.length !== 2) fail(s, `cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got ${JSON.stringify(rest)}`);
-      return { kind: 'cocktail', randomk: parseFraction(s, parts[0], 'cocktail random-k'), topk: parseFraction(s, parts[1], 'cocktail top-k') };
+      if (parts.length !== 2)
+        fail(
+          s,
+          `cocktail takes two fractions, as cocktail:F,F (random-k, then top-k of those), got ${JSON.stringify(rest)}`,
+        );
+      return {
+        kind: 'cocktail',
+        randomk: parseFraction(s, parts[0], 'cocktail random-k'),
+        topk: parseFraction(s, parts[1], 'cocktail top-k'),
+      };
     }
     case 'powersgd': {
       if (arg === undefined || arg === '') fail(s, 'powersgd needs a rank, as powersgd:R or powersgd:R/V');
       const rank = parseInteger(s, arg, 'powersgd rank', 1, Number.MAX_SAFE_INTEGER, 'an integer >= 1');
-      const fallback: ValueSpec = inner === undefined ? { kind: 'int8' } : parseValue(s, inner, 'powersgd fallback codec');
+      const fallback: ValueSpec =
+        inner === undefined ? { kind: 'int8' } : parseValue(s, inner, 'powersgd fallback codec');
       return { kind: 'powersgd', rank, fallback };
     }
     default:
@@ -143,7 +162,9 @@ export function formatCodecSpec(spec: CodecSpec): string {
     case 'chunktop':
       return `chunktop:${spec.chunk}${spec.values.kind === 'f32' ? '' : '/' + formatValue(spec.values)}`;
     case 'cocktail':
-      return spec.randomk === COCKTAIL_RANDOMK && spec.topk === COCKTAIL_TOPK ? 'cocktail' : `cocktail:${spec.randomk},${spec.topk}`;
+      return spec.randomk === COCKTAIL_RANDOMK && spec.topk === COCKTAIL_TOPK
+        ? 'cocktail'
+        : `cocktail:${spec.randomk},${spec.topk}`;
     case 'powersgd':
       return `powersgd:${spec.rank}${spec.fallback.kind === 'int8' ? '' : '/' + formatValue(spec.fallback)}`;
     default:
@@ -179,9 +200,15 @@ export function buildVectorCodec(spec: CodecSpec): Codec {
     case 'chunktop':
       return chunkTopCodec({ chunk: spec.chunk, values: buildValue(spec.values) });
     case 'cocktail':
-      return composeCodecs(randomkCodec({ fraction: spec.randomk }), topkCodec({ fraction: spec.topk }), buildValue(COCKTAIL_VALUES));
+      return composeCodecs(
+        randomkCodec({ fraction: spec.randomk }),
+        topkCodec({ fraction: spec.topk }),
+        buildValue(COCKTAIL_VALUES),
+      );
     case 'powersgd':
-      throw new RangeError(`codec ${JSON.stringify(formatCodecSpec(spec))}: powersgd is a model-level codec (it needs tensor shapes); use buildModelCodec`);
+      throw new RangeError(
+        `codec ${JSON.stringify(formatCodecSpec(spec))}: powersgd is a model-level codec (it needs tensor shapes); use buildModelCodec`,
+      );
     default:
       return buildValue(spec);
   }
@@ -190,7 +217,8 @@ export function buildVectorCodec(spec: CodecSpec): Codec {
 /** The model codec of a spec over a layout, named by the spec's canonical string. */
 export function buildModelCodec(spec: CodecSpec, layout: readonly TensorSpec[]): ModelCodec {
   const name = formatCodecSpec(spec);
-  if (spec.kind === 'powersgd') return modelCodec(layout, powerSgdPolicy(spec.rank, buildValue(spec.fallback)), { name });
+  if (spec.kind === 'powersgd')
+    return modelCodec(layout, powerSgdPolicy(spec.rank, buildValue(spec.fallback)), { name });
   return modelCodec(layout, { vector: buildVectorCodec(spec) }, { name });
 }
 

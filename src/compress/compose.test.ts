@@ -41,7 +41,11 @@ test('random-k → top-k → q4: the kept set, errors within one step, and the h
     const fmt = dv.getUint32(4, true);
     const mode = fmt & 0xff;
     const ib =
-      mode === TOPK_DELTA ? 4 * Math.ceil((k2 * (fmt >>> 8)) / 32) : mode === TOPK_RICE ? 4 + 4 * dv.getUint32(8, true) : 4 * Math.ceil(k1 / 32);
+      mode === TOPK_DELTA
+        ? 4 * Math.ceil((k2 * (fmt >>> 8)) / 32)
+        : mode === TOPK_RICE
+          ? 4 + 4 * dv.getUint32(8, true)
+          : 4 * Math.ceil(k1 / 32);
     assert.equal(bytes.length, 8 + ib + q4.encodedBytes(k2), `n=${n}`);
     assert.ok(bytes.length <= cocktail.encodedBytes(n));
     assert.equal(cocktail.encodedBytes(n), topkCodec({ fraction: 0.2, values: q4 }).encodedBytes(k1));
@@ -93,19 +97,31 @@ test('composition is reproducible from the context, changes with the round, and 
   const a = cocktail.encode(x, CTX);
   assert.deepEqual(cocktail.encode(x, { ...CTX }), a);
   assert.notDeepEqual(cocktail.encode(x, { ...CTX, round: 3 }), a);
-  assert.throws(() => cocktail.encode(x), /randomk\(0\.5\)>topk\(0\.2\)>q4-block64-stochastic encode: a codec context .* is required/);
+  assert.throws(
+    () => cocktail.encode(x),
+    /randomk\(0\.5\)>topk\(0\.2\)>q4-block64-stochastic encode: a codec context .* is required/,
+  );
   assert.throws(() => cocktail.decode(a, 1031), /decode: a codec context .* is required/);
   assert.throws(() => cocktail.encode(x, { seed: 1, round: 1, stream: -1 }), /ctx\.stream must be an integer/);
   // Wrong lengths are caught by the stage that owns the bytes (top-k's header-implied length here).
-  assert.throws(() => cocktail.decode(a.subarray(0, a.length - 4), 1031, CTX), (e: unknown) => {
-    return e instanceof RangeError && new RegExp(`expected ${a.length} bytes for 516 values .*got ${a.length - 4}`).test(e.message);
-  });
+  assert.throws(
+    () => cocktail.decode(a.subarray(0, a.length - 4), 1031, CTX),
+    (e: unknown) => {
+      return (
+        e instanceof RangeError &&
+        new RegExp(`expected ${a.length} bytes for 516 values .*got ${a.length - 4}`).test(e.message)
+      );
+    },
+  );
   assert.throws(() => cocktail.decode(a, 1000, CTX), /header says k = 104, expected k = 100 for 500 values/);
   const bad = update(1031, new Rng(8));
   bad[1030] = Infinity;
   assert.throws(() => cocktail.encode(bad, CTX), /element 1030 of 1031 is Infinity/);
   assert.throws(() => composeCodecs(), /at least one codec/);
-  assert.throws(() => composeCodecs(q4, topkCodec({ fraction: 0.1 })), /stage 0 \(q4-block64-stochastic\) is not a sparsifier/);
+  assert.throws(
+    () => composeCodecs(q4, topkCodec({ fraction: 0.1 })),
+    /stage 0 \(q4-block64-stochastic\) is not a sparsifier/,
+  );
 });
 
 test('error feedback with the CocktailSGD composition: the sums track each other, unlike without it', () => {

@@ -14,7 +14,10 @@ import type { Codec } from './codec';
 import type { SparseCodec } from './sparse';
 
 export function isSparseCodec(c: Codec): c is SparseCodec {
-  return typeof (c as Partial<SparseCodec>).withValues === 'function' && typeof (c as Partial<SparseCodec>).keep === 'function';
+  return (
+    typeof (c as Partial<SparseCodec>).withValues === 'function' &&
+    typeof (c as Partial<SparseCodec>).keep === 'function'
+  );
 }
 
 /** s_1 → … → s_m → values; with a single codec, that codec. */
@@ -24,10 +27,11 @@ export function composeCodecs(...stages: Codec[]): Codec {
   for (let i = stages.length - 2; i >= 0; i--) {
     const s = stages[i];
     if (!isSparseCodec(s)) {
-      throw new RangeError(`composeCodecs: stage ${i} (${s.name}) is not a sparsifier; only the last stage may be a value codec`);
+      throw new RangeError(
+        `composeCodecs: stage ${i} (${s.name}) is not a sparsifier; only the last stage may be a value codec`,
+      );
     }
     inner = s.withValues(inner);
   }
   return inner;
 }
-

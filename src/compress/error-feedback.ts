@@ -16,7 +16,8 @@ export class ErrorFeedback {
      */
     readonly decay = 1,
   ) {
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`error feedback: n must be a non-negative integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new RangeError(`error feedback: n must be a non-negative integer, got ${n}`);
     if (!(decay >= 0 && decay <= 1)) throw new RangeError(`error feedback: decay must be in [0, 1], got ${decay}`);
     this.residual = new Float32Array(n);
   }

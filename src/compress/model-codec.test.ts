@@ -10,7 +10,6 @@ import { MODEL_CODEC_VERSION, modelCodec, powerSgdPolicy } from './model-codec';
 import { modelCodecByName } from './codec-spec';
 import { layoutOf } from './layout.test-helper';
 
-
 /** 2-D tensors on both sides of the r·(rows+cols) < rows·cols rule for r = 2, and 1-D and 3-D ones. */
 const MIXED = layoutOf([
   ['w', [13, 37]], // 2·50 < 481: PowerSGD
@@ -30,7 +29,16 @@ test('model codec routes each tensor: PowerSGD where r·(rows+cols) < rows·cols
   const mc = modelCodecByName('powersgd:2', MIXED);
   assert.deepEqual(
     mc.codecs.map((c) => c.name),
-    ['powersgd-r2-13x37', 'int8-block256', 'powersgd-r2-3x40', 'int8-block256', 'int8-block256', 'int8-block256', 'int8-block256', 'int8-block256'],
+    [
+      'powersgd-r2-13x37',
+      'int8-block256',
+      'powersgd-r2-3x40',
+      'int8-block256',
+      'int8-block256',
+      'int8-block256',
+      'int8-block256',
+      'int8-block256',
+    ],
   );
   assert.equal(mc.name, 'powersgd:2');
   assert.equal(mc.fixedSize, true);
@@ -51,7 +59,9 @@ test('model codec round trip: header, exact size, each tensor as its own codec w
   const c = ctx(5, 3);
   const bytes = mc.encode(x, c);
   // Size: 8 + Σ (4 + pad4(b_i)).
-  const b = MIXED.map((t, i) => (i === 0 ? 4 * 2 * (13 + 37) : i === 2 ? 4 * 2 * (3 + 40) : int8Codec.encodedBytes(t.size)));
+  const b = MIXED.map((t, i) =>
+    i === 0 ? 4 * 2 * (13 + 37) : i === 2 ? 4 * 2 * (3 + 40) : int8Codec.encodedBytes(t.size),
+  );
   assert.equal(bytes.length, 8 + b.reduce((a, v) => a + 4 + pad4(v), 0));
   assert.equal(mc.encodedBytes(mc.n), bytes.length);
   const dv = new DataView(bytes.buffer);
@@ -85,7 +95,8 @@ const oddCodec: Codec = {
     return out;
   },
   decode(bytes, n) {
-    if (bytes.length !== 4 * n + 1 || bytes[4 * n] !== 0xa5) throw new RangeError(`test-odd: bad payload of ${bytes.length} bytes`);
+    if (bytes.length !== 4 * n + 1 || bytes[4 * n] !== 0xa5)
+      throw new RangeError(`test-odd: bad payload of ${bytes.length} bytes`);
     return new Float32Array(bytes.slice(0, 4 * n).buffer);
   },
 };
@@ -105,7 +116,8 @@ const trimCodec: Codec = {
   },
   decode(bytes, n) {
     const c = new DataView(bytes.buffer, bytes.byteOffset).getUint32(0, true);
-    if (c > n || bytes.length !== 4 + 4 * c) throw new RangeError(`test-trim: header says ${c} values, payload has ${bytes.length} bytes`);
+    if (c > n || bytes.length !== 4 + 4 * c)
+      throw new RangeError(`test-trim: header says ${c} values, payload has ${bytes.length} bytes`);
     const out = new Float32Array(n);
     out.set(new Float32Array(bytes.slice(4).buffer));
     return out;
@@ -113,7 +125,11 @@ const trimCodec: Codec = {
 };
 
 test('model codec pads odd tensor payloads to 4 bytes and checks the padding', () => {
-  const layout = layoutOf([['a', [3]], ['b', [2, 2]], ['c', [5]]]);
+  const layout = layoutOf([
+    ['a', [3]],
+    ['b', [2, 2]],
+    ['c', [5]],
+  ]);
   const mc = modelCodec(layout, { vector: oddCodec });
   const x = new Rng(2).uniformArray(12);
   const bytes = mc.encode(x);
@@ -125,7 +141,11 @@ test('model codec pads odd tensor payloads to 4 bytes and checks the padding', (
 });
 
 test('model codec with a variable-size codec: maximum size, each length checked, nothing left over', () => {
-  const layout = layoutOf([['a', [6]], ['m', [3, 4]], ['c', [5]]]);
+  const layout = layoutOf([
+    ['a', [6]],
+    ['m', [3, 4]],
+    ['c', [5]],
+  ]);
   const mc = modelCodec(layout, { vector: trimCodec });
   assert.equal(mc.fixedSize, false);
   assert.equal(mc.encodedBytes(23), 8 + (4 + 28) + (4 + 52) + (4 + 24));
@@ -139,16 +159,28 @@ test('model codec with a variable-size codec: maximum size, each length checked,
   assert.throws(() => mc.decode(longer, 23), /4 bytes left over after 3 tensors \(112 used of 116\)/);
   const tooLong = bytes.slice();
   new DataView(tooLong.buffer).setUint32(8, 40, true);
-  assert.throws(() => mc.decode(tooLong, 23), /tensor 0 \(a\): length 40 bytes, expected at most 28 for test-trim of 6 values/);
-  assert.throws(() => mc.decode(new Uint8Array(mc.encodedBytes(23) + 4), 23), /expected at most 124 bytes for 3 tensors \(23 parameters\), got 128/);
+  assert.throws(
+    () => mc.decode(tooLong, 23),
+    /tensor 0 \(a\): length 40 bytes, expected at most 28 for test-trim of 6 values/,
+  );
+  assert.throws(
+    () => mc.decode(new Uint8Array(mc.encodedBytes(23) + 4), 23),
+    /expected at most 124 bytes for 3 tensors \(23 parameters\), got 128/,
+  );
 });
 
 test('model codec decode rejects a wrong total, version, tensor count or tensor length, naming sizes', () => {
   const mc = modelCodecByName('powersgd:2', MIXED);
   const bytes = mc.encode(new Rng(4).uniformArray(mc.n), ctx());
   const total = bytes.length;
-  assert.throws(() => mc.decode(bytes.subarray(0, total - 4), mc.n), new RegExp(`expected ${total} bytes for 8 tensors \\(${mc.n} parameters\\), got ${total - 4}`));
-  assert.throws(() => mc.decode(bytes, mc.n + 1), new RegExp(`the layout has ${mc.n} parameters in 8 tensors, got n = ${mc.n + 1}`));
+  assert.throws(
+    () => mc.decode(bytes.subarray(0, total - 4), mc.n),
+    new RegExp(`expected ${total} bytes for 8 tensors \\(${mc.n} parameters\\), got ${total - 4}`),
+  );
+  assert.throws(
+    () => mc.decode(bytes, mc.n + 1),
+    new RegExp(`the layout has ${mc.n} parameters in 8 tensors, got n = ${mc.n + 1}`),
+  );
   const v = bytes.slice();
   new DataView(v.buffer).setUint32(0, 2, true);
   assert.throws(() => mc.decode(v, mc.n), /version 2, expected 1/);
@@ -157,7 +189,10 @@ test('model codec decode rejects a wrong total, version, tensor count or tensor 
   assert.throws(() => mc.decode(cnt, mc.n), /payload has 7 tensors, the layout has 8/);
   const len = bytes.slice();
   new DataView(len.buffer).setUint32(8, 396, true);
-  assert.throws(() => mc.decode(len, mc.n), /tensor 0 \(w\): length 396 bytes, expected 400 for powersgd-r2-13x37 of 481 values/);
+  assert.throws(
+    () => mc.decode(len, mc.n),
+    /tensor 0 \(w\): length 396 bytes, expected 400 for powersgd-r2-13x37 of 481 values/,
+  );
   // A per-tensor codec's own error comes back naming the tensor.
   const nan = bytes.slice();
   new DataView(nan.buffer).setFloat32(8 + 4, NaN, true);
@@ -171,7 +206,10 @@ test('model codec encode: NaN and a missing ctx are caught before any warm start
   assert.throws(() => mc.encode(x), /tensor 0 \(w\) uses powersgd-r2-13x37, which needs a ctx until started/);
   assert.equal(mc.started, false);
   x[MIXED[2].offset + 5] = NaN;
-  assert.throws(() => mc.encode(x, ctx()), new RegExp(`tensor 2 \\(thin\\) element 5 \\(flat ${MIXED[2].offset + 5}\\) is NaN`));
+  assert.throws(
+    () => mc.encode(x, ctx()),
+    new RegExp(`tensor 2 \\(thin\\) element 5 \\(flat ${MIXED[2].offset + 5}\\) is NaN`),
+  );
   assert.equal(mc.started, false, 'the failed encode drew nothing');
   x[MIXED[2].offset + 5] = 0.5;
   // start(ctx) = what the first encode with that ctx would draw; later encodes need no ctx; reset forgets.
@@ -186,17 +224,38 @@ test('model codec encode: NaN and a missing ctx are caught before any warm start
 });
 
 test('model codec rejects bad layouts and shared stateful codecs', () => {
-  const good = layoutOf([['a', [2, 3]], ['b', [4]]]);
-  assert.throws(() => modelCodec([good[0], { ...good[1], offset: 7 }], { vector: int8Codec }), /tensor 1 \(b\): offset 7, expected 6/);
-  assert.throws(() => modelCodec([{ ...good[0], size: 5 }, good[1]], { vector: int8Codec }), /size 5 is not the product of shape \[2, 3\] = 6/);
-  assert.throws(() => modelCodec([good[0], { ...good[1], name: 'a' }], { vector: int8Codec }), /tensor 1 \(a\): duplicate name/);
+  const good = layoutOf([
+    ['a', [2, 3]],
+    ['b', [4]],
+  ]);
+  assert.throws(
+    () => modelCodec([good[0], { ...good[1], offset: 7 }], { vector: int8Codec }),
+    /tensor 1 \(b\): offset 7, expected 6/,
+  );
+  assert.throws(
+    () => modelCodec([{ ...good[0], size: 5 }, good[1]], { vector: int8Codec }),
+    /size 5 is not the product of shape \[2, 3\] = 6/,
+  );
+  assert.throws(
+    () => modelCodec([good[0], { ...good[1], name: 'a' }], { vector: int8Codec }),
+    /tensor 1 \(a\): duplicate name/,
+  );
   const shared = powerSgdCodec(2, 3, 1);
-  const two = layoutOf([['a', [2, 3]], ['b', [2, 3]]]);
-  assert.throws(() => modelCodec(two, { matrix: () => shared, vector: int8Codec }), /same stateful codec for two tensors/);
+  const two = layoutOf([
+    ['a', [2, 3]],
+    ['b', [2, 3]],
+  ]);
+  assert.throws(
+    () => modelCodec(two, { matrix: () => shared, vector: int8Codec }),
+    /same stateful codec for two tensors/,
+  );
   assert.throws(() => modelCodec(two, { vector: powerSgdCodec(2, 3, 1) }), /vector codec powersgd-r1-2x3 is stateful/);
   assert.throws(() => powerSgdPolicy(0, int8Codec), /rank must be a positive integer, got 0/);
   // A matrix codec for the wrong shape is caught when the model codec is built, naming the tensor.
-  assert.throws(() => modelCodec(two, { matrix: () => powerSgdCodec(3, 3, 1), vector: int8Codec }), /tensor 0 \(a\): powersgd encodedBytes: this codec is for a 3 × 3 matrix \(9 values\), got n = 6/);
+  assert.throws(
+    () => modelCodec(two, { matrix: () => powerSgdCodec(3, 3, 1), vector: int8Codec }),
+    /tensor 0 \(a\): powersgd encodedBytes: this codec is for a 3 × 3 matrix \(9 values\), got n = 6/,
+  );
 });
 
 test('modelCodecByName: int8 and powersgd:R; bad names list the accepted forms', () => {
@@ -205,13 +264,29 @@ test('modelCodecByName: int8 and powersgd:R; bad names list the accepted forms',
   const x = new Rng(6).uniformArray(i8.n);
   const y = i8.decode(i8.encode(x), i8.n);
   MIXED.forEach((t) => {
-    assert.deepEqual(y.subarray(t.offset, t.offset + t.size), int8Codec.decode(int8Codec.encode(x.subarray(t.offset, t.offset + t.size)), t.size));
+    assert.deepEqual(
+      y.subarray(t.offset, t.offset + t.size),
+      int8Codec.decode(int8Codec.encode(x.subarray(t.offset, t.offset + t.size)), t.size),
+    );
   });
   // The full grammar and its messages are tested in codec-spec.test.ts.
-  for (const bad of ['topk:0', 'f32:sr', 'powersgd', 'powersgd:0', 'powersgd:1.5', 'powersgd:x', 'INT8', 'toString', '']) {
+  for (const bad of [
+    'topk:0',
+    'f32:sr',
+    'powersgd',
+    'powersgd:0',
+    'powersgd:1.5',
+    'powersgd:x',
+    'INT8',
+    'toString',
+    '',
+  ]) {
     assert.throws(
       () => modelCodecByName(bad, MIXED),
-      (e: unknown) => e instanceof RangeError && e.message.startsWith(`codec ${JSON.stringify(bad)}: `) && e.message.includes('; accepted forms: f32 | f16 | int8'),
+      (e: unknown) =>
+        e instanceof RangeError &&
+        e.message.startsWith(`codec ${JSON.stringify(bad)}: `) &&
+        e.message.includes('; accepted forms: f32 | f16 | int8'),
       bad,
     );
   }

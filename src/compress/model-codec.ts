@@ -60,7 +60,8 @@ export interface ModelCodecPolicy {
  * (which implies r < min(rows, cols)); every other tensor through `vector`.
  */
 export function powerSgdPolicy(rank: number, vector: Codec): ModelCodecPolicy {
-  if (!Number.isInteger(rank) || rank < 1) throw new RangeError(`powersgd policy: rank must be a positive integer, got ${rank}`);
+  if (!Number.isInteger(rank) || rank < 1)
+    throw new RangeError(`powersgd policy: rank must be a positive integer, got ${rank}`);
   return {
     matrix: (rows, cols) => (rank * (rows + cols) < rows * cols ? powerSgdCodec(rows, cols, rank) : undefined),
     vector,
@@ -88,9 +89,14 @@ function checkLayout(layout: readonly TensorSpec[]): number {
       throw new RangeError(`model codec: ${what}: shape [${t.shape.join(', ')}] must be non-negative integers`);
     }
     const size = t.shape.reduce((a, b) => a * b, 1);
-    if (t.size !== size) throw new RangeError(`model codec: ${what}: size ${t.size} is not the product of shape [${t.shape.join(', ')}] = ${size}`);
+    if (t.size !== size)
+      throw new RangeError(
+        `model codec: ${what}: size ${t.size} is not the product of shape [${t.shape.join(', ')}] = ${size}`,
+      );
     if (t.offset !== offset) {
-      throw new RangeError(`model codec: ${what}: offset ${t.offset}, expected ${offset} (tensors must be contiguous, in order, from 0)`);
+      throw new RangeError(
+        `model codec: ${what}: offset ${t.offset}, expected ${offset} (tensors must be contiguous, in order, from 0)`,
+      );
     }
     offset += size;
   });
@@ -107,10 +113,16 @@ function about<T>(t: TensorSpec, i: number, f: () => T): T {
   }
 }
 
-export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPolicy, opts: { name?: string } = {}): ModelCodec {
+export function modelCodec(
+  layout: readonly TensorSpec[],
+  policy: ModelCodecPolicy,
+  opts: { name?: string } = {},
+): ModelCodec {
   const n = checkLayout(layout);
   if (isStateful(policy.vector)) {
-    throw new RangeError(`model codec: the vector codec ${policy.vector.name} is stateful but would be shared by every tensor`);
+    throw new RangeError(
+      `model codec: the vector codec ${policy.vector.name} is stateful but would be shared by every tensor`,
+    );
   }
   const T = layout.length;
   const codecs: Codec[] = layout.map((t) => {
@@ -119,7 +131,9 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
   });
   const stateful = codecs.filter(isStateful);
   if (new Set(stateful).size !== stateful.length) {
-    throw new RangeError('model codec: policy.matrix returned the same stateful codec for two tensors; return a fresh one per call');
+    throw new RangeError(
+      'model codec: policy.matrix returned the same stateful codec for two tensors; return a fresh one per call',
+    );
   }
   /** The per-tensor byte lengths (exact or maximum). */
   const lengths = layout.map((t, i) => about(t, i, () => codecs[i].encodedBytes(t.size)));
@@ -129,12 +143,14 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
   const tensorCtx = (ctx: CodecContext | undefined, i: number): CodecContext | undefined => {
     if (ctx === undefined) return undefined;
     const stream = ctx.stream * T + i;
-    if (!Number.isSafeInteger(stream)) throw new RangeError(`model codec: ctx.stream ${ctx.stream} · ${T} tensors + ${i} is not a safe integer`);
+    if (!Number.isSafeInteger(stream))
+      throw new RangeError(`model codec: ctx.stream ${ctx.stream} · ${T} tensors + ${i} is not a safe integer`);
     return { seed: ctx.seed, round: ctx.round, stream };
   };
 
   const checkN = (m: number, op: string) => {
-    if (m !== n) throw new RangeError(`model codec ${op}: the layout has ${n} parameters in ${T} tensors, got n = ${m}`);
+    if (m !== n)
+      throw new RangeError(`model codec ${op}: the layout has ${n} parameters in ${T} tensors, got n = ${m}`);
   };
 
   const codec: ModelCodec = {
@@ -169,11 +185,15 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
       layout.forEach((t, i) => {
         for (let j = t.offset; j < t.offset + t.size; j++) {
           if (!Number.isFinite(x[j])) {
-            throw new RangeError(`model codec encode: tensor ${i} (${t.name}) element ${j - t.offset} (flat ${j}) is ${x[j]}; only finite values can be encoded`);
+            throw new RangeError(
+              `model codec encode: tensor ${i} (${t.name}) element ${j - t.offset} (flat ${j}) is ${x[j]}; only finite values can be encoded`,
+            );
           }
         }
         if (ctx === undefined && isStateful(codecs[i]) && !codecs[i].started) {
-          throw new RangeError(`model codec encode: tensor ${i} (${t.name}) uses ${codecs[i].name}, which needs a ctx until started (pass ctx or call start(ctx))`);
+          throw new RangeError(
+            `model codec encode: tensor ${i} (${t.name}) uses ${codecs[i].name}, which needs a ctx until started (pass ctx or call start(ctx))`,
+          );
         }
       });
       if (ctx !== undefined) tensorCtx(ctx, T - 1);
@@ -188,7 +208,9 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
       let size = 8;
       parts.forEach((p, i) => {
         if (codecs[i].fixedSize ? p.length !== lengths[i] : p.length > lengths[i]) {
-          throw new RangeError(`model codec encode: tensor ${i} (${layout[i].name}): ${codecs[i].name} produced ${p.length} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]}`);
+          throw new RangeError(
+            `model codec encode: tensor ${i} (${layout[i].name}): ${codecs[i].name} produced ${p.length} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]}`,
+          );
         }
         size += 4 + pad4(p.length);
       });
@@ -214,21 +236,26 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
       }
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const version = dv.getUint32(0, true);
-      if (version !== MODEL_CODEC_VERSION) throw new RangeError(`model codec decode: version ${version}, expected ${MODEL_CODEC_VERSION}`);
+      if (version !== MODEL_CODEC_VERSION)
+        throw new RangeError(`model codec decode: version ${version}, expected ${MODEL_CODEC_VERSION}`);
       const count = dv.getUint32(4, true);
       if (count !== T) throw new RangeError(`model codec decode: payload has ${count} tensors, the layout has ${T}`);
       const out = new Float32Array(n);
       let at = 8;
       layout.forEach((t, i) => {
         const where = `model codec decode: tensor ${i} (${t.name})`;
-        if (at + 4 > bytes.length) throw new RangeError(`${where}: payload ends at byte ${bytes.length} before its length word`);
+        if (at + 4 > bytes.length)
+          throw new RangeError(`${where}: payload ends at byte ${bytes.length} before its length word`);
         const b = dv.getUint32(at, true);
         if (codecs[i].fixedSize ? b !== lengths[i] : b > lengths[i]) {
-          throw new RangeError(`${where}: length ${b} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]} for ${codecs[i].name} of ${t.size} values`);
+          throw new RangeError(
+            `${where}: length ${b} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]} for ${codecs[i].name} of ${t.size} values`,
+          );
         }
         const start = at + 4;
         const end = start + pad4(b);
-        if (end > bytes.length) throw new RangeError(`${where}: needs bytes ${start}..${end}, the payload has ${bytes.length}`);
+        if (end > bytes.length)
+          throw new RangeError(`${where}: needs bytes ${start}..${end}, the payload has ${bytes.length}`);
         for (let p = start + b; p < end; p++) {
           if (bytes[p] !== 0) throw new RangeError(`${where}: padding byte ${p} is ${bytes[p]}, expected 0`);
         }
@@ -236,7 +263,10 @@ export function modelCodec(layout: readonly TensorSpec[], policy: ModelCodecPoli
         out.set(y, t.offset);
         at = end;
       });
-      if (at !== bytes.length) throw new RangeError(`model codec decode: ${bytes.length - at} bytes left over after ${T} tensors (${at} used of ${bytes.length})`);
+      if (at !== bytes.length)
+        throw new RangeError(
+          `model codec decode: ${bytes.length - at} bytes left over after ${T} tensors (${at} used of ${bytes.length})`,
+        );
       return out;
     },
   };

@@ -119,7 +119,8 @@ test('streams, rounds, seeds, purposes and neighbouring elements are independent
   const N = 1 << 15;
   const base: CodecContext = { seed: 99, round: 4, stream: 10 };
   const p = PURPOSE_STOCHASTIC_ROUNDING;
-  const draw = (ctx: CodecContext, purpose: number, start = 0) => fillRandomU32(ctx, purpose, start, new Uint32Array(N));
+  const draw = (ctx: CodecContext, purpose: number, start = 0) =>
+    fillRandomU32(ctx, purpose, start, new Uint32Array(N));
   const a = draw(base, p);
   const others: [string, Uint32Array][] = [
     ['next stream', draw({ ...base, stream: 11 }, p)],
@@ -144,11 +145,23 @@ test('streams, rounds, seeds, purposes and neighbouring elements are independent
 
 test('contexts are validated: missing when required, non-integers, negatives and values past 2^32', () => {
   assert.doesNotThrow(() => checkContext(undefined, 'x', false));
-  assert.throws(() => checkContext(undefined, 'q4 encode', true), (e: unknown) => e instanceof RangeError && /q4 encode: a codec context .* is required/.test(e.message));
-  assert.throws(() => checkContext({ seed: -1, round: 0, stream: 0 }, 'w', true), /w: ctx\.seed must be an integer in \[0, 4294967295\], got -1/);
+  assert.throws(
+    () => checkContext(undefined, 'q4 encode', true),
+    (e: unknown) => e instanceof RangeError && /q4 encode: a codec context .* is required/.test(e.message),
+  );
+  assert.throws(
+    () => checkContext({ seed: -1, round: 0, stream: 0 }, 'w', true),
+    /w: ctx\.seed must be an integer in \[0, 4294967295\], got -1/,
+  );
   assert.throws(() => checkContext({ seed: 1, round: 1.5, stream: 0 }, 'w', false), /ctx\.round .* got 1\.5/);
-  assert.throws(() => checkContext({ seed: 1, round: 1, stream: 2 ** 32 }, 'w', false), /ctx\.stream .* got 4294967296/);
+  assert.throws(
+    () => checkContext({ seed: 1, round: 1, stream: 2 ** 32 }, 'w', false),
+    /ctx\.stream .* got 4294967296/,
+  );
   assert.throws(() => checkContext({ seed: 1, round: 1 } as CodecContext, 'w', false), /ctx\.stream .* got undefined/);
   assert.throws(() => checkContext({ seed: NaN, round: 1, stream: 1 }, 'w', false), /ctx\.seed .* got NaN/);
-  assert.equal(randomUnitF32({ seed: 1, round: 2, stream: 3 }, 1, 5), u32ToUnitF32(randomU32({ seed: 1, round: 2, stream: 3 }, 1, 5)));
+  assert.equal(
+    randomUnitF32({ seed: 1, round: 2, stream: 3 }, 1, 5),
+    u32ToUnitF32(randomU32({ seed: 1, round: 2, stream: 3 }, 1, 5)),
+  );
 });

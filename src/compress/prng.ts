@@ -92,7 +92,8 @@ function isU32(v: unknown): v is number {
  */
 export function checkContext(ctx: CodecContext | undefined, who: string, required: boolean): void {
   if (ctx === undefined || ctx === null) {
-    if (required) throw new RangeError(`${who}: a codec context {seed, round, stream} is required (random choices), got ${ctx}`);
+    if (required)
+      throw new RangeError(`${who}: a codec context {seed, round, stream} is required (random choices), got ${ctx}`);
     return;
   }
   if (typeof ctx !== 'object') throw new RangeError(`${who}: codec context must be an object, got ${typeof ctx}`);

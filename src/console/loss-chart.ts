@@ -4,7 +4,10 @@ export interface ChartPoint {
   y: number;
 }
 
-export function renderLossChart(svg: SVGSVGElement, series: { name: string; color: string; points: ChartPoint[] }[]): void {
+export function renderLossChart(
+  svg: SVGSVGElement,
+  series: { name: string; color: string; points: ChartPoint[] }[],
+): void {
   const W = 800;
   const H = 240;
   const pad = { l: 48, r: 12, t: 12, b: 28 };
@@ -35,7 +38,13 @@ export function renderLossChart(svg: SVGSVGElement, series: { name: string; colo
   el('text', { x: W / 2, y: H - 6, 'font-size': 11, fill: '#6a7383', 'text-anchor': 'middle' }, 'round');
   series.forEach((s, i) => {
     const pts = s.points.filter((p) => Number.isFinite(p.y));
-    if (pts.length) el('polyline', { points: pts.map((p) => `${sx(p.x)},${sy(p.y)}`).join(' '), fill: 'none', stroke: s.color, 'stroke-width': 2 });
+    if (pts.length)
+      el('polyline', {
+        points: pts.map((p) => `${sx(p.x)},${sy(p.y)}`).join(' '),
+        fill: 'none',
+        stroke: s.color,
+        'stroke-width': 2,
+      });
     el('text', { x: W - pad.r - 120, y: pad.t + 14 * (i + 1), 'font-size': 12, fill: s.color }, s.name);
   });
 }

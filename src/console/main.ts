@@ -12,7 +12,10 @@ interface JobRow {
   round?: number;
   version?: number;
   params?: number;
-  spec?: { model?: Record<string, unknown>; train?: { rounds?: number; localSteps?: number; codec?: string; downCodec?: string } };
+  spec?: {
+    model?: Record<string, unknown>;
+    train?: { rounds?: number; localSteps?: number; codec?: string; downCodec?: string };
+  };
   lastError?: string | null;
 }
 interface RoundRow {
@@ -60,7 +63,7 @@ async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
 }
 
 const asArray = <T>(v: unknown, key: string): T[] =>
-  Array.isArray(v) ? (v as T[]) : ((v as Record<string, unknown>)?.[key] as T[]) ?? [];
+  Array.isArray(v) ? (v as T[]) : (((v as Record<string, unknown>)?.[key] as T[]) ?? []);
 
 function cell(tr: HTMLTableRowElement, text: string): HTMLTableCellElement {
   const td = tr.insertCell();
@@ -151,7 +154,11 @@ async function refreshDetail(): Promise<void> {
   if (row) row.cells[3].textContent = lastVal?.toFixed(4) ?? '—';
   renderLossChart($('chart') as unknown as SVGSVGElement, [
     { name: 'validation loss', color: '#2f6fde', points: rounds.map((r) => ({ x: r.round + 1, y: r.valLoss ?? NaN })) },
-    { name: 'train loss (donors)', color: '#e08a1e', points: rounds.map((r) => ({ x: r.round + 1, y: r.trainLoss ?? NaN })) },
+    {
+      name: 'train loss (donors)',
+      color: '#e08a1e',
+      points: rounds.map((r) => ({ x: r.round + 1, y: r.trainLoss ?? NaN })),
+    },
   ]);
   const tb = $<HTMLTableElement>('donors').tBodies[0];
   tb.replaceChildren();
@@ -180,7 +187,8 @@ function compressionSummary(job: JobRow, rounds: RoundRow[]): string {
     const up = (last.bytesUp ?? 0) / last.assigned;
     const down = (last.bytesDown ?? 0) / last.assigned;
     s += ` · last round per donor: up ${fmtBytes(up)}, down ${fmtBytes(down)}`;
-    if (job.params && up + down > 0) s += ` (${Math.round((8 * job.params * H) / (up + down))}× fewer bytes per step than f32)`;
+    if (job.params && up + down > 0)
+      s += ` (${Math.round((8 * job.params * H) / (up + down))}× fewer bytes per step than f32)`;
   }
   return s;
 }

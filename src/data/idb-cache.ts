@@ -37,8 +37,7 @@ export class DonorCache {
 
   async getSnapshot(jobId: string): Promise<CachedSnapshot | undefined> {
     const s = (await this.db.get('snapshots', jobId)) as
-      | { jobId: string; version: number; params: ArrayBuffer; savedAt: number }
-      | undefined;
+      { jobId: string; version: number; params: ArrayBuffer; savedAt: number } | undefined;
     return s ? { ...s, params: new Float32Array(s.params) } : undefined;
   }
 

@@ -33,7 +33,13 @@ test('split edges: exactly enough tokens works, one fewer fails clearly', () => 
 });
 
 test('shards are contiguous, disjoint, cover [0, n) and differ in size by at most one', () => {
-  for (const [n, c] of [[10, 3], [1000, 8], [7, 7], [5, 1], [1_000_003, 64]]) {
+  for (const [n, c] of [
+    [10, 3],
+    [1000, 8],
+    [7, 7],
+    [5, 1],
+    [1_000_003, 64],
+  ]) {
     let prev = 0;
     const sizes: number[] = [];
     for (let i = 0; i < c; i++) {
@@ -105,7 +111,10 @@ test('evalWindows are evenly spaced, deterministic and capped', () => {
   assert.deepEqual(evalWindows(tokens, k, 100), w);
   // Fewer windows than asked: every position once.
   const all = evalWindows(ramp(12), 4, 1000);
-  assert.deepEqual(Array.from(all.targets), Array.from({ length: 12 - 4 }, (_, s) => s + 4));
+  assert.deepEqual(
+    Array.from(all.targets),
+    Array.from({ length: 12 - 4 }, (_, s) => s + 4),
+  );
   assert.throws(() => evalWindows(ramp(3), 4, 10), /only 3 tokens, need 5/);
   assert.throws(() => evalWindows(tokens, 4, 0), /maxExamples/);
 });
@@ -122,7 +131,10 @@ test('sampleSequences: each row is a piece of the stream and its targets are the
   for (let r = 0; r < B; r++) {
     const row = b.tokens.subarray(r * T, (r + 1) * T);
     const tgt = b.targets.subarray(r * T, (r + 1) * T);
-    assert.ok(text.includes([...row, tgt[T - 1]].join(',')), `row ${r} plus its last target is contiguous in the stream`);
+    assert.ok(
+      text.includes([...row, tgt[T - 1]].join(',')),
+      `row ${r} plus its last target is contiguous in the stream`,
+    );
     for (let t = 0; t + 1 < T; t++) assert.equal(tgt[t], row[t + 1], `row ${r}: targets[${t}] is the next token`);
   }
   assert.deepEqual(sampleSequences(tokens, T, B, new Rng(5)), b, 'same seed, same batch');

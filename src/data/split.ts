@@ -67,7 +67,9 @@ export function sampleBatch(tokens: Int32Array, context: number, batch: number, 
   checkInt('batch', batch, 1);
   const positions = tokens.length - context; // window starts 0 .. n - context - 1
   if (positions < 1) {
-    throw new RangeError(`cannot sample windows of context ${context}: only ${tokens.length} tokens, need ${context + 1}`);
+    throw new RangeError(
+      `cannot sample windows of context ${context}: only ${tokens.length} tokens, need ${context + 1}`,
+    );
   }
   const x = new Int32Array(batch * context);
   const y = new Int32Array(batch);
@@ -85,7 +87,9 @@ export function evalWindows(tokens: Int32Array, context: number, maxExamples: nu
   checkInt('maxExamples', maxExamples, 1);
   const positions = tokens.length - context;
   if (positions < 1) {
-    throw new RangeError(`cannot make evaluation windows of context ${context}: only ${tokens.length} tokens, need ${context + 1}`);
+    throw new RangeError(
+      `cannot make evaluation windows of context ${context}: only ${tokens.length} tokens, need ${context + 1}`,
+    );
   }
   const count = Math.min(maxExamples, positions);
   const x = new Int32Array(count * context);
@@ -114,7 +118,9 @@ export function sampleSequences(tokens: Int32Array, context: number, batch: numb
   checkInt('batch', batch, 1);
   const positions = tokens.length - context;
   if (positions < 1) {
-    throw new RangeError(`cannot sample sequences of context ${context}: only ${tokens.length} tokens, need ${context + 1}`);
+    throw new RangeError(
+      `cannot sample sequences of context ${context}: only ${tokens.length} tokens, need ${context + 1}`,
+    );
   }
   const x = new Int32Array(batch * context);
   const y = new Int32Array(batch * context);
@@ -131,7 +137,9 @@ export function evalSequences(tokens: Int32Array, context: number, maxSequences:
   checkInt('maxSequences', maxSequences, 1);
   const positions = tokens.length - context;
   if (positions < 1) {
-    throw new RangeError(`cannot make evaluation sequences of context ${context}: only ${tokens.length} tokens, need ${context + 1}`);
+    throw new RangeError(
+      `cannot make evaluation sequences of context ${context}: only ${tokens.length} tokens, need ${context + 1}`,
+    );
   }
   const count = Math.min(maxSequences, positions);
   const x = new Int32Array(count * context);
@@ -139,6 +147,7 @@ export function evalSequences(tokens: Int32Array, context: number, maxSequences:
   // From the first start to the last (positions − 1), so that count·context + 1 tokens give
   // back-to-back sequences and the tail of the stream is always evaluated.
   const last = positions - 1;
-  for (let i = 0; i < count; i++) putSequence(tokens, count === 1 ? 0 : Math.floor((i * last) / (count - 1)), context, i, x, y);
+  for (let i = 0; i < count; i++)
+    putSequence(tokens, count === 1 ? 0 : Math.floor((i * last) / (count - 1)), context, i, x, y);
   return { tokens: x, targets: y };
 }

@@ -18,7 +18,10 @@ test('encode/decode round trip and ids index the vocabulary', () => {
   const ids = tok.encode(text);
   assert.equal(ids.length, Array.from(text).length);
   assert.equal(tok.decode(ids), text);
-  assert.deepEqual(Array.from(ids, (i) => tok.vocab[i]), Array.from(text));
+  assert.deepEqual(
+    Array.from(ids, (i) => tok.vocab[i]),
+    Array.from(text),
+  );
 });
 
 test('JSON round trip gives identical encodings', () => {

@@ -190,7 +190,9 @@ export class DonorClient {
             await this.worker.applyDelta(a.jobId, a.version - 1, a.version, m.body);
           } catch (e) {
             // Out of step (or a bad payload): say we hold nothing, so the next round brings a snapshot.
-            console.warn(`starling: broadcast step v${a.version - 1} → v${a.version} not applied: ${(e as Error).message}`);
+            console.warn(
+              `starling: broadcast step v${a.version - 1} → v${a.version} not applied: ${(e as Error).message}`,
+            );
             await this.send('ready', { jobId: a.jobId, version: -1 });
             break;
           }
@@ -232,5 +234,4 @@ export class DonorClient {
         break;
     }
   }
-
 }

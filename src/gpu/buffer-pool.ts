@@ -14,7 +14,8 @@ export class BufferPool {
   ) {}
 
   static sizeClass(bytes: number): number {
-    if (!Number.isFinite(bytes) || bytes < 0) throw new RangeError(`buffer size must be a non-negative number, got ${bytes}`);
+    if (!Number.isFinite(bytes) || bytes < 0)
+      throw new RangeError(`buffer size must be a non-negative number, got ${bytes}`);
     let s = 256;
     while (s < bytes) s *= 2;
     return s;

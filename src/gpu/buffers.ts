@@ -10,9 +10,11 @@ const round4 = (n: number) => Math.ceil(n / 4) * 4;
 /** A storage buffer (copyable both ways) of `bytes` bytes, or holding `data`. Sizes round up to 4 bytes. */
 export function createStorage(device: GPUDevice, sizeOrData: number | Data, label = 'storage'): GPUBuffer {
   const bytes = typeof sizeOrData === 'number' ? sizeOrData : sizeOrData.byteLength;
-  if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`buffer "${label}": size must be a non-negative integer, got ${bytes}`);
+  if (!Number.isInteger(bytes) || bytes < 0)
+    throw new RangeError(`buffer "${label}": size must be a non-negative integer, got ${bytes}`);
   const max = device.limits.maxBufferSize;
-  if (bytes > max) throw new RangeError(`buffer "${label}" needs ${bytes} bytes; this GPU allows at most ${max} per buffer`);
+  if (bytes > max)
+    throw new RangeError(`buffer "${label}" needs ${bytes} bytes; this GPU allows at most ${max} per buffer`);
   const buf = device.createBuffer({ size: Math.max(4, round4(bytes)), usage: STORAGE_RW, label });
   if (typeof sizeOrData !== 'number') upload(device, buf, sizeOrData);
   return buf;
@@ -34,7 +36,9 @@ export function upload(device: GPUDevice, buf: GPUBuffer, data: Data, offset = 0
     data = padded;
   }
   if (offset + data.byteLength > buf.size) {
-    throw new RangeError(`upload of ${data.byteLength} bytes at offset ${offset} overflows buffer "${buf.label}" of ${buf.size} bytes`);
+    throw new RangeError(
+      `upload of ${data.byteLength} bytes at offset ${offset} overflows buffer "${buf.label}" of ${buf.size} bytes`,
+    );
   }
   device.queue.writeBuffer(buf, offset, data.buffer, data.byteOffset, data.byteLength);
 }
@@ -45,7 +49,9 @@ const stagingPools = new WeakMap<GPUDevice, BufferPool>();
 export async function readBuffer(device: GPUDevice, buf: GPUBuffer, bytes: number, offset = 0): Promise<ArrayBuffer> {
   if (offset % 4 !== 0 || offset < 0) throw new RangeError(`readBuffer offset must be a multiple of 4, got ${offset}`);
   if (offset + bytes > buf.size) {
-    throw new RangeError(`readBuffer of ${bytes} bytes at ${offset} overflows buffer "${buf.label}" of ${buf.size} bytes`);
+    throw new RangeError(
+      `readBuffer of ${bytes} bytes at ${offset} overflows buffer "${buf.label}" of ${buf.size} bytes`,
+    );
   }
   let pool = stagingPools.get(device);
   if (!pool) stagingPools.set(device, (pool = new BufferPool(device, MAP_READ | COPY_DST, 'staging')));

@@ -6,7 +6,9 @@ import { createStorage, readBuffer } from './buffers';
 
 /** Runs fn with globalThis.navigator (and isSecureContext) replaced, restoring them afterwards. */
 async function withGlobals(nav: unknown, secure: boolean | undefined, fn: () => Promise<void>): Promise<void> {
-  const saved = ['navigator', 'isSecureContext'].map((k) => [k, Object.getOwnPropertyDescriptor(globalThis, k)] as const);
+  const saved = ['navigator', 'isSecureContext'].map(
+    (k) => [k, Object.getOwnPropertyDescriptor(globalThis, k)] as const,
+  );
   Object.defineProperty(globalThis, 'navigator', { value: nav, configurable: true, writable: true });
   Object.defineProperty(globalThis, 'isSecureContext', { value: secure, configurable: true, writable: true });
   try {
@@ -33,13 +35,19 @@ test('no navigator.gpu: NoWebGPUError says which browser and which flags', async
 
 test('insecure context: NoWebGPUError asks for https or localhost', async () => {
   await withGlobals({}, false, async () => {
-    await assert.rejects(acquireDevice(), (e: unknown) => e instanceof NoWebGPUError && /secure context.*http:\/\/localhost/.test(e.message));
+    await assert.rejects(
+      acquireDevice(),
+      (e: unknown) => e instanceof NoWebGPUError && /secure context.*http:\/\/localhost/.test(e.message),
+    );
   });
 });
 
 test('no adapter: NoWebGPUError says none was found', async () => {
   await withGlobals({ gpu: { requestAdapter: async () => null } }, true, async () => {
-    await assert.rejects(acquireDevice(), (e: unknown) => e instanceof NoWebGPUError && /no GPU adapter was found/.test(e.message));
+    await assert.rejects(
+      acquireDevice(),
+      (e: unknown) => e instanceof NoWebGPUError && /no GPU adapter was found/.test(e.message),
+    );
   });
 });
 

@@ -58,7 +58,9 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
     }
     throw new NoWebGPUError(`This browser does not expose WebGPU (navigator.gpu is missing). ${HOW_TO_ENABLE}`);
   }
-  const adapter = await gpu.requestAdapter(opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined);
+  const adapter = await gpu.requestAdapter(
+    opts.powerPreference ? { powerPreference: opts.powerPreference } : undefined,
+  );
   if (!adapter) {
     throw new NoWebGPUError(
       `WebGPU is present but no GPU adapter was found (it may be disabled or blocklisted for this GPU/driver). ${HOW_TO_ENABLE}`,

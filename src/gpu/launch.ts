@@ -28,7 +28,8 @@ export interface LaunchSpec extends PipelineKey {
 
 /** A grid with x*y >= count and both below `maxPerDim`; surplus workgroups must exit early. */
 export function gridFor(count: number, maxPerDim: number): [number, number, number] {
-  if (!Number.isInteger(count) || count < 0) throw new RangeError(`workgroup count must be a non-negative integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 0)
+    throw new RangeError(`workgroup count must be a non-negative integer, got ${count}`);
   if (count <= maxPerDim) return [count, 1, 1];
   const y = Math.ceil(count / maxPerDim);
   if (y > maxPerDim) {
@@ -91,7 +92,8 @@ export function packUniform(fields: readonly (number | { f32: number })[]): Arra
   const dv = new DataView(buf);
   fields.forEach((v, i) => {
     if (typeof v === 'number') {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RangeError(`uniform field ${i} must be a u32, got ${v}`);
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff)
+        throw new RangeError(`uniform field ${i} must be a u32, got ${v}`);
       dv.setUint32(i * 4, v, true);
     } else dv.setFloat32(i * 4, v.f32, true);
   });
@@ -107,7 +109,8 @@ export function requireBytes(what: string, b: Binding, bytes: number): void {
 /** Throws unless every named dimension is an integer in [1, 2^31). */
 export function requireDims(what: string, dims: Record<string, number>): void {
   for (const [k, v] of Object.entries(dims)) {
-    if (!Number.isInteger(v) || v < 1 || v >= 2 ** 31) throw new RangeError(`${what}: ${k} must be an integer >= 1, got ${v}`);
+    if (!Number.isInteger(v) || v < 1 || v >= 2 ** 31)
+      throw new RangeError(`${what}: ${k} must be an integer >= 1, got ${v}`);
   }
 }
 

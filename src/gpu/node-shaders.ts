@@ -11,7 +11,10 @@ export const CODEC_DIR = fileURLToPath(new URL('../compress/', import.meta.url))
 
 /** Every shader file: shaders/*.wgsl and src/compress/<family>/*.wgsl (absolute paths, sorted). */
 export function shaderFiles(dir = SHADER_DIR, codecDir = CODEC_DIR): string[] {
-  const wgsl = (d: string) => readdirSync(d).filter((f) => f.endsWith('.wgsl')).map((f) => join(d, f));
+  const wgsl = (d: string) =>
+    readdirSync(d)
+      .filter((f) => f.endsWith('.wgsl'))
+      .map((f) => join(d, f));
   const files = wgsl(dir);
   if (existsSync(codecDir)) {
     for (const f of readdirSync(codecDir)) {

@@ -11,7 +11,15 @@ import { testDevice, poisoned, run, assertClose } from './gpu.test-helper';
 import { geluForwardLaunch, geluForwardCpu } from './kernels/gelu';
 
 test('gridFor folds a 1-D count into x·y >= count within the per-dimension limit', () => {
-  for (const [count, max] of [[0, 5], [1, 5], [5, 5], [6, 5], [24, 5], [25, 5], [65535 * 3 + 1, 65535]]) {
+  for (const [count, max] of [
+    [0, 5],
+    [1, 5],
+    [5, 5],
+    [6, 5],
+    [24, 5],
+    [25, 5],
+    [65535 * 3 + 1, 65535],
+  ]) {
     const [x, y, z] = gridFor(count, max);
     assert.ok(x <= max && y <= max && z === 1, `${count}/${max} → ${x}×${y}`);
     assert.ok(x * y >= count, `${count}/${max} → ${x}×${y} covers too little`);
@@ -84,7 +92,10 @@ test('upload and readBuffer move bytes both ways, at offsets and odd lengths', a
   assert.throws(() => upload(device, buf, new Float32Array(20), 0), /overflows buffer "rw" of 64 bytes/);
   await assert.rejects(readBuffer(device, buf, 8, 60), /overflows buffer "rw"/);
   buf.destroy();
-  assert.throws(() => createStorage(device, device.limits.maxBufferSize + 4, 'huge'), /buffer "huge" needs \d+ bytes; this GPU allows at most/);
+  assert.throws(
+    () => createStorage(device, device.limits.maxBufferSize + 4, 'huge'),
+    /buffer "huge" needs \d+ bytes; this GPU allows at most/,
+  );
 });
 
 test('packUniform writes u32 and f32 fields little-endian, padded to 16 bytes', () => {

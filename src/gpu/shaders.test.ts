@@ -26,7 +26,10 @@ test('codec shaders live beside their codec; a shader name used twice is an erro
   await testDevice();
   const files = shaderFiles();
   for (const name of ['quant', 'topk', 'chunktop']) {
-    assert.ok(files.some((f) => f.endsWith(`/src/compress/${name}/${name}.wgsl`)), `${name}.wgsl beside its codec`);
+    assert.ok(
+      files.some((f) => f.endsWith(`/src/compress/${name}/${name}.wgsl`)),
+      `${name}.wgsl beside its codec`,
+    );
   }
   assert.throws(
     () => registerShaders({ 'elsewhere/topk.wgsl': '' }),

@@ -56,7 +56,10 @@ function checkFiniteDifferences(cfg: GptConfig, seed: number, B: number, T: numb
       assert.ok(err <= bound, `${s.name}[${i - s.offset}]: analytic ${grads[i]} vs finite difference ${fd}`);
     }
   }
-  if (PRINT) console.log(`finite differences ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: worst error/bound ${worst.toFixed(3)}`);
+  if (PRINT)
+    console.log(
+      `finite differences ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: worst error/bound ${worst.toFixed(3)}`,
+    );
 }
 
 test('every gradient matches central finite differences (float64, untied embeddings)', () => {
@@ -104,7 +107,10 @@ async function checkAgainstTf(cfg: GptConfig, seed: number, B: number, T: number
       assert.ok(err <= 2e-5 * scale, `${s.name}[${i}]: ours ${ref[i]} vs TF.js ${tfg[i]} (max |g| ${scale})`);
     }
   }
-  if (PRINT) console.log(`TF.js ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: loss rel err ${Math.abs(tfLoss - ours.loss) / ours.loss}, worst grad error/bound ${worst.toFixed(3)}`);
+  if (PRINT)
+    console.log(
+      `TF.js ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: loss rel err ${Math.abs(tfLoss - ours.loss) / ours.loss}, worst grad error/bound ${worst.toFixed(3)}`,
+    );
   tf.dispose([value, ...Object.values(grads), tokT, tgtT]);
   model.dispose();
 }
@@ -118,7 +124,12 @@ test('loss and every gradient match TensorFlow.js: tied embeddings, T < context'
 });
 
 test('loss and every gradient match TensorFlow.js: low-rank middle blocks', async () => {
-  await checkAgainstTf({ vocab: 13, context: 7, layers: 4, heads: 2, width: 12, tiedEmbeddings: true, lowRank: { rank: 5 } }, 213, 3, 7);
+  await checkAgainstTf(
+    { vocab: 13, context: 7, layers: 4, heads: 2, width: 12, tiedEmbeddings: true, lowRank: { rank: 5 } },
+    213,
+    3,
+    7,
+  );
 });
 
 test('tied embeddings: wte gets the gradient of both its uses (= untied with lm_head = wte)', () => {
@@ -139,7 +150,8 @@ test('tied embeddings: wte gets the gradient of both its uses (= untied with lm_
   const gu = gptParamViews(tiny, b.grads);
   const sum = gu.get('wte.weight')!.map((x, i) => x + gu.get('lm_head.weight')![i]);
   const wteT = gt.get('wte.weight')!;
-  for (let i = 0; i < sum.length; i++) assert.ok(Math.abs(wteT[i] - sum[i]) <= 1e-13, `wte[${i}]: ${wteT[i]} vs ${sum[i]}`);
+  for (let i = 0; i < sum.length; i++)
+    assert.ok(Math.abs(wteT[i] - sum[i]) <= 1e-13, `wte[${i}]: ${wteT[i]} vs ${sum[i]}`);
   // Everything else is identical (same computation, same order).
   for (const s of gptParamSpecs(tied)) {
     if (s.name === 'wte.weight') continue;
@@ -159,7 +171,10 @@ test('causal: a position’s logits depend only on the tokens up to it and on it
   const other = gptLogits(cfg, params, changed, 1);
   const V = cfg.vocab;
   assert.deepEqual(other.subarray(0, 4 * V), full.subarray(0, 4 * V));
-  assert.ok(other.subarray(4 * V, 5 * V).some((x, i) => Math.abs(x - full[4 * V + i]) > 1e-6), 'position 4 must see its own token');
+  assert.ok(
+    other.subarray(4 * V, 5 * V).some((x, i) => Math.abs(x - full[4 * V + i]) > 1e-6),
+    'position 4 must see its own token',
+  );
   // A prefix (T = 3 < context) gives the same logits as the first 3 positions of the full sequence.
   const prefix = gptLogits(cfg, params, seq.subarray(0, 3), 1);
   for (let i = 0; i < 3 * V; i++) assert.ok(Math.abs(prefix[i] - full[i]) <= 1e-12, `prefix logit ${i}`);
@@ -195,7 +210,13 @@ test('bad inputs are rejected naming what is wrong', () => {
   assert.throws(() => gptLoss(tiny, params, t, t, 4), /positive multiple of B = 4, got 6/);
   assert.throws(() => gptLoss(tiny, params, t, t, 1), /sequence length 6 \(tokens.length \/ B\) exceeds the context 5/);
   assert.throws(() => gptLoss(tiny, params, t, t.subarray(1), 2), /expected 6 targets \(B 2 × T 3\), got 5/);
-  assert.throws(() => gptLoss(tiny, params, Int32Array.from([0, 1, 11, 3]), t.subarray(0, 4), 2), /tokens\[2\] = 11 is outside the vocabulary \[0, 11\)/);
-  assert.throws(() => gptForwardBackward(tiny, params, t.subarray(0, 4), Int32Array.from([0, -1, 0, 0]), 2), /targets\[1\] = -1 is outside/);
+  assert.throws(
+    () => gptLoss(tiny, params, Int32Array.from([0, 1, 11, 3]), t.subarray(0, 4), 2),
+    /tokens\[2\] = 11 is outside the vocabulary \[0, 11\)/,
+  );
+  assert.throws(
+    () => gptForwardBackward(tiny, params, t.subarray(0, 4), Int32Array.from([0, -1, 0, 0]), 2),
+    /targets\[1\] = -1 is outside/,
+  );
   assert.throws(() => gptLogits(tiny, params, t, 0), /B \(sequences in the batch\) must be a positive integer, got 0/);
 });

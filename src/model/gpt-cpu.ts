@@ -23,7 +23,15 @@ type F64 = Float64Array;
 // ---------------------------------------------------------------------------------------------
 // Layers
 
-export function encoderForward(out: F64, tokens: Int32Array, wte: Params, wpe: Params, B: number, T: number, C: number): void {
+export function encoderForward(
+  out: F64,
+  tokens: Int32Array,
+  wte: Params,
+  wpe: Params,
+  B: number,
+  T: number,
+  C: number,
+): void {
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const o = (b * T + t) * C;
@@ -34,7 +42,15 @@ export function encoderForward(out: F64, tokens: Int32Array, wte: Params, wpe: P
   }
 }
 
-export function encoderBackward(dwte: F64, dwpe: F64, dout: F64, tokens: Int32Array, B: number, T: number, C: number): void {
+export function encoderBackward(
+  dwte: F64,
+  dwpe: F64,
+  dout: F64,
+  tokens: Int32Array,
+  B: number,
+  T: number,
+  C: number,
+): void {
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const o = (b * T + t) * C;
@@ -49,7 +65,15 @@ export function encoderBackward(dwte: F64, dwpe: F64, dout: F64, tokens: Int32Ar
 }
 
 /** out[n,o] = bias[o] + Σ_i inp[n,i]·W[o,i]  (W [OUT, IN] as torch.nn.Linear). */
-export function matmulForward(out: F64, inp: F64, W: Params, bias: Params | null, N: number, IN: number, OUT: number): void {
+export function matmulForward(
+  out: F64,
+  inp: F64,
+  W: Params,
+  bias: Params | null,
+  N: number,
+  IN: number,
+  OUT: number,
+): void {
   for (let n = 0; n < N; n++) {
     const x = n * IN;
     for (let o = 0; o < OUT; o++) {
@@ -62,7 +86,15 @@ export function matmulForward(out: F64, inp: F64, W: Params, bias: Params | null
 }
 
 export function matmulBackward(
-  dinp: F64, dW: F64, dbias: F64 | null, dout: F64, inp: F64, W: Params, N: number, IN: number, OUT: number,
+  dinp: F64,
+  dW: F64,
+  dbias: F64 | null,
+  dout: F64,
+  inp: F64,
+  W: Params,
+  N: number,
+  IN: number,
+  OUT: number,
 ): void {
   for (let n = 0; n < N; n++) {
     const x = n * IN;
@@ -80,7 +112,16 @@ export function matmulBackward(
 
 /** h[n,k] = Σ_i inp[n,i]·V[i,k] (V [IN, R]); then out = h·Uᵀ + bias via matmulForward. */
 export function lowRankForward(
-  out: F64, h: F64, inp: F64, U: Params, V: Params, bias: Params, N: number, IN: number, OUT: number, R: number,
+  out: F64,
+  h: F64,
+  inp: F64,
+  U: Params,
+  V: Params,
+  bias: Params,
+  N: number,
+  IN: number,
+  OUT: number,
+  R: number,
 ): void {
   h.fill(0);
   for (let n = 0; n < N; n++) {
@@ -93,8 +134,19 @@ export function lowRankForward(
 }
 
 export function lowRankBackward(
-  dinp: F64, dU: F64, dV: F64, dbias: F64, dout: F64, inp: F64, h: F64, U: Params, V: Params,
-  N: number, IN: number, OUT: number, R: number,
+  dinp: F64,
+  dU: F64,
+  dV: F64,
+  dbias: F64,
+  dout: F64,
+  inp: F64,
+  h: F64,
+  U: Params,
+  V: Params,
+  N: number,
+  IN: number,
+  OUT: number,
+  R: number,
 ): void {
   const dh = new Float64Array(N * R);
   matmulBackward(dh, dU, dbias, dout, h, U, N, R, OUT);
@@ -132,7 +184,12 @@ export function residualBackward(da: F64, db: F64, dout: F64): void {
 
 /** Sum over rows of −log softmax(logits)[target]; writes dlogits = (softmax − onehot)·dscale. */
 export function crossEntropyForwardBackward(
-  dlogits: F64 | null, logits: F64, targets: Int32Array, N: number, V: number, dscale: number,
+  dlogits: F64 | null,
+  logits: F64,
+  targets: Int32Array,
+  N: number,
+  V: number,
+  dscale: number,
 ): number {
   let total = 0;
   for (let n = 0; n < N; n++) {
@@ -144,7 +201,8 @@ export function crossEntropyForwardBackward(
     const lse = max + Math.log(sum);
     total += lse - logits[o + targets[n]];
     if (dlogits) {
-      for (let v = 0; v < V; v++) dlogits[o + v] = (Math.exp(logits[o + v] - lse) - (v === targets[n] ? 1 : 0)) * dscale;
+      for (let v = 0; v < V; v++)
+        dlogits[o + v] = (Math.exp(logits[o + v] - lse) - (v === targets[n] ? 1 : 0)) * dscale;
     }
   }
   return total;
@@ -155,23 +213,27 @@ export function crossEntropyForwardBackward(
 
 /** Checks batch shapes and token ranges; returns T (tokens per sequence, 1 ≤ T ≤ context). */
 export function checkGptBatch(cfg: GptConfig, tokens: Int32Array, targets: Int32Array | null, B: number): number {
-  if (!Number.isInteger(B) || B < 1) throw new RangeError(`B (sequences in the batch) must be a positive integer, got ${B}`);
+  if (!Number.isInteger(B) || B < 1)
+    throw new RangeError(`B (sequences in the batch) must be a positive integer, got ${B}`);
   if (tokens.length === 0 || tokens.length % B !== 0) {
     throw new RangeError(`expected tokens.length to be a positive multiple of B = ${B}, got ${tokens.length}`);
   }
   const T = tokens.length / B;
-  if (T > cfg.context) throw new RangeError(`sequence length ${T} (tokens.length / B) exceeds the context ${cfg.context}`);
+  if (T > cfg.context)
+    throw new RangeError(`sequence length ${T} (tokens.length / B) exceeds the context ${cfg.context}`);
   if (targets && targets.length !== tokens.length) {
     throw new RangeError(`expected ${tokens.length} targets (B ${B} × T ${T}), got ${targets.length}`);
   }
   for (let i = 0; i < tokens.length; i++) {
     const t = tokens[i];
-    if (!(t >= 0 && t < cfg.vocab)) throw new RangeError(`tokens[${i}] = ${t} is outside the vocabulary [0, ${cfg.vocab})`);
+    if (!(t >= 0 && t < cfg.vocab))
+      throw new RangeError(`tokens[${i}] = ${t} is outside the vocabulary [0, ${cfg.vocab})`);
   }
   if (targets) {
     for (let i = 0; i < targets.length; i++) {
       const t = targets[i];
-      if (!(t >= 0 && t < cfg.vocab)) throw new RangeError(`targets[${i}] = ${t} is outside the vocabulary [0, ${cfg.vocab})`);
+      if (!(t >= 0 && t < cfg.vocab))
+        throw new RangeError(`targets[${i}] = ${t} is outside the vocabulary [0, ${cfg.vocab})`);
     }
   }
   return T;
@@ -188,7 +250,18 @@ function linearForward(l: GptLinear, P: Map<string, Params>, inp: F64, N: number
   const bias = P.get(`${l.name}.bias`)!;
   if (l.rank > 0) {
     const h = new Float64Array(N * l.rank);
-    lowRankForward(out, h, inp, P.get(`${l.name}.weight_u`)!, P.get(`${l.name}.weight_v`)!, bias, N, l.in, l.out, l.rank);
+    lowRankForward(
+      out,
+      h,
+      inp,
+      P.get(`${l.name}.weight_u`)!,
+      P.get(`${l.name}.weight_v`)!,
+      bias,
+      N,
+      l.in,
+      l.out,
+      l.rank,
+    );
     return { out, h };
   }
   matmulForward(out, inp, P.get(`${l.name}.weight`)!, bias, N, l.in, l.out);
@@ -196,14 +269,31 @@ function linearForward(l: GptLinear, P: Map<string, Params>, inp: F64, N: number
 }
 
 function linearBackward(
-  l: GptLinear, P: Map<string, Params>, G: Map<string, F64>, dout: F64, inp: F64, acts: LinearActs, N: number,
+  l: GptLinear,
+  P: Map<string, Params>,
+  G: Map<string, F64>,
+  dout: F64,
+  inp: F64,
+  acts: LinearActs,
+  N: number,
 ): F64 {
   const dinp = new Float64Array(N * l.in);
   const dbias = G.get(`${l.name}.bias`)!;
   if (l.rank > 0) {
     lowRankBackward(
-      dinp, G.get(`${l.name}.weight_u`)!, G.get(`${l.name}.weight_v`)!, dbias, dout, inp, acts.h!,
-      P.get(`${l.name}.weight_u`)!, P.get(`${l.name}.weight_v`)!, N, l.in, l.out, l.rank,
+      dinp,
+      G.get(`${l.name}.weight_u`)!,
+      G.get(`${l.name}.weight_v`)!,
+      dbias,
+      dout,
+      inp,
+      acts.h!,
+      P.get(`${l.name}.weight_u`)!,
+      P.get(`${l.name}.weight_v`)!,
+      N,
+      l.in,
+      l.out,
+      l.rank,
     );
   } else {
     matmulBackward(dinp, G.get(`${l.name}.weight`)!, dbias, dout, inp, P.get(`${l.name}.weight`)!, N, l.in, l.out);
@@ -235,7 +325,14 @@ interface Acts {
 
 /** dinp += dx, and the layernorm `name`'s weight and bias gradients += theirs (layernormBackwardCpu). */
 function layernormBackwardAdd(
-  dinp: F64, G: Map<string, F64>, P: Map<string, Params>, name: string, dout: F64, inp: F64, N: number, C: number,
+  dinp: F64,
+  G: Map<string, F64>,
+  P: Map<string, Params>,
+  name: string,
+  dout: F64,
+  inp: F64,
+  N: number,
+  C: number,
 ): void {
   const g = layernormBackwardCpu(N, C, inp, P.get(`${name}.weight`)!, dout);
   const dw = G.get(`${name}.weight`)!;

@@ -47,7 +47,12 @@ function assertGradsClose(cfg: GptConfig, got: Float32Array, want: Float64Array,
     const ref = want.subarray(s.offset, s.offset + s.size);
     const scale = Math.max(...Array.from(ref, Math.abs));
     assert.ok(scale > 0, `${what} ${s.name}: the reference gradient is all zeros, so this test could not fail`);
-    const r = assertClose(`${what} ${s.name}`, got.subarray(s.offset, s.offset + s.size), ref, (i) => GRAD_REL * (scale + Math.abs(ref[i])));
+    const r = assertClose(
+      `${what} ${s.name}`,
+      got.subarray(s.offset, s.offset + s.size),
+      ref,
+      (i) => GRAD_REL * (scale + Math.abs(ref[i])),
+    );
     worst = Math.max(worst, r);
   }
   if (PRINT) console.log(`${what}: worst error/bound ${worst.toFixed(3)}`);
@@ -55,10 +60,30 @@ function assertGradsClose(cfg: GptConfig, got: Float32Array, want: Float64Array,
 
 const CASES: [string, GptConfig, number][] = [
   ['untied, 2 layers', { vocab: 13, context: 8, layers: 2, heads: 2, width: 16, tiedEmbeddings: false }, 3],
-  ['tied, odd sizes (V 67, T 7, C 12, 3 heads), B 5', { vocab: 67, context: 7, layers: 2, heads: 3, width: 12, tiedEmbeddings: true }, 5],
+  [
+    'tied, odd sizes (V 67, T 7, C 12, 3 heads), B 5',
+    { vocab: 67, context: 7, layers: 2, heads: 3, width: 12, tiedEmbeddings: true },
+    5,
+  ],
   ['T 1, B 1', { vocab: 5, context: 1, layers: 1, heads: 1, width: 4, tiedEmbeddings: false }, 1],
-  ['low rank middle block (3 layers, rank 3)', { vocab: 11, context: 9, layers: 3, heads: 2, width: 8, tiedEmbeddings: false, lowRank: { rank: 3 } }, 2],
-  ['low rank all blocks, tied (rank 5, T 70 over the attention tile)', { vocab: 17, context: 70, layers: 2, heads: 2, width: 16, tiedEmbeddings: true, lowRank: { rank: 5, layers: 'all' } }, 2],
+  [
+    'low rank middle block (3 layers, rank 3)',
+    { vocab: 11, context: 9, layers: 3, heads: 2, width: 8, tiedEmbeddings: false, lowRank: { rank: 3 } },
+    2,
+  ],
+  [
+    'low rank all blocks, tied (rank 5, T 70 over the attention tile)',
+    {
+      vocab: 17,
+      context: 70,
+      layers: 2,
+      heads: 2,
+      width: 16,
+      tiedEmbeddings: true,
+      lowRank: { rank: 5, layers: 'all' },
+    },
+    2,
+  ],
 ];
 
 for (const [name, cfg, B] of CASES) {
@@ -90,13 +115,17 @@ for (const [name, cfg, B] of CASES) {
 function roundMatmulWeights(cfg: GptConfig, p: Float32Array): Float32Array {
   const out = Float32Array.from(p);
   for (const s of gptParamSpecs(cfg)) {
-    const isMatmulWeight = /^(h\.\d+\.(attn|mlp)\.c_\w+\.weight(_u|_v)?|lm_head\.weight)$/.test(s.name) || (cfg.tiedEmbeddings && s.name === 'wte.weight');
+    const isMatmulWeight =
+      /^(h\.\d+\.(attn|mlp)\.c_\w+\.weight(_u|_v)?|lm_head\.weight)$/.test(s.name) ||
+      (cfg.tiedEmbeddings && s.name === 'wte.weight');
     if (isMatmulWeight) for (let i = s.offset; i < s.offset + s.size; i++) out[i] = roundToHalf(out[i]);
   }
   return out;
 }
 
-for (const [name, cfg, B] of [CASES[1], CASES[3]].map(([n, c, b]) => [n, { ...c, tiedEmbeddings: false }, b] as const)) {
+for (const [name, cfg, B] of [CASES[1], CASES[3]].map(
+  ([n, c, b]) => [n, { ...c, tiedEmbeddings: false }, b] as const,
+)) {
   test(`halfWeights: loss and every gradient match the f64 reference on f16-rounded weights: ${name}, untied`, async () => {
     const device = await testDevice();
     const rng = new Rng(900 + B);
@@ -109,7 +138,10 @@ for (const [name, cfg, B] of [CASES[1], CASES[3]].map(([n, c, b]) => [n, { ...c,
     const rounded = roundMatmulWeights(cfg, params);
     assert.notDeepEqual(rounded, params, 'rounding changed some weights, so this test can tell f16 from f32');
     const cpu = gptForwardBackward(cfg, rounded, tokens, targets, B);
-    assert.ok(Math.abs(gpu.loss - cpu.loss) <= 1e-5 * cpu.loss, `loss GPU ${gpu.loss} vs CPU on rounded weights ${cpu.loss}`);
+    assert.ok(
+      Math.abs(gpu.loss - cpu.loss) <= 1e-5 * cpu.loss,
+      `loss GPU ${gpu.loss} vs CPU on rounded weights ${cpu.loss}`,
+    );
     assertGradsClose(cfg, gpu.grads, cpu.grads, `${name} halfWeights`);
     trainer.destroy();
   });
@@ -131,7 +163,12 @@ test('halfWeights, tied: within the cost of f16 rounding of the f32 reference, a
   for (const s of gptParamSpecs(cfg)) {
     const ref = cpu.grads.subarray(s.offset, s.offset + s.size);
     const scale = Math.max(...Array.from(ref, Math.abs));
-    assertClose(`f16 cost ${s.name}`, gpu.grads.subarray(s.offset, s.offset + s.size), ref, (i) => 2e-3 * (scale + Math.abs(ref[i])));
+    assertClose(
+      `f16 cost ${s.name}`,
+      gpu.grads.subarray(s.offset, s.offset + s.size),
+      ref,
+      (i) => 2e-3 * (scale + Math.abs(ref[i])),
+    );
   }
   // After a step the f16 copies must hold the updated weights: the next loss equals the f64 loss of
   // the updated (rounded) weights.
@@ -141,7 +178,10 @@ test('halfWeights, tied: within the cost of f16 rounding of the f32 reference, a
   const got = await trainer.loss(tokens, targets);
   // Tied: wte is rounded in the head but not in the embedding, so compare to the unrounded loss too.
   const wantF32 = gptLoss(cfg, after, tokens, targets, B);
-  assert.ok(Math.abs(got - wantF32) <= 2e-3 * wantF32 && Math.abs(got - want) <= 2e-3 * want, `loss after a step ${got} vs ${want}/${wantF32}`);
+  assert.ok(
+    Math.abs(got - wantF32) <= 2e-3 * wantF32 && Math.abs(got - want) <= 2e-3 * want,
+    `loss after a step ${got} vs ${want}/${wantF32}`,
+  );
   assert.ok(Math.abs(got - gpu.loss) > 1e-4, 'the step changed the loss');
   trainer.destroy();
 });
@@ -181,7 +221,8 @@ test('GPT AdamW steps with global-norm clipping follow the CPU reference', async
       for (let i = 0; i < s.size; i++) {
         const delta = GRAD_REL * (gmax + Math.abs(g[i])) + 1e-4 * Math.abs(g[i]);
         const j = s.offset + i;
-        bound[j] += Math.min(2 * stepSize, (2 * stepSize * delta) / Math.abs(g[i])) + 4 * 2 ** -24 * Math.abs(cpuParams[j]);
+        bound[j] +=
+          Math.min(2 * stepSize, (2 * stepSize * delta) / Math.abs(g[i])) + 4 * 2 ** -24 * Math.abs(cpuParams[j]);
       }
     }
   }
@@ -225,7 +266,15 @@ test('GPT learns a repeated sequence, and the CPU reference agrees on the traine
 
 test('GptTrainer creates no GPU buffers after its first step, and reports the bytes it holds', async () => {
   const device = await testDevice();
-  const cfg: GptConfig = { vocab: 11, context: 5, layers: 3, heads: 2, width: 8, tiedEmbeddings: false, lowRank: { rank: 2 } };
+  const cfg: GptConfig = {
+    vocab: 11,
+    context: 5,
+    layers: 3,
+    heads: 2,
+    width: 8,
+    tiedEmbeddings: false,
+    lowRank: { rank: 2 },
+  };
   const B = 2;
   const rng = new Rng(800);
   const counter = countBufferCreations(device);
@@ -245,10 +294,17 @@ test('GptTrainer creates no GPU buffers after its first step, and reports the by
       await trainer.loss(b.tokens, b.targets);
       await encodeRound(device, trainer);
     }
-    assert.equal(counter.count, afterFirst, `buffers created after the first step: ${counter.labels.slice(afterFirst).join(', ')}`);
+    assert.equal(
+      counter.count,
+      afterFirst,
+      `buffers created after the first step: ${counter.labels.slice(afterFirst).join(', ')}`,
+    );
     // It holds at least the four padded parameter-sized buffers (weights, grads, m, v).
     assert.ok(trainer.gpuBytes() >= 16 * gptParamCount(cfg), `gpuBytes ${trainer.gpuBytes()}`);
-    assert.ok(trainer.gpuBytes() <= counter.bytes + 64 * 1024, 'gpuBytes does not exceed what was allocated (+ uniforms)');
+    assert.ok(
+      trainer.gpuBytes() <= counter.bytes + 64 * 1024,
+      'gpuBytes does not exceed what was allocated (+ uniforms)',
+    );
     trainer.destroy();
   } finally {
     counter.restore();

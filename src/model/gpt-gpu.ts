@@ -19,7 +19,11 @@ import { biasAddLaunch, biasGradLaunch } from '../gpu/kernels/bias';
 import { geluForwardLaunch, geluBackwardLaunch } from '../gpu/kernels/gelu';
 import { xentForwardLaunch, xentMeanLaunch, xentBackwardLaunch } from '../gpu/kernels/xent';
 import { encoderForwardLaunch, encoderBackwardWteLaunch, encoderBackwardWpeLaunch } from '../gpu/kernels/encoder';
-import { layernormForwardLaunch, layernormBackwardDxLaunch, layernormBackwardParamsLaunch } from '../gpu/kernels/layernorm';
+import {
+  layernormForwardLaunch,
+  layernormBackwardDxLaunch,
+  layernormBackwardParamsLaunch,
+} from '../gpu/kernels/layernorm';
 import { residualForwardLaunch } from '../gpu/kernels/residual';
 import { attentionForwardLaunch, attentionBackwardLaunches, ATTENTION_MAX_HEAD_SIZE } from '../gpu/kernels/attention';
 
@@ -67,7 +71,9 @@ export class GptTrainer extends TrainerCore {
       return f[key];
     };
     const mmW = (shape: MatmulShape, a: Binding, weight: string, c: Binding): Launch =>
-      half ? halfMatmulLaunch(device, { ...shape, halfB: true }, { a, b: halfCopy(weight), c }) : matmulLaunch(device, shape, { a, b: P(weight), c });
+      half
+        ? halfMatmulLaunch(device, { ...shape, halfB: true }, { a, b: halfCopy(weight), c })
+        : matmulLaunch(device, shape, { a, b: P(weight), c });
     const G = (name: string): Binding => this.view(f.grads, this.tensorIndex(name));
     // Weight gradients are Aᵀ·B over all N = B·T positions: a long K and a small output, i.e. few
     // workgroups, so they may split K (partials in one scratch buffer shared by every such product,
@@ -75,7 +81,11 @@ export class GptTrainer extends TrainerCore {
     const headName = cfg.tiedEmbeddings ? 'wte.weight' : 'lm_head.weight';
     const weightGradShapes: MatmulShape[] = [{ M: V, N: C, K: N, transA: true }];
     for (const lin of linears) {
-      if (lin.rank > 0) weightGradShapes.push({ M: lin.out, N: lin.rank, K: N, transA: true }, { M: lin.in, N: lin.rank, K: N, transA: true });
+      if (lin.rank > 0)
+        weightGradShapes.push(
+          { M: lin.out, N: lin.rank, K: N, transA: true },
+          { M: lin.in, N: lin.rank, K: N, transA: true },
+        );
       else weightGradShapes.push({ M: lin.out, N: lin.in, K: N, transA: true });
     }
     const scratchBytes = Math.max(0, ...weightGradShapes.map((s) => matmulScratchBytes(device.limits, s)));
@@ -141,21 +151,33 @@ export class GptTrainer extends TrainerCore {
       ls.push(biasAddLaunch(device, N, lin.out, { bias: P(`${lin.name}.bias`), y: out }));
       return ls;
     };
-    const fwd: Launch[] = [encoderForwardLaunch(device, enc, { tokens: f.tokens, wte: P('wte.weight'), wpe: P('wpe.weight'), out: f.x0 })];
+    const fwd: Launch[] = [
+      encoderForwardLaunch(device, enc, { tokens: f.tokens, wte: P('wte.weight'), wpe: P('wpe.weight'), out: f.x0 }),
+    ];
     for (let l = 0; l < L; l++) {
       const [cAttn, aProj, cFc, mProj] = linears.slice(4 * l, 4 * l + 4);
       const p = `h.${l}.`;
       const x = f[`x${l}`];
       fwd.push(
         layernormForwardLaunch(device, N, C, {
-          x, weight: P(p + 'ln_1.weight'), bias: P(p + 'ln_1.bias'), out: f[`ln1_${l}`], mean: f[`ln1Mean_${l}`], rstd: f[`ln1Rstd_${l}`],
+          x,
+          weight: P(p + 'ln_1.weight'),
+          bias: P(p + 'ln_1.bias'),
+          out: f[`ln1_${l}`],
+          mean: f[`ln1Mean_${l}`],
+          rstd: f[`ln1Rstd_${l}`],
         }),
         ...linearForward(cAttn, f[`ln1_${l}`], f[`qkv_${l}`]),
         attentionForwardLaunch(device, attn, { qkv: f[`qkv_${l}`], out: f[`atty_${l}`], lse: f[`lse_${l}`] }),
         ...linearForward(aProj, f[`atty_${l}`], f[`attProj_${l}`]),
         residualForwardLaunch(device, N * C, { a: x, b: f[`attProj_${l}`], out: f[`res2_${l}`] }),
         layernormForwardLaunch(device, N, C, {
-          x: f[`res2_${l}`], weight: P(p + 'ln_2.weight'), bias: P(p + 'ln_2.bias'), out: f[`ln2_${l}`], mean: f[`ln2Mean_${l}`], rstd: f[`ln2Rstd_${l}`],
+          x: f[`res2_${l}`],
+          weight: P(p + 'ln_2.weight'),
+          bias: P(p + 'ln_2.bias'),
+          out: f[`ln2_${l}`],
+          mean: f[`ln2Mean_${l}`],
+          rstd: f[`ln2Rstd_${l}`],
         }),
         ...linearForward(cFc, f[`ln2_${l}`], f[`fc_${l}`]),
         geluForwardLaunch(device, N * 4 * C, { x: f[`fc_${l}`], y: f[`fcGelu_${l}`] }),
@@ -165,7 +187,14 @@ export class GptTrainer extends TrainerCore {
     }
     const xL = f[`x${L}`];
     fwd.push(
-      layernormForwardLaunch(device, N, C, { x: xL, weight: P('ln_f.weight'), bias: P('ln_f.bias'), out: f.lnf, mean: f.lnfMean, rstd: f.lnfRstd }),
+      layernormForwardLaunch(device, N, C, {
+        x: xL,
+        weight: P('ln_f.weight'),
+        bias: P('ln_f.bias'),
+        out: f.lnf,
+        mean: f.lnfMean,
+        rstd: f.lnfRstd,
+      }),
       mmW({ M: N, N: V, K: C, transB: true }, f.lnf, headName, f.logits),
       xentForwardLaunch(device, N, V, { logits: f.logits, targets: f.targets, losses: f.losses, lse: f.lse }),
       xentMeanLaunch(device, N, { losses: f.losses, loss: f.loss }),
@@ -200,8 +229,22 @@ export class GptTrainer extends TrainerCore {
       xentBackwardLaunch(device, N, V, { logits: f.logits, targets: f.targets, lse: f.lse, dlogits: f.dlogits }),
       ...mmGrad({ M: V, N: C, K: N, transA: true }, f.dlogits, f.lnf, G(headName)),
       mmW({ M: N, N: C, K: V }, f.dlogits, headName, f.dlnf),
-      layernormBackwardDxLaunch(device, N, C, { dout: f.dlnf, x: xL, weight: P('ln_f.weight'), mean: f.lnfMean, rstd: f.lnfRstd, dx: f.dres }),
-      layernormBackwardParamsLaunch(device, N, C, { dout: f.dlnf, x: xL, mean: f.lnfMean, rstd: f.lnfRstd, dweight: G('ln_f.weight'), dbias: G('ln_f.bias') }),
+      layernormBackwardDxLaunch(device, N, C, {
+        dout: f.dlnf,
+        x: xL,
+        weight: P('ln_f.weight'),
+        mean: f.lnfMean,
+        rstd: f.lnfRstd,
+        dx: f.dres,
+      }),
+      layernormBackwardParamsLaunch(device, N, C, {
+        dout: f.dlnf,
+        x: xL,
+        mean: f.lnfMean,
+        rstd: f.lnfRstd,
+        dweight: G('ln_f.weight'),
+        dbias: G('ln_f.bias'),
+      }),
     ];
     for (let l = L - 1; l >= 0; l--) {
       const [cAttn, aProj, cFc, mProj] = linears.slice(4 * l, 4 * l + 4);
@@ -212,45 +255,90 @@ export class GptTrainer extends TrainerCore {
         geluBackwardLaunch(device, N * 4 * C, { x: f[`fc_${l}`], dy: f.dfcGelu, dx: f.dfc }),
         ...linearBackward(cFc, f.dfc, f[`ln2_${l}`], f.dln),
         layernormBackwardParamsLaunch(device, N, C, {
-          dout: f.dln, x: f[`res2_${l}`], mean: f[`ln2Mean_${l}`], rstd: f[`ln2Rstd_${l}`], dweight: G(p + 'ln_2.weight'), dbias: G(p + 'ln_2.bias'),
+          dout: f.dln,
+          x: f[`res2_${l}`],
+          mean: f[`ln2Mean_${l}`],
+          rstd: f[`ln2Rstd_${l}`],
+          dweight: G(p + 'ln_2.weight'),
+          dbias: G(p + 'ln_2.bias'),
         }),
         layernormBackwardDxLaunch(
-          device, N, C,
-          { dout: f.dln, x: f[`res2_${l}`], weight: P(p + 'ln_2.weight'), mean: f[`ln2Mean_${l}`], rstd: f[`ln2Rstd_${l}`], dx: f.dres },
+          device,
+          N,
+          C,
+          {
+            dout: f.dln,
+            x: f[`res2_${l}`],
+            weight: P(p + 'ln_2.weight'),
+            mean: f[`ln2Mean_${l}`],
+            rstd: f[`ln2Rstd_${l}`],
+            dx: f.dres,
+          },
           { accumulate: true },
         ),
         // dres now holds dL/dres2; res2 = x_l + attProj.
         ...linearBackward(aProj, f.dres, f[`atty_${l}`], f.datty),
         ...attentionBackwardLaunches(device, attn, {
-          qkv: f[`qkv_${l}`], out: f[`atty_${l}`], lse: f[`lse_${l}`], dout: f.datty, delta: f.delta, dqkv: f.dqkv,
+          qkv: f[`qkv_${l}`],
+          out: f[`atty_${l}`],
+          lse: f[`lse_${l}`],
+          dout: f.datty,
+          delta: f.delta,
+          dqkv: f.dqkv,
         }),
         ...linearBackward(cAttn, f.dqkv, f[`ln1_${l}`], f.dln),
         layernormBackwardParamsLaunch(device, N, C, {
-          dout: f.dln, x: f[`x${l}`], mean: f[`ln1Mean_${l}`], rstd: f[`ln1Rstd_${l}`], dweight: G(p + 'ln_1.weight'), dbias: G(p + 'ln_1.bias'),
+          dout: f.dln,
+          x: f[`x${l}`],
+          mean: f[`ln1Mean_${l}`],
+          rstd: f[`ln1Rstd_${l}`],
+          dweight: G(p + 'ln_1.weight'),
+          dbias: G(p + 'ln_1.bias'),
         }),
         layernormBackwardDxLaunch(
-          device, N, C,
-          { dout: f.dln, x: f[`x${l}`], weight: P(p + 'ln_1.weight'), mean: f[`ln1Mean_${l}`], rstd: f[`ln1Rstd_${l}`], dx: f.dres },
+          device,
+          N,
+          C,
+          {
+            dout: f.dln,
+            x: f[`x${l}`],
+            weight: P(p + 'ln_1.weight'),
+            mean: f[`ln1Mean_${l}`],
+            rstd: f[`ln1Rstd_${l}`],
+            dx: f.dres,
+          },
           { accumulate: true },
         ),
       );
     }
     // With tied embeddings the head's gradient is already in dwte: the encoder adds to it.
     bwd.push(
-      encoderBackwardWteLaunch(device, enc, { tokens: f.tokens, dout: f.dres, dwte: G('wte.weight') }, { accumulate: cfg.tiedEmbeddings }),
+      encoderBackwardWteLaunch(
+        device,
+        enc,
+        { tokens: f.tokens, dout: f.dres, dwte: G('wte.weight') },
+        { accumulate: cfg.tiedEmbeddings },
+      ),
       encoderBackwardWpeLaunch(device, enc, { dout: f.dres, dwpe: G('wpe.weight') }),
     );
     this.bwd = this.track(bwd);
   }
 
-  static async create(device: GPUDevice, cfg: GptConfig, batch: number, opts: TrainerOptions = {}): Promise<GptTrainer> {
+  static async create(
+    device: GPUDevice,
+    cfg: GptConfig,
+    batch: number,
+    opts: TrainerOptions = {},
+  ): Promise<GptTrainer> {
     validateGptConfig(cfg);
     if (!Number.isInteger(batch) || batch < 1 || batch > GPT_MAX_BATCH) {
       throw new RangeError(`batch (sequences per step) must be an integer in [1, ${GPT_MAX_BATCH}], got ${batch}`);
     }
     const hs = cfg.width / cfg.heads;
     if (hs > ATTENTION_MAX_HEAD_SIZE) {
-      throw new RangeError(`head size width/heads = ${hs} is over the attention kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`);
+      throw new RangeError(
+        `head size width/heads = ${hs} is over the attention kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`,
+      );
     }
     return gpuChecked(device, 'building the GPT trainer', () => new GptTrainer(device, cfg, batch, opts));
   }
@@ -270,7 +358,9 @@ export class GptTrainer extends TrainerCore {
   protected uploadBatch(tokens: Int32Array, targets: Int32Array): void {
     const T = checkGptBatch(this.cfg, tokens, targets, this.batch);
     if (T !== this.seq) {
-      throw new RangeError(`expected ${this.batch} sequences of ${this.seq} tokens (the context), got ${this.batch} × ${T}`);
+      throw new RangeError(
+        `expected ${this.batch} sequences of ${this.seq} tokens (the context), got ${this.batch} × ${T}`,
+      );
     }
     upload(this.device, this.buf.tokens, tokens);
     upload(this.device, this.buf.targets, targets);

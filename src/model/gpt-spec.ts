@@ -60,9 +60,12 @@ export function validateGptConfig(cfg: GptConfig): void {
   }
   const lr = cfg.lowRank;
   if (lr !== undefined) {
-    if (typeof lr !== 'object' || lr === null) throw new RangeError(`model.lowRank must be an object, got ${JSON.stringify(lr)}`);
+    if (typeof lr !== 'object' || lr === null)
+      throw new RangeError(`model.lowRank must be an object, got ${JSON.stringify(lr)}`);
     if (!Number.isInteger(lr.rank) || lr.rank < 1 || lr.rank > cfg.width) {
-      throw new RangeError(`model.lowRank.rank must be an integer in [1, ${cfg.width}] (the width), got ${JSON.stringify(lr.rank)}`);
+      throw new RangeError(
+        `model.lowRank.rank must be an integer in [1, ${cfg.width}] (the width), got ${JSON.stringify(lr.rank)}`,
+      );
     }
     if (lr.layers !== undefined && lr.layers !== 'middle' && lr.layers !== 'all') {
       throw new RangeError(`model.lowRank.layers must be 'middle' or 'all', got ${JSON.stringify(lr.layers)}`);

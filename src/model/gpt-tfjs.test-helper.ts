@@ -19,12 +19,16 @@ export function gptTfLossFn(cfg: GptConfig): GptTfLoss {
   const hs = C / NH;
 
   return (weights, tokens, targets) => {
-    if (weights.length !== specs.length) throw new RangeError(`expected ${specs.length} weight tensors, got ${weights.length}`);
+    if (weights.length !== specs.length)
+      throw new RangeError(`expected ${specs.length} weight tensors, got ${weights.length}`);
     const w = (name: string) => weights[index.get(name)!];
     const [B, T] = tokens.shape;
     const layerNorm = (x: tf.Tensor, prefix: string) => {
       const { mean, variance } = tf.moments(x, -1, true);
-      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), w(`${prefix}.weight`)), w(`${prefix}.bias`));
+      return tf.add(
+        tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, 1e-5))), w(`${prefix}.weight`)),
+        w(`${prefix}.bias`),
+      );
     };
     const linear = (x2: tf.Tensor2D, l: (typeof linears)[number]): tf.Tensor2D => {
       const y =

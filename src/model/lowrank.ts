@@ -27,7 +27,8 @@ export interface LowRankFactors {
 /** Rank-r factors of W [out, in] (row-major), U = U_r·sqrt(S_r), V = V_r·sqrt(S_r). */
 export function toLowRank(W: Matrix, out: number, inn: number, r: number): LowRankFactors {
   const k = Math.min(out, inn);
-  if (!Number.isInteger(r) || r < 1 || r > k) throw new RangeError(`rank r must be an integer in [1, ${k}] (min of ${out} × ${inn}), got ${r}`);
+  if (!Number.isInteger(r) || r < 1 || r > k)
+    throw new RangeError(`rank r must be an integer in [1, ${k}] (min of ${out} × ${inn}), got ${r}`);
   const d = svd(W, out, inn);
   const U = new Float64Array(out * r);
   const V = new Float64Array(inn * r);
@@ -100,10 +101,16 @@ function requireFullRank(cfg: GptConfig, what: string): void {
 }
 
 /** Stable rank of each Linear weight that a conversion with `layers` would factorise, by name. */
-export function gptStableRanks(cfg: GptConfig, params: Float32Array | Float64Array, layers: Layers = 'middle'): Map<string, number> {
+export function gptStableRanks(
+  cfg: GptConfig,
+  params: Float32Array | Float64Array,
+  layers: Layers = 'middle',
+): Map<string, number> {
   requireFullRank(cfg, 'gptStableRanks');
   const P = gptParamViews(cfg, params);
-  return new Map(chosenLinears(cfg, layers).map((l) => [`${l.name}.weight`, stableRank(P.get(`${l.name}.weight`)!, l.out, l.in)]));
+  return new Map(
+    chosenLinears(cfg, layers).map((l) => [`${l.name}.weight`, stableRank(P.get(`${l.name}.weight`)!, l.out, l.in)]),
+  );
 }
 
 /**
@@ -123,9 +130,14 @@ export function gptCuttlefishRank(
     const name = `${l.name}.weight`;
     const W = P.get(name)!;
     const init = opts.initStableRanks?.get(name);
-    return { name, stableRank: stableRank(W, l.out, l.in), rank: cuttlefishRank(W, l.out, l.in, { initStableRank: init, minRank: opts.minRank }) };
+    return {
+      name,
+      stableRank: stableRank(W, l.out, l.in),
+      rank: cuttlefishRank(W, l.out, l.in, { initStableRank: init, minRank: opts.minRank }),
+    };
   });
-  if (perLayer.length === 0) throw new RangeError(`no Linear layer to factorise: layers 'middle' needs model.layers ≥ 3, got ${cfg.layers}`);
+  if (perLayer.length === 0)
+    throw new RangeError(`no Linear layer to factorise: layers 'middle' needs model.layers ≥ 3, got ${cfg.layers}`);
   return { rank: Math.max(...perLayer.map((p) => p.rank)), perLayer };
 }
 
@@ -161,7 +173,8 @@ export function convertToLowRank<A extends Float32Array | Float64Array>(
   for (const [name, v] of Q) {
     const src = P.get(name);
     if (src) v.set(src);
-    else if (!name.endsWith('.weight_u') && !name.endsWith('.weight_v')) throw new Error(`internal: no source tensor for ${name}`);
+    else if (!name.endsWith('.weight_u') && !name.endsWith('.weight_v'))
+      throw new Error(`internal: no source tensor for ${name}`);
   }
   return { cfg: lowCfg, params: outParams, truncation };
 }

@@ -35,7 +35,10 @@ test('every gradient matches central finite differences (float64, tiny model)', 
       const down = mlpForwardBackward(cfg, params, tokens, targets).loss;
       params[i] = keep;
       const fd = (up - down) / (2 * h);
-      assert.ok(Math.abs(fd - grads[i]) <= 1e-8, `${s.name}[${i - s.offset}]: analytic ${grads[i]} vs finite difference ${fd}`);
+      assert.ok(
+        Math.abs(fd - grads[i]) <= 1e-8,
+        `${s.name}[${i - s.offset}]: analytic ${grads[i]} vs finite difference ${fd}`,
+      );
     }
   }
 });
@@ -59,7 +62,9 @@ test('loss and gradients match TensorFlow.js (CPU backend) on odd sizes', async 
     const onehot = tf.oneHot(tf.tensor1d(targets, 'int32'), cfg.vocab);
     return tf.losses.softmaxCrossEntropy<tf.Tensor, tf.Scalar>(onehot, logits);
   };
-  const { value, grads: g } = tf.valueAndGrads((...ts: tf.Tensor[]) => lossFn(...(ts as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])))(tensors);
+  const { value, grads: g } = tf.valueAndGrads((...ts: tf.Tensor[]) =>
+    lossFn(...(ts as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor])),
+  )(tensors);
   const ours = mlpForwardBackward(cfg, params, tokens, targets);
   // float32 in TF.js: loss agrees to ~1e-6 relative; gradients to 1e-5 of each tensor's largest entry.
   assert.ok(Math.abs((await value.data())[0] - ours.loss) <= 1e-5 * ours.loss, `loss ${ours.loss}`);
@@ -89,9 +94,18 @@ test('bad inputs are rejected naming what is wrong', () => {
   const cfg: MlpConfig = { vocab: 5, context: 2, embed: 3, hidden: 4 };
   const params = mlpInit(cfg, 1);
   const ok = { tokens: Int32Array.from([0, 1, 2, 3]), targets: Int32Array.from([4, 0]) };
-  assert.throws(() => mlpLoss(cfg, params.subarray(1), ok.tokens, ok.targets), /expected 68 parameters for this model, got 67/);
-  assert.throws(() => mlpLoss(cfg, params, ok.tokens.subarray(1), ok.targets), /expected 4 tokens \(2 examples × context 2\), got 3/);
-  assert.throws(() => mlpLoss(cfg, params, Int32Array.from([0, 1, 5, 3]), ok.targets), /tokens\[2\] = 5 is outside the vocabulary \[0, 5\)/);
+  assert.throws(
+    () => mlpLoss(cfg, params.subarray(1), ok.tokens, ok.targets),
+    /expected 68 parameters for this model, got 67/,
+  );
+  assert.throws(
+    () => mlpLoss(cfg, params, ok.tokens.subarray(1), ok.targets),
+    /expected 4 tokens \(2 examples × context 2\), got 3/,
+  );
+  assert.throws(
+    () => mlpLoss(cfg, params, Int32Array.from([0, 1, 5, 3]), ok.targets),
+    /tokens\[2\] = 5 is outside the vocabulary \[0, 5\)/,
+  );
   assert.throws(() => mlpLoss(cfg, params, ok.tokens, Int32Array.from([4, -1])), /targets\[1\] = -1 is outside/);
   assert.throws(() => mlpLoss(cfg, params, new Int32Array(0), new Int32Array(0)), /at least one example/);
 });

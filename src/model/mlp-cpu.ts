@@ -104,11 +104,21 @@ interface RowScratch {
 }
 
 function rowScratch(cfg: MlpConfig): RowScratch {
-  return { x: new Float32Array(cfg.context * cfg.embed), h: new Float32Array(cfg.hidden), logits: new Float64Array(cfg.vocab) };
+  return {
+    x: new Float32Array(cfg.context * cfg.embed),
+    h: new Float32Array(cfg.hidden),
+    logits: new Float64Array(cfg.vocab),
+  };
 }
 
 /** Logits of one example (its k tokens start at `tokens[at]`) into `s.logits`; returns their max. */
-function forwardRow(cfg: MlpConfig, p: ReturnType<typeof views>, tokens: Int32Array, at: number, s: RowScratch): number {
+function forwardRow(
+  cfg: MlpConfig,
+  p: ReturnType<typeof views>,
+  tokens: Int32Array,
+  at: number,
+  s: RowScratch,
+): number {
   const { vocab: V, context: k, embed: D, hidden: H } = cfg;
   const KD = k * D;
   for (let j = 0; j < k; j++) s.x.set(p.emb.subarray(tokens[at + j] * D, tokens[at + j] * D + D), j * D);
@@ -151,9 +161,11 @@ export function mlpLoss(cfg: MlpConfig, params: Float32Array, tokens: Int32Array
 /** Next-token logits after `context` (exactly cfg.context token ids), for sampling. */
 export function mlpLogits(cfg: MlpConfig, params: Float32Array, context: Int32Array): Float64Array {
   checkParams(cfg, params);
-  if (context.length !== cfg.context) throw new RangeError(`context must hold ${cfg.context} tokens, got ${context.length}`);
+  if (context.length !== cfg.context)
+    throw new RangeError(`context must hold ${cfg.context} tokens, got ${context.length}`);
   for (const t of context) {
-    if (!Number.isInteger(t) || t < 0 || t >= cfg.vocab) throw new RangeError(`token ${t} is outside the vocabulary [0, ${cfg.vocab})`);
+    if (!Number.isInteger(t) || t < 0 || t >= cfg.vocab)
+      throw new RangeError(`token ${t} is outside the vocabulary [0, ${cfg.vocab})`);
   }
   const s = rowScratch(cfg);
   forwardRow(cfg, views(cfg, params), context, 0, s);

@@ -34,7 +34,11 @@ test('MlpTrainer creates no GPU buffers after its first step', async () => {
       await trainer.step(b.tokens, b.targets, hp);
       await encodeRound(device, trainer);
     }
-    assert.equal(counter.count, afterFirst, `buffers created after the first step: ${counter.labels.slice(afterFirst).join(', ')}`);
+    assert.equal(
+      counter.count,
+      afterFirst,
+      `buffers created after the first step: ${counter.labels.slice(afterFirst).join(', ')}`,
+    );
     assert.ok(trainer.gpuBytes() > 0);
     trainer.destroy();
   } finally {

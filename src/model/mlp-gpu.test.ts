@@ -32,7 +32,11 @@ function assertGradsClose(cfg: MlpConfig, got: Float32Array, want: Float64Array,
   }
 }
 
-for (const [cfg, B] of [[SMALL, 13], [ODD, 65], [SMALL, 1]] as const) {
+for (const [cfg, B] of [
+  [SMALL, 13],
+  [ODD, 65],
+  [SMALL, 1],
+] as const) {
   test(`loss and every gradient match the CPU reference: ${JSON.stringify(cfg)}, B=${B}`, async () => {
     const device = await testDevice();
     const rng = new Rng(200 + B);
@@ -107,7 +111,10 @@ test('loss falls over 30 steps on a repeated pattern', async () => {
   assert.ok(last < 0.3 * first, `loss went from ${first} to ${last}: ${losses.map((l) => l.toFixed(3)).join(' ')}`);
   // The coordinator's CPU evaluation sees the same weights the GPU trained.
   const params = await trainer.getParams();
-  const tokens = Int32Array.from({ length: pattern.length * cfg.context }, (_, i) => pattern[(Math.floor(i / 3) + (i % 3)) % pattern.length]);
+  const tokens = Int32Array.from(
+    { length: pattern.length * cfg.context },
+    (_, i) => pattern[(Math.floor(i / 3) + (i % 3)) % pattern.length],
+  );
   const targets = Int32Array.from({ length: pattern.length }, (_, b) => pattern[(b + 3) % pattern.length]);
   assert.ok(mlpLoss(cfg, params, tokens, targets) < 0.3 * first);
   trainer.destroy();
@@ -116,10 +123,16 @@ test('loss falls over 30 steps on a repeated pattern', async () => {
 test('the trainer validates its inputs and reports its GPU memory', async () => {
   const device = await testDevice();
   await assert.rejects(MlpTrainer.create(device, SMALL, 0), /batch must be an integer in \[1, 65536\], got 0/);
-  await assert.rejects(MlpTrainer.create(device, { ...SMALL, vocab: 1 }, 4), /model\.vocab must be an integer in \[2, 4096\], got 1/);
+  await assert.rejects(
+    MlpTrainer.create(device, { ...SMALL, vocab: 1 }, 4),
+    /model\.vocab must be an integer in \[2, 4096\], got 1/,
+  );
   const trainer = await MlpTrainer.create(device, SMALL, 4);
   const P = trainer.paramCount;
-  assert.ok(trainer.gpuBytes() >= 4 * (4 * P + 3 * P), `gpuBytes ${trainer.gpuBytes()} covers params, grads, AdamW state and the update buffers`);
+  assert.ok(
+    trainer.gpuBytes() >= 4 * (4 * P + 3 * P),
+    `gpuBytes ${trainer.gpuBytes()} covers params, grads, AdamW state and the update buffers`,
+  );
   assert.throws(() => trainer.setParams(new Float32Array(P - 1)), new RegExp(`expected ${P} parameters, got ${P - 1}`));
   const bad = new Float32Array(P);
   bad[3] = NaN;
@@ -127,8 +140,14 @@ test('the trainer validates its inputs and reports its GPU memory', async () => 
   const tokens = new Int32Array(4 * SMALL.context);
   await assert.rejects(trainer.step(tokens, new Int32Array(3), HP), /expected 4 targets \(the batch size\), got 3/);
   tokens[5] = 7;
-  await assert.rejects(trainer.step(tokens, new Int32Array(4), HP), /tokens\[5\] = 7 is outside the vocabulary \[0, 7\)/);
-  await assert.rejects(trainer.step(new Int32Array(12), new Int32Array(4), { ...HP, beta2: 1 }), /AdamW beta2 must be in \[0, 1\), got 1/);
+  await assert.rejects(
+    trainer.step(tokens, new Int32Array(4), HP),
+    /tokens\[5\] = 7 is outside the vocabulary \[0, 7\)/,
+  );
+  await assert.rejects(
+    trainer.step(new Int32Array(12), new Int32Array(4), { ...HP, beta2: 1 }),
+    /AdamW beta2 must be in \[0, 1\), got 1/,
+  );
   trainer.destroy();
   await assert.rejects(trainer.getParams(), /destroyed/);
 });
@@ -148,12 +167,22 @@ test('steps(): the same weights and losses as step() per batch, bit for bit, acr
   for (const b of batches) want.push(await one.step(b.tokens, b.targets, HP));
   const asked: number[] = [];
   const got = await many.steps(count, (s) => (asked.push(s), batches[s]), HP);
-  assert.deepEqual(asked, Array.from({ length: count }, (_, s) => s), 'next() is called once per step, in order');
+  assert.deepEqual(
+    asked,
+    Array.from({ length: count }, (_, s) => s),
+    'next() is called once per step, in order',
+  );
   assert.deepEqual(Array.from(got), want);
   assert.ok(new Set(want).size > count / 2, 'the losses differ from step to step, so a stale log entry would show');
   assert.deepEqual(await many.getParams(), await one.getParams());
-  await assert.rejects(many.steps(0, (s) => batches[s], HP), /steps: count must be a positive integer, got 0/);
-  await assert.rejects(many.steps(2, (s) => batches[s], { ...HP, lr: -1 }), /AdamW lr/);
+  await assert.rejects(
+    many.steps(0, (s) => batches[s], HP),
+    /steps: count must be a positive integer, got 0/,
+  );
+  await assert.rejects(
+    many.steps(2, (s) => batches[s], { ...HP, lr: -1 }),
+    /AdamW lr/,
+  );
   one.destroy();
   many.destroy();
 });

@@ -76,7 +76,12 @@ export class MlpTrainer extends TrainerCore {
     ]);
   }
 
-  static async create(device: GPUDevice, cfg: MlpConfig, batch: number, opts: TrainerOptions = {}): Promise<MlpTrainer> {
+  static async create(
+    device: GPUDevice,
+    cfg: MlpConfig,
+    batch: number,
+    opts: TrainerOptions = {},
+  ): Promise<MlpTrainer> {
     validateMlpConfig(cfg);
     if (!Number.isInteger(batch) || batch < 1 || batch > MAX_BATCH) {
       throw new RangeError(`batch must be an integer in [1, ${MAX_BATCH}], got ${batch}`);

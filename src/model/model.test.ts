@@ -65,22 +65,43 @@ test('dispatch: specs, counts, init and FLOPs are the family’s own', () => {
 test('validateModel names the field and the limit', () => {
   validateModel(mlp);
   validateModel(gpt);
-  assert.throws(() => validateModel({ ...mlp, context: 65 }), /^RangeError: model\.context must be an integer in \[1, 64\], got 65$/);
-  assert.throws(() => validateModel({ ...gpt, heads: 3 }), /model\.width \(8\) must be divisible by model\.heads \(3\)/);
-  assert.throws(() => validateModel({ ...gpt, width: 256, heads: 1 }), /model\.heads: head size model\.width \/ model\.heads = 256 is over the attention kernel's limit of 128/);
-  assert.throws(() => validateModel({ ...gpt, lowRank: { rank: 9 } }), /model\.lowRank\.rank must be an integer in \[1, 8\]/);
-  assert.throws(() => validateModel({ ...mlp, type: 'rnn' } as unknown as ModelConfig), /model\.type must be one of "mlp", "gpt", got "rnn"/);
+  assert.throws(
+    () => validateModel({ ...mlp, context: 65 }),
+    /^RangeError: model\.context must be an integer in \[1, 64\], got 65$/,
+  );
+  assert.throws(
+    () => validateModel({ ...gpt, heads: 3 }),
+    /model\.width \(8\) must be divisible by model\.heads \(3\)/,
+  );
+  assert.throws(
+    () => validateModel({ ...gpt, width: 256, heads: 1 }),
+    /model\.heads: head size model\.width \/ model\.heads = 256 is over the attention kernel's limit of 128/,
+  );
+  assert.throws(
+    () => validateModel({ ...gpt, lowRank: { rank: 9 } }),
+    /model\.lowRank\.rank must be an integer in \[1, 8\]/,
+  );
+  assert.throws(
+    () => validateModel({ ...mlp, type: 'rnn' } as unknown as ModelConfig),
+    /model\.type must be one of "mlp", "gpt", got "rnn"/,
+  );
 });
 
 test('parseModelConfig reads both families back from JSON and refuses stray or missing fields', () => {
   const low: ModelConfig = { ...gpt, layers: 3, lowRank: { rank: 2, layers: 'middle' } };
   for (const cfg of [mlp, gpt, low]) assert.deepEqual(parseModelConfig(JSON.parse(JSON.stringify(cfg))), cfg);
-  assert.throws(() => parseModelConfig({ ...mlp, layers: 2 }), /unknown field "model\.layers" for model\.type "mlp" \(allowed: type, vocab, context, embed, hidden\)/);
+  assert.throws(
+    () => parseModelConfig({ ...mlp, layers: 2 }),
+    /unknown field "model\.layers" for model\.type "mlp" \(allowed: type, vocab, context, embed, hidden\)/,
+  );
   assert.throws(() => parseModelConfig({ ...gpt, embed: 2 }), /unknown field "model\.embed" for model\.type "gpt"/);
   assert.throws(() => parseModelConfig({ ...gpt, lowRank: { rank: 2, r: 1 } }), /unknown field "model\.lowRank\.r"/);
   const { heads: _, ...noHeads } = gpt;
   assert.throws(() => parseModelConfig(noHeads), /model\.heads must be an integer/);
-  assert.throws(() => parseModelConfig({ ...gpt, tiedEmbeddings: 'yes' }), /model\.tiedEmbeddings must be true or false/);
+  assert.throws(
+    () => parseModelConfig({ ...gpt, tiedEmbeddings: 'yes' }),
+    /model\.tiedEmbeddings must be true or false/,
+  );
   assert.throws(() => parseModelConfig(null), /model must be an object, got null/);
 });
 
@@ -115,14 +136,20 @@ test('CPU loss and next-token logits go to the family’s reference', () => {
   const bm = modelEvalBatch(mlp, stream, 40);
   assert.equal(modelLoss(gpt, pg, bg), gptLoss(gpt, pg, bg.tokens, bg.targets, 5));
   assert.equal(modelLoss(mlp, pm, bm), mlpLoss(mlp, pm, bm.tokens, bm.targets));
-  assert.throws(() => modelLoss(gpt, pg, { tokens: bg.tokens.subarray(0, 12), targets: bg.targets.subarray(0, 12) }), /whole sequences of 8 tokens/);
+  assert.throws(
+    () => modelLoss(gpt, pg, { tokens: bg.tokens.subarray(0, 12), targets: bg.targets.subarray(0, 12) }),
+    /whole sequences of 8 tokens/,
+  );
   // GPT: the last position's row of gptLogits; a longer context is cropped to the last 8 tokens.
   const ctx = stream.subarray(0, 5);
   assert.deepEqual(modelNextLogits(gpt, pg, ctx), gptLogits(gpt, pg, ctx, 1).subarray(4 * V, 5 * V));
   const long = stream.subarray(0, 20);
   assert.deepEqual(modelNextLogits(gpt, pg, long), modelNextLogits(gpt, pg, long.subarray(12)));
   assert.deepEqual(modelNextLogits(mlp, pm, long), mlpLogits(mlp, pm, long.subarray(15)));
-  assert.throws(() => modelNextLogits(mlp, pm, ctx.subarray(0, 3)), /exactly 5 tokens \(model\.context\), got 3; pad the prompt/);
+  assert.throws(
+    () => modelNextLogits(mlp, pm, ctx.subarray(0, 3)),
+    /exactly 5 tokens \(model\.context\), got 3; pad the prompt/,
+  );
   assert.throws(() => modelNextLogits(gpt, pg, new Int32Array(0)), /at least one token/);
 });
 
@@ -140,28 +167,38 @@ test('modelGenerate: greedy follows the argmax with a cropped window; seeds repr
   // The MLP is padded to its context on the left.
   const m = await modelGenerate(mlp, mlpInit(mlp, 1), tok.encode('Sh'), 4, { temperature: 0, seed: 1 }, nl);
   assert.equal(m.length, 4);
-  await assert.rejects(modelGenerate(gpt, p, prompt, 1, { temperature: 0, seed: 1 }, V), /pad token \d+ is outside the vocabulary/);
+  await assert.rejects(
+    modelGenerate(gpt, p, prompt, 1, { temperature: 0, seed: 1 }, V),
+    /pad token \d+ is outside the vocabulary/,
+  );
 });
 
-test('createTrainer builds the family’s GPU trainer, whose loss matches the CPU reference', { timeout: 120_000 }, async () => {
-  const device = await testDevice();
-  for (const [cfg, batch, T] of [[mlp, 16, MlpTrainer], [gpt, 3, GptTrainer]] as const) {
-    const trainer = await createTrainer(device, cfg, batch, { gradClip: 1 });
-    try {
-      assert.ok(trainer instanceof T, `${cfg.type}: ${T.name}`);
-      assert.equal(trainer.paramCount, modelParamCount(cfg));
-      const params = modelInit(cfg, 5);
-      trainer.setParams(params);
-      const b = modelSampleBatch(cfg, stream, batch, new Rng(4));
-      const gpuLoss = await trainer.loss(b.tokens, b.targets);
-      const cpuLoss = modelLoss(cfg, params, b);
-      assert.ok(Math.abs(gpuLoss - cpuLoss) < 1e-4 * cpuLoss, `${cfg.type}: GPU loss ${gpuLoss} vs CPU ${cpuLoss}`);
-      // A step on the batch lowers its loss.
-      await trainer.step(b.tokens, b.targets, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
-      assert.ok((await trainer.loss(b.tokens, b.targets)) < gpuLoss, `${cfg.type}: one step lowers the batch loss`);
-    } finally {
-      trainer.destroy();
+test(
+  'createTrainer builds the family’s GPU trainer, whose loss matches the CPU reference',
+  { timeout: 120_000 },
+  async () => {
+    const device = await testDevice();
+    for (const [cfg, batch, T] of [
+      [mlp, 16, MlpTrainer],
+      [gpt, 3, GptTrainer],
+    ] as const) {
+      const trainer = await createTrainer(device, cfg, batch, { gradClip: 1 });
+      try {
+        assert.ok(trainer instanceof T, `${cfg.type}: ${T.name}`);
+        assert.equal(trainer.paramCount, modelParamCount(cfg));
+        const params = modelInit(cfg, 5);
+        trainer.setParams(params);
+        const b = modelSampleBatch(cfg, stream, batch, new Rng(4));
+        const gpuLoss = await trainer.loss(b.tokens, b.targets);
+        const cpuLoss = modelLoss(cfg, params, b);
+        assert.ok(Math.abs(gpuLoss - cpuLoss) < 1e-4 * cpuLoss, `${cfg.type}: GPU loss ${gpuLoss} vs CPU ${cpuLoss}`);
+        // A step on the batch lowers its loss.
+        await trainer.step(b.tokens, b.targets, { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+        assert.ok((await trainer.loss(b.tokens, b.targets)) < gpuLoss, `${cfg.type}: one step lowers the batch loss`);
+      } finally {
+        trainer.destroy();
+      }
     }
-  }
-  await assert.rejects(createTrainer(device, { ...gpt, width: 256, heads: 1 }, 2), /head size/);
-});
+    await assert.rejects(createTrainer(device, { ...gpt, width: 256, heads: 1 }, 2), /head size/);
+  },
+);

@@ -6,10 +6,26 @@
 // `context` tokens (targets has B entries), the GPT predicts at every position of a sequence of
 // `context` tokens (targets has B × context entries, the tokens shifted by one). Batches, losses and
 // tokens-per-step below account for that; callers only pass `batch` (windows or sequences).
-import { mlpFlopsPerToken, mlpInit, mlpParamCount, mlpParamSpecs, validateMlpConfig, type MlpConfig, type ParamSpec } from './mlp-spec';
+import {
+  mlpFlopsPerToken,
+  mlpInit,
+  mlpParamCount,
+  mlpParamSpecs,
+  validateMlpConfig,
+  type MlpConfig,
+  type ParamSpec,
+} from './mlp-spec';
 import { mlpLogits, mlpLoss } from './mlp-cpu';
 import { MlpTrainer } from './mlp-gpu';
-import { GPT_LIMITS, gptFlopsPerToken, gptInit, gptParamCount, gptParamSpecs, validateGptConfig, type GptConfig } from './gpt-spec';
+import {
+  GPT_LIMITS,
+  gptFlopsPerToken,
+  gptInit,
+  gptParamCount,
+  gptParamSpecs,
+  validateGptConfig,
+  type GptConfig,
+} from './gpt-spec';
 import { gptLogits, gptLoss } from './gpt-cpu';
 import { GptTrainer } from './gpt-gpu';
 import { generate, type SampleOptions } from './sample';
@@ -55,7 +71,9 @@ export interface Trainer {
 }
 
 function unknownType(cfg: { type?: unknown }): never {
-  throw new RangeError(`model.type must be one of ${MODEL_TYPES.map((t) => `"${t}"`).join(', ')}, got ${JSON.stringify(cfg.type)}`);
+  throw new RangeError(
+    `model.type must be one of ${MODEL_TYPES.map((t) => `"${t}"`).join(', ')}, got ${JSON.stringify(cfg.type)}`,
+  );
 }
 
 /**
@@ -63,7 +81,8 @@ function unknownType(cfg: { type?: unknown }): never {
  * trainers can run: a GPT's head size (width / heads) is at most the attention kernel's limit.
  */
 export function validateModel(cfg: ModelConfig): void {
-  if (cfg === null || typeof cfg !== 'object') throw new RangeError(`model must be an object, got ${JSON.stringify(cfg)}`);
+  if (cfg === null || typeof cfg !== 'object')
+    throw new RangeError(`model must be an object, got ${JSON.stringify(cfg)}`);
   switch (cfg.type) {
     case 'mlp':
       return validateMlpConfig(cfg);
@@ -87,7 +106,8 @@ export function validateModel(cfg: ModelConfig): void {
  * others, each in range), then validateModel. Returns a fresh object.
  */
 export function parseModelConfig(v: unknown): ModelConfig {
-  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new RangeError(`model must be an object, got ${JSON.stringify(v)}`);
+  if (v === null || typeof v !== 'object' || Array.isArray(v))
+    throw new RangeError(`model must be an object, got ${JSON.stringify(v)}`);
   const o = v as Record<string, unknown>;
   if (o.type !== 'mlp' && o.type !== 'gpt') unknownType(o);
   const p = schemaProblem(MODEL_CONFIGS[o.type], o, 'model');
@@ -161,7 +181,9 @@ export function modelTokensPerStep(cfg: ModelConfig, batch: number): number {
 
 /** `batch` random training examples from a token stream: windows (MLP) or sequences (GPT). */
 export function modelSampleBatch(cfg: ModelConfig, tokens: Int32Array, batch: number, rng: Rng): Batch {
-  return cfg.type === 'gpt' ? sampleSequences(tokens, cfg.context, batch, rng) : sampleBatch(tokens, cfg.context, batch, rng);
+  return cfg.type === 'gpt'
+    ? sampleSequences(tokens, cfg.context, batch, rng)
+    : sampleBatch(tokens, cfg.context, batch, rng);
 }
 
 /**
@@ -169,7 +191,8 @@ export function modelSampleBatch(cfg: ModelConfig, tokens: Int32Array, batch: nu
  * that many windows (MLP), or maxTargets / context sequences (GPT, at least one).
  */
 export function modelEvalBatch(cfg: ModelConfig, tokens: Int32Array, maxTargets: number): Batch {
-  if (!Number.isInteger(maxTargets) || maxTargets < 1) throw new RangeError(`maxTargets must be an integer >= 1, got ${maxTargets}`);
+  if (!Number.isInteger(maxTargets) || maxTargets < 1)
+    throw new RangeError(`maxTargets must be an integer >= 1, got ${maxTargets}`);
   return cfg.type === 'gpt'
     ? evalSequences(tokens, cfg.context, Math.max(1, Math.floor(maxTargets / cfg.context)))
     : evalWindows(tokens, cfg.context, maxTargets);
@@ -183,7 +206,9 @@ export function modelLoss(cfg: ModelConfig, params: Float32Array, batch: Batch):
     case 'gpt': {
       const B = batch.tokens.length / cfg.context;
       if (!Number.isInteger(B) || B < 1) {
-        throw new RangeError(`a GPT batch holds whole sequences of ${cfg.context} tokens (the context), got ${batch.tokens.length} tokens`);
+        throw new RangeError(
+          `a GPT batch holds whole sequences of ${cfg.context} tokens (the context), got ${batch.tokens.length} tokens`,
+        );
       }
       return gptLoss(cfg, params, batch.tokens, batch.targets, B);
     }
@@ -201,7 +226,9 @@ export function modelNextLogits(cfg: ModelConfig, params: Float32Array, context:
   switch (cfg.type) {
     case 'mlp':
       if (ctx.length < cfg.context) {
-        throw new RangeError(`the MLP predicts from exactly ${cfg.context} tokens (model.context), got ${ctx.length}; pad the prompt`);
+        throw new RangeError(
+          `the MLP predicts from exactly ${cfg.context} tokens (model.context), got ${ctx.length}; pad the prompt`,
+        );
       }
       return mlpLogits(cfg, params, ctx);
     case 'gpt': {
@@ -227,7 +254,8 @@ export async function modelGenerate(
   opts: SampleOptions & { seed: number },
   pad: number,
 ): Promise<Int32Array> {
-  if (!Number.isInteger(pad) || pad < 0 || pad >= cfg.vocab) throw new RangeError(`pad token ${pad} is outside the vocabulary [0, ${cfg.vocab})`);
+  if (!Number.isInteger(pad) || pad < 0 || pad >= cfg.vocab)
+    throw new RangeError(`pad token ${pad} is outside the vocabulary [0, ${cfg.vocab})`);
   const need = cfg.type === 'mlp' ? cfg.context : 1;
   const start = new Int32Array(Math.max(need, prompt.length)).fill(pad);
   start.set(prompt, start.length - prompt.length);
@@ -236,7 +264,12 @@ export async function modelGenerate(
 }
 
 /** The GPU trainer for this model: `batch` windows (MLP) or sequences of cfg.context tokens (GPT) per step. */
-export async function createTrainer(device: GPUDevice, cfg: ModelConfig, batch: number, opts: TrainerOptions = {}): Promise<Trainer> {
+export async function createTrainer(
+  device: GPUDevice,
+  cfg: ModelConfig,
+  batch: number,
+  opts: TrainerOptions = {},
+): Promise<Trainer> {
   validateModel(cfg);
   switch (cfg.type) {
     case 'mlp':
@@ -251,7 +284,8 @@ export async function createTrainer(device: GPUDevice, cfg: ModelConfig, batch: 
 /** One line for logs: family, shape and parameter count. */
 export function describeModel(cfg: ModelConfig): string {
   const n = modelParamCount(cfg).toLocaleString('en-US');
-  if (cfg.type === 'mlp') return `MLP context ${cfg.context}, embed ${cfg.embed}, hidden ${cfg.hidden}, vocab ${cfg.vocab}: ${n} params`;
+  if (cfg.type === 'mlp')
+    return `MLP context ${cfg.context}, embed ${cfg.embed}, hidden ${cfg.hidden}, vocab ${cfg.vocab}: ${n} params`;
   const lr = cfg.lowRank ? `, low rank ${cfg.lowRank.rank} (${cfg.lowRank.layers ?? 'middle'} blocks)` : '';
   return (
     `GPT ${cfg.layers} layers × width ${cfg.width}, ${cfg.heads} heads, context ${cfg.context}, vocab ${cfg.vocab}, ` +

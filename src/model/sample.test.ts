@@ -21,7 +21,10 @@ test('draws follow softmax(logits / T): empirical frequencies within 4 standard 
     for (let i = 0; i < draws; i++) counts[sampleToken(logits, { temperature }, rng)]++;
     for (let i = 0; i < p.length; i++) {
       const se = Math.sqrt((p[i] * (1 - p[i])) / draws);
-      assert.ok(Math.abs(counts[i] / draws - p[i]) < 4 * se + 1e-9, `T=${temperature} token ${i}: ${counts[i] / draws} vs ${p[i]}`);
+      assert.ok(
+        Math.abs(counts[i] / draws - p[i]) < 4 * se + 1e-9,
+        `T=${temperature} token ${i}: ${counts[i] / draws} vs ${p[i]}`,
+      );
     }
   }
 });
@@ -29,10 +32,15 @@ test('draws follow softmax(logits / T): empirical frequencies within 4 standard 
 test('higher temperature flattens the distribution; top-k keeps only k tokens', () => {
   const logits = new Rng(9).uniformArray(10, -3, 3);
   const entropy = (p: Float64Array) => -p.reduce((a, x) => a + (x > 0 ? x * Math.log(x) : 0), 0);
-  assert.ok(entropy(samplingDistribution(logits, { temperature: 2 })) > entropy(samplingDistribution(logits, { temperature: 0.5 })));
+  assert.ok(
+    entropy(samplingDistribution(logits, { temperature: 2 })) >
+      entropy(samplingDistribution(logits, { temperature: 0.5 })),
+  );
   const p = samplingDistribution(logits, { temperature: 1, topK: 3 });
   assert.equal([...p].filter((x) => x > 0).length, 3);
-  const top = Array.from(logits.keys()).sort((a, b) => logits[b] - logits[a]).slice(0, 3);
+  const top = Array.from(logits.keys())
+    .sort((a, b) => logits[b] - logits[a])
+    .slice(0, 3);
   for (const i of top) assert.ok(p[i] > 0);
 });
 

@@ -73,7 +73,8 @@ export async function generate(
   o: SampleOptions & { seed: number },
 ): Promise<Int32Array> {
   validateSampleOptions(o);
-  if (!Number.isInteger(count) || count < 0 || count > 100_000) throw new RangeError(`count must be an integer in [0, 100000], got ${count}`);
+  if (!Number.isInteger(count) || count < 0 || count > 100_000)
+    throw new RangeError(`count must be an integer in [0, 100000], got ${count}`);
   const rng = new Rng(o.seed);
   const out = Array.from(prompt);
   for (let i = 0; i < count; i++) {

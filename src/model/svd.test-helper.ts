@@ -30,10 +30,11 @@ export function withSpectrum(m: number, n: number, s: number[], rng: Rng): Float
   const Q1 = randomOrthonormal(m, k, rng);
   const Q2 = randomOrthonormal(n, k, rng);
   const A = new Float64Array(m * n);
-  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
-    let x = 0;
-    for (let c = 0; c < k; c++) x += Q1[i * k + c] * s[c] * Q2[j * k + c];
-    A[i * n + j] = x;
-  }
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let x = 0;
+      for (let c = 0; c < k; c++) x += Q1[i * k + c] * s[c] * Q2[j * k + c];
+      A[i * n + j] = x;
+    }
   return A;
 }

@@ -69,8 +69,11 @@ function jacobi(A: Matrix, m: number, n: number): Svd {
     let rotated = false;
     for (let p = 0; p < n - 1; p++) {
       for (let q = p + 1; q < n; q++) {
-        const gp = g[p], gq = g[q];
-        let alpha = 0, beta = 0, gamma = 0;
+        const gp = g[p],
+          gq = g[q];
+        let alpha = 0,
+          beta = 0,
+          gamma = 0;
         for (let i = 0; i < m; i++) {
           alpha += gp[i] * gp[i];
           beta += gq[i] * gq[i];
@@ -85,13 +88,16 @@ function jacobi(A: Matrix, m: number, n: number): Svd {
         const c = 1 / Math.sqrt(1 + t * t);
         const s = c * t;
         for (let i = 0; i < m; i++) {
-          const a = gp[i], b = gq[i];
+          const a = gp[i],
+            b = gq[i];
           gp[i] = c * a - s * b;
           gq[i] = s * a + c * b;
         }
-        const wp = w[p], wq = w[q];
+        const wp = w[p],
+          wq = w[q];
         for (let i = 0; i < n; i++) {
-          const a = wp[i], b = wq[i];
+          const a = wp[i],
+            b = wq[i];
           wp[i] = c * a - s * b;
           wq[i] = s * a + c * b;
         }
@@ -140,7 +146,8 @@ function jacobi(A: Matrix, m: number, n: number): Svd {
 export function truncatedSvd(A: Matrix, m: number, n: number, r: number): Svd {
   checkShape(A, m, n);
   const k = Math.min(m, n);
-  if (!Number.isInteger(r) || r < 1 || r > k) throw new RangeError(`rank r must be an integer in [1, ${k}] (min of ${m} × ${n}), got ${r}`);
+  if (!Number.isInteger(r) || r < 1 || r > k)
+    throw new RangeError(`rank r must be an integer in [1, ${k}] (min of ${m} × ${n}), got ${r}`);
   const full = svd(A, m, n);
   if (r === k) return full;
   const U = new Float64Array(m * r);
@@ -155,7 +162,12 @@ export function truncatedSvd(A: Matrix, m: number, n: number, r: number): Svd {
  * quotient changes by less than `tol` (relative) or after `maxIters`. The estimate only rises toward
  * σ_max; its relative error after k steps is ~ (σ₂/σ₁)^(2k).
  */
-export function spectralNorm(A: Matrix, m: number, n: number, opts: { tol?: number; maxIters?: number; seed?: number } = {}): number {
+export function spectralNorm(
+  A: Matrix,
+  m: number,
+  n: number,
+  opts: { tol?: number; maxIters?: number; seed?: number } = {},
+): number {
   checkShape(A, m, n);
   const tol = opts.tol ?? 1e-13;
   const maxIters = opts.maxIters ?? 10000;

@@ -71,7 +71,8 @@ export abstract class TrainerCore {
     this.alloc('lossLog', 4 * LOSS_LOG);
     const f = this.buf;
     const clip = opts.gradClip ?? 0;
-    if (!(Number.isFinite(clip) && clip >= 0)) throw new RangeError(`gradClip must be a finite number ≥ 0 (0: off), got ${clip}`);
+    if (!(Number.isFinite(clip) && clip >= 0))
+      throw new RangeError(`gradClip must be a finite number ≥ 0 (0: off), got ${clip}`);
     this.clip = [];
     if (clip > 0) {
       this.alloc('normPartials', 4 * gradNormScratchFloats([Pp]));
@@ -81,7 +82,9 @@ export abstract class TrainerCore {
         gradClipLaunch(device, Pp, clip, { norm: f.norm, grad: f.grads }),
       ]);
     }
-    this.adam = this.track([adamwLaunch(device, Pp, PLACEHOLDER_HP, 1, { params: f.local, grads: f.grads, m: f.m, v: f.v })])[0];
+    this.adam = this.track([
+      adamwLaunch(device, Pp, PLACEHOLDER_HP, 1, { params: f.local, grads: f.grads, m: f.m, v: f.v }),
+    ])[0];
   }
 
   /** Forward launches ending in the mean loss in buf.loss (which the subclass allocates). */
@@ -134,12 +137,15 @@ export abstract class TrainerCore {
 
   setParams(flat: Float32Array): void {
     this.alive();
-    if (flat.length !== this.paramCount) throw new RangeError(`expected ${this.paramCount} parameters, got ${flat.length}`);
+    if (flat.length !== this.paramCount)
+      throw new RangeError(`expected ${this.paramCount} parameters, got ${flat.length}`);
     for (let i = 0; i < flat.length; i++) {
       if (!Number.isFinite(flat[i])) throw new RangeError(`parameter ${i} is ${flat[i]}; weights must be finite`);
     }
     upload(this.device, this.buf.base, flat);
-    this.specs.forEach((s, t) => upload(this.device, this.buf.local, flat.subarray(s.offset, s.offset + s.size), 4 * this.padded[t]));
+    this.specs.forEach((s, t) =>
+      upload(this.device, this.buf.local, flat.subarray(s.offset, s.offset + s.size), 4 * this.padded[t]),
+    );
     const after = this.afterUpdateLaunches();
     if (after.length) this.run(after, 'set-params');
   }
@@ -207,7 +213,8 @@ export abstract class TrainerCore {
   async steps(count: number, next: (step: number) => Batch, hp: AdamWHyper): Promise<Float32Array> {
     this.alive();
     validateAdamW(hp);
-    if (!Number.isInteger(count) || count < 1) throw new RangeError(`steps: count must be a positive integer, got ${count}`);
+    if (!Number.isInteger(count) || count < 1)
+      throw new RangeError(`steps: count must be a positive integer, got ${count}`);
     const losses = new Float32Array(count);
     for (let s0 = 0; s0 < count; s0 += LOSS_LOG) {
       const m = Math.min(LOSS_LOG, count - s0);
@@ -229,7 +236,13 @@ export abstract class TrainerCore {
     this.t++;
     writeAdamWHyper(this.device, this.adam, hp, this.t, this.paddedCount);
     const enc = this.device.createCommandEncoder({ label: `${this.what}-step` });
-    encodeLaunches(enc, [...this.forwardLaunches(), ...this.backwardLaunches(), ...this.clip, this.adam, ...this.afterUpdateLaunches()]);
+    encodeLaunches(enc, [
+      ...this.forwardLaunches(),
+      ...this.backwardLaunches(),
+      ...this.clip,
+      this.adam,
+      ...this.afterUpdateLaunches(),
+    ]);
     if (logAt >= 0) enc.copyBufferToBuffer(this.buf.loss, 0, this.buf.lossLog, 4 * logAt, 4);
     this.device.queue.submit([enc.finish()]);
   }
@@ -251,7 +264,9 @@ export abstract class TrainerCore {
 
   recordFlattenLocal(enc: GPUCommandEncoder): void {
     this.alive();
-    this.specs.forEach((s, t) => enc.copyBufferToBuffer(this.buf.local, 4 * this.padded[t], this.buf.localFlat, 4 * s.offset, 4 * s.size));
+    this.specs.forEach((s, t) =>
+      enc.copyBufferToBuffer(this.buf.local, 4 * this.padded[t], this.buf.localFlat, 4 * s.offset, 4 * s.size),
+    );
   }
 
   /** Bytes of every GPU buffer the trainer holds (storage and uniforms). */

@@ -24,7 +24,8 @@ test('with weight decay 0, AdamWCpu follows TensorFlow.js Adam (independent impl
   const theirs = await v.data();
   // TF folds the bias corrections into the step and adds eps to sqrt(v) (not sqrt(v̂)); with a small eps
   // the two agree to float32 precision: 1e-6 absolute on weights that moved by ~steps·lr = 0.06.
-  for (let i = 0; i < n; i++) assert.ok(Math.abs(theirs[i] - ours[i]) <= 1e-6, `param ${i}: ours ${ours[i]} vs TF.js ${theirs[i]}`);
+  for (let i = 0; i < n; i++)
+    assert.ok(Math.abs(theirs[i] - ours[i]) <= 1e-6, `param ${i}: ours ${ours[i]} vs TF.js ${theirs[i]}`);
 });
 
 test('weight decay is decoupled: with zero gradients a weight only shrinks by lr·wd', () => {
@@ -57,7 +58,10 @@ test('hyperparameters out of range are rejected naming the field and the range',
   assert.throws(() => validateAdamW({ ...ok, lr: -1 }), /AdamW lr must be a finite number >= 0, got -1/);
   assert.throws(() => validateAdamW({ ...ok, beta1: 1 }), /AdamW beta1 must be in \[0, 1\), got 1/);
   assert.throws(() => validateAdamW({ ...ok, eps: 0 }), /AdamW eps must be a finite number > 0, got 0/);
-  assert.throws(() => validateAdamW({ ...ok, weightDecay: NaN }), /AdamW weightDecay must be a finite number >= 0, got NaN/);
+  assert.throws(
+    () => validateAdamW({ ...ok, weightDecay: NaN }),
+    /AdamW weightDecay must be a finite number >= 0, got NaN/,
+  );
   assert.throws(() => adamwStepConstants(ok, 0), /step count must be an integer >= 1, got 0/);
   assert.throws(() => new AdamWCpu(2).step(new Float32Array(2), [1], ok), /expected 2 params and grads, got 2 and 1/);
 });

@@ -14,7 +14,8 @@ export function validateAdamW(hp: AdamWHyper): void {
   if (!(hp.beta1 >= 0 && hp.beta1 < 1)) throw bad('beta1', hp.beta1, 'in [0, 1)');
   if (!(hp.beta2 >= 0 && hp.beta2 < 1)) throw bad('beta2', hp.beta2, 'in [0, 1)');
   if (!(Number.isFinite(hp.eps) && hp.eps > 0)) throw bad('eps', hp.eps, 'a finite number > 0');
-  if (!(Number.isFinite(hp.weightDecay) && hp.weightDecay >= 0)) throw bad('weightDecay', hp.weightDecay, 'a finite number >= 0');
+  if (!(Number.isFinite(hp.weightDecay) && hp.weightDecay >= 0))
+    throw bad('weightDecay', hp.weightDecay, 'a finite number >= 0');
 }
 
 /** PyTorch's folded bias corrections for 1-based step t: step_size = lr/(1−β1^t), sqrt_bc2 = sqrt(1−β2^t). */

@@ -9,12 +9,15 @@ export interface LrSchedule {
 }
 
 export function validateSchedule(s: LrSchedule): void {
-  if (!(s.base > 0 && Number.isFinite(s.base))) throw new RangeError(`schedule.base must be a finite number > 0, got ${s.base}`);
-  if (!Number.isInteger(s.warmup) || s.warmup < 0) throw new RangeError(`schedule.warmup must be an integer ≥ 0, got ${s.warmup}`);
+  if (!(s.base > 0 && Number.isFinite(s.base)))
+    throw new RangeError(`schedule.base must be a finite number > 0, got ${s.base}`);
+  if (!Number.isInteger(s.warmup) || s.warmup < 0)
+    throw new RangeError(`schedule.warmup must be an integer ≥ 0, got ${s.warmup}`);
   if (!Number.isInteger(s.total) || s.total < Math.max(1, s.warmup)) {
     throw new RangeError(`schedule.total must be an integer ≥ max(1, warmup=${s.warmup}), got ${s.total}`);
   }
-  if (!(s.minRatio >= 0 && s.minRatio <= 1)) throw new RangeError(`schedule.minRatio must be in [0, 1], got ${s.minRatio}`);
+  if (!(s.minRatio >= 0 && s.minRatio <= 1))
+    throw new RangeError(`schedule.minRatio must be in [0, 1], got ${s.minRatio}`);
 }
 
 /** Learning rate for 0-based `step`. */

@@ -13,8 +13,26 @@ type FieldType = 'str' | 'u32' | 'f64';
 
 /** Field order and types of each kind that has a binary header. */
 export const BINARY_HEADERS: Partial<Record<MessageKind, readonly (readonly [string, FieldType])[]>> = {
-  update: [['jobId', 'str'], ['round', 'u32'], ['baseVersion', 'u32'], ['steps', 'u32'], ['loss', 'f64'], ['tokens', 'f64'], ['codec', 'str'], ['n', 'u32'], ['computeMs', 'f64']],
-  assign: [['jobId', 'str'], ['round', 'u32'], ['version', 'u32'], ['shard', 'u32'], ['steps', 'u32'], ['seed', 'u32'], ['deadlineMs', 'f64']],
+  update: [
+    ['jobId', 'str'],
+    ['round', 'u32'],
+    ['baseVersion', 'u32'],
+    ['steps', 'u32'],
+    ['loss', 'f64'],
+    ['tokens', 'f64'],
+    ['codec', 'str'],
+    ['n', 'u32'],
+    ['computeMs', 'f64'],
+  ],
+  assign: [
+    ['jobId', 'str'],
+    ['round', 'u32'],
+    ['version', 'u32'],
+    ['shard', 'u32'],
+    ['steps', 'u32'],
+    ['seed', 'u32'],
+    ['deadlineMs', 'f64'],
+  ],
 };
 
 const utf8 = new TextEncoder();
@@ -23,7 +41,8 @@ const fromUtf8 = new TextDecoder('utf-8', { fatal: true });
 /** The binary header of a (validated) header object, or null when the kind has none or a value does not fit. */
 export function encodeBinaryHeader(kind: MessageKind, header: Record<string, unknown>): Uint8Array | null {
   const layout = BINARY_HEADERS[kind];
-  if (!layout || Object.keys(header).some((k) => header[k] !== undefined && !layout.some(([f]) => f === k))) return null;
+  if (!layout || Object.keys(header).some((k) => header[k] !== undefined && !layout.some(([f]) => f === k)))
+    return null;
   const parts: Uint8Array[] = [];
   for (const [name, type] of layout) {
     const v = header[name];
@@ -62,7 +81,9 @@ export function decodeBinaryHeader(kind: MessageKind, bytes: Uint8Array): Record
   let at = 0;
   const need = (n: number, field: string) => {
     if (at + n > bytes.byteLength) {
-      throw new ProtocolError(`${kind} binary header ends at byte ${bytes.byteLength}, inside field ${field} (needs bytes ${at}..${at + n})`);
+      throw new ProtocolError(
+        `${kind} binary header ends at byte ${bytes.byteLength}, inside field ${field} (needs bytes ${at}..${at + n})`,
+      );
     }
   };
   for (const [name, type] of layout) {
@@ -87,6 +108,7 @@ export function decodeBinaryHeader(kind: MessageKind, bytes: Uint8Array): Record
       at += 8;
     }
   }
-  if (at !== bytes.byteLength) throw new ProtocolError(`${kind} binary header has ${bytes.byteLength - at} bytes after its last field`);
+  if (at !== bytes.byteLength)
+    throw new ProtocolError(`${kind} binary header has ${bytes.byteLength - at} bytes after its last field`);
   return header;
 }

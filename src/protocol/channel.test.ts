@@ -58,8 +58,14 @@ test('every kind crosses the channel both ways, with matching byte counts', asyn
   }
   await atB.next(MESSAGE_KINDS.length);
   await atA.next(MESSAGE_KINDS.length);
-  assert.deepEqual(atB.messages, MESSAGE_KINDS.map((k) => samples[k]));
-  assert.deepEqual(atA.messages, MESSAGE_KINDS.map((k) => samples[k]));
+  assert.deepEqual(
+    atB.messages,
+    MESSAGE_KINDS.map((k) => samples[k]),
+  );
+  assert.deepEqual(
+    atA.messages,
+    MESSAGE_KINDS.map((k) => samples[k]),
+  );
   assert.equal(a.stats.bytesSent, expected);
   assert.equal(b.stats.bytesReceived, expected);
   assert.equal(b.stats.bytesSent, expected);
@@ -83,7 +89,11 @@ for (const lowEvent of [true, false]) {
     await a.send(msg);
     await atB.next(1);
     assert.deepEqual(atB.messages[0], msg);
-    assert.equal(ra.bufferedAmountLowThreshold, lowEvent ? lowWaterMark : undefined, 'threshold only set where supported');
+    assert.equal(
+      ra.bufferedAmountLowThreshold,
+      lowEvent ? lowWaterMark : undefined,
+      'threshold only set where supported',
+    );
     // The sender never pushes the buffer past the high-water mark (the brief allows one frame more)...
     assert.ok(ra.maxBuffered <= highWaterMark, `buffer reached ${ra.maxBuffered} > ${highWaterMark}`);
     // ...yet used it: it filled up to within a frame of the mark before waiting.
@@ -115,7 +125,8 @@ test('sends are serialized: one message’s frames all go before the next’s', 
   await atB.next(msgs.length);
   assert.deepEqual(atB.messages, msgs);
   const ids = ra.log.map((f) => new DataView(f.buffer, f.byteOffset).getUint32(4, true));
-  for (let i = 1; i < ids.length; i++) assert.ok(ids[i] >= ids[i - 1], `frame ${i} of message ${ids[i]} after message ${ids[i - 1]}`);
+  for (let i = 1; i < ids.length; i++)
+    assert.ok(ids[i] >= ids[i - 1], `frame ${i} of message ${ids[i]} after message ${ids[i - 1]}`);
   assert.equal(new Set(ids).size, msgs.length);
 });
 
@@ -139,7 +150,10 @@ test('bad input is reported, counted, and the channel keeps going', async () => 
     ['hello as text', /received a text message of 13 characters; this channel carries binary frames only/],
     [new Uint8Array(5), /frame of 5 bytes is shorter than the 20-byte frame header/],
     [new Uint8Array(40), /bad frame magic 0x00000000/],
-    [frame(900, new Uint8Array(10), 2 << 20, 40), /message 900 declares 2097152 bytes, over the 1048576-byte message limit/],
+    [
+      frame(900, new Uint8Array(10), 2 << 20, 40),
+      /message 900 declares 2097152 bytes, over the 1048576-byte message limit/,
+    ],
     [frame(901, badVersion), new RegExp(`unsupported protocol version ${PROTOCOL_VERSION + 1}`)],
   ];
   for (const [data] of inputs) ra.sendRaw(data);
@@ -166,7 +180,10 @@ test('kinds outside `accept` are rejected', async () => {
   await a.send(samples.hello);
   await atB.next(1);
   await atB.nextError(1);
-  assert.match(atB.errors[0].message, /message kind "job" is not accepted here \(accepted: hello, ready, update, status\)/);
+  assert.match(
+    atB.errors[0].message,
+    /message kind "job" is not accepted here \(accepted: hello, ready, update, status\)/,
+  );
   assert.deepEqual(atB.messages, [samples.hello]);
   assert.equal(b.stats.rejectedMessages, 1);
 });
@@ -187,7 +204,11 @@ test('closing while a send waits for the buffer to drain rejects it; later sends
   const n = 200_000;
   // Two full frames fill the 128 KiB high-water mark; the sender then blocks waiting to drain.
   const full = ra.whenBuffered(2 * MAX_FRAME_BYTES);
-  const pending = a.send({ kind: 'weights', header: { jobId: 'j', version: 1, n, encoding: 'f32' }, body: randomBytes(new Rng(4), n * 4) });
+  const pending = a.send({
+    kind: 'weights',
+    header: { jobId: 'j', version: 1, n, encoding: 'f32' },
+    body: randomBytes(new Rng(4), n * 4),
+  });
   await full;
   a.close();
   await assert.rejects(pending, /data channel closed while waiting for its send buffer to drain/);
@@ -229,16 +250,30 @@ test('a throwing onMessage handler is reported through onError and the channel k
   await a.send(samples.hello);
   await a.send(samples.idle);
   await finished;
-  assert.deepEqual(got.map((m) => m.kind), ['hello', 'idle']);
-  assert.deepEqual(errors.map((e) => e.message), ['handler bug']);
+  assert.deepEqual(
+    got.map((m) => m.kind),
+    ['hello', 'idle'],
+  );
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    ['handler bug'],
+  );
 });
 
 test('option limits are enforced, naming the 16 MiB buffer ceiling', () => {
   const [ra] = FakeChannel.pair();
   assert.throws(
     () => new FramedChannel(ra, { highWaterMark: MAX_BUFFERED_BYTES }),
-    new RegExp(`highWaterMark must be in \\[${MAX_FRAME_BYTES}, ${MAX_BUFFERED_BYTES - MAX_FRAME_BYTES}\\] so the send buffer stays under ${MAX_BUFFERED_BYTES} bytes`),
+    new RegExp(
+      `highWaterMark must be in \\[${MAX_FRAME_BYTES}, ${MAX_BUFFERED_BYTES - MAX_FRAME_BYTES}\\] so the send buffer stays under ${MAX_BUFFERED_BYTES} bytes`,
+    ),
   );
-  assert.throws(() => new FramedChannel(ra, { highWaterMark: 1 << 20, lowWaterMark: 1 << 20 }), /lowWaterMark must be in \[0, highWaterMark\)/);
-  assert.throws(() => new FramedChannel(ra, { maxFrameBytes: MAX_FRAME_BYTES + 1 }), /maxFrame must be an integer in \[21, 65536\]/);
+  assert.throws(
+    () => new FramedChannel(ra, { highWaterMark: 1 << 20, lowWaterMark: 1 << 20 }),
+    /lowWaterMark must be in \[0, highWaterMark\)/,
+  );
+  assert.throws(
+    () => new FramedChannel(ra, { maxFrameBytes: MAX_FRAME_BYTES + 1 }),
+    /maxFrame must be an integer in \[21, 65536\]/,
+  );
 });

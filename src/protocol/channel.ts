@@ -271,7 +271,8 @@ export class FramedChannel {
     else {
       this.stats.framesReceived++;
       this.stats.rejectedFrames++;
-      const what = typeof data === 'string' ? `a text message of ${data.length} characters` : `a ${typeof data} message`;
+      const what =
+        typeof data === 'string' ? `a text message of ${data.length} characters` : `a ${typeof data} message`;
       this.onError(new ProtocolError(`received ${what}; this channel carries binary frames only`));
       return;
     }
@@ -297,7 +298,9 @@ export class FramedChannel {
         updateBodyBytes: this.opts.updateBodyBytes,
       });
       if (this.accept && !this.accept.has(msg.kind)) {
-        throw new ProtocolError(`message kind "${msg.kind}" is not accepted here (accepted: ${[...this.accept].join(', ')})`);
+        throw new ProtocolError(
+          `message kind "${msg.kind}" is not accepted here (accepted: ${[...this.accept].join(', ')})`,
+        );
       }
     } catch (e) {
       this.stats.rejectedMessages++;
@@ -307,7 +310,12 @@ export class FramedChannel {
     this.stats.messagesReceived++;
     if (this.handler) this.deliver(msg);
     else if (this.unhandled.length < MAX_UNHANDLED) this.unhandled.push(msg);
-    else this.onError(new ProtocolError(`dropped a ${msg.kind} message: ${MAX_UNHANDLED} messages already wait for an onMessage handler`));
+    else
+      this.onError(
+        new ProtocolError(
+          `dropped a ${msg.kind} message: ${MAX_UNHANDLED} messages already wait for an onMessage handler`,
+        ),
+      );
   };
 
   private deliver(msg: Message): void {
@@ -328,7 +336,8 @@ export class FramedChannel {
   };
 
   private readonly onChannelError = (event: { error?: unknown; message?: string }): void => {
-    const err = event.error instanceof Error ? event.error : new Error(`data channel error: ${event.message ?? 'unknown'}`);
+    const err =
+      event.error instanceof Error ? event.error : new Error(`data channel error: ${event.message ?? 'unknown'}`);
     this.onError(err);
   };
 

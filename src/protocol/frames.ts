@@ -35,7 +35,8 @@ export function* iterateFrames(
   if (!Number.isInteger(messageId) || messageId < 0 || messageId > U32_MAX) {
     throw new RangeError(`messageId must be a u32, got ${messageId}`);
   }
-  if (bytes.byteLength > U32_MAX) throw new RangeError(`message of ${bytes.byteLength} bytes does not fit a u32 length`);
+  if (bytes.byteLength > U32_MAX)
+    throw new RangeError(`message of ${bytes.byteLength} bytes does not fit a u32 length`);
   const payload = maxFrame - FRAME_HEADER_BYTES;
   const count = frameCount(bytes.byteLength, maxFrame);
   for (let index = 0; index < count; index++) {
@@ -53,7 +54,11 @@ export function* iterateFrames(
 }
 
 /** Splits a message into frames of at most `maxFrame` bytes (header included). */
-export function splitIntoFrames(messageId: number, bytes: Uint8Array, maxFrame = MAX_FRAME_BYTES): Uint8Array<ArrayBuffer>[] {
+export function splitIntoFrames(
+  messageId: number,
+  bytes: Uint8Array,
+  maxFrame = MAX_FRAME_BYTES,
+): Uint8Array<ArrayBuffer>[] {
   return [...iterateFrames(messageId, bytes, maxFrame)];
 }
 
@@ -146,12 +151,17 @@ export class Reassembler {
     const length = frame.byteLength - FRAME_HEADER_BYTES;
     const where = `message ${id}`;
     if (frame.byteLength > this.maxFrameBytes) {
-      throw new ProtocolError(`frame of ${frame.byteLength} bytes is over the ${this.maxFrameBytes}-byte frame limit (${where})`);
+      throw new ProtocolError(
+        `frame of ${frame.byteLength} bytes is over the ${this.maxFrameBytes}-byte frame limit (${where})`,
+      );
     }
     if (count === 0) throw new ProtocolError(`frame count is 0 (${where})`);
-    if (index >= count) throw new ProtocolError(`frame index ${index} is out of range for a ${count}-frame message (${where})`);
+    if (index >= count)
+      throw new ProtocolError(`frame index ${index} is out of range for a ${count}-frame message (${where})`);
     if (totalBytes > this.maxMessageBytes) {
-      throw new ProtocolError(`${where} declares ${totalBytes} bytes, over the ${this.maxMessageBytes}-byte message limit`);
+      throw new ProtocolError(
+        `${where} declares ${totalBytes} bytes, over the ${this.maxMessageBytes}-byte message limit`,
+      );
     }
     // Every frame carries at least one byte (except a lone frame of an empty message) and at most
     // one full payload; a count outside that range cannot describe totalBytes.
@@ -173,14 +183,18 @@ export class Reassembler {
       if (p.chunks.has(index)) throw new ProtocolError(`duplicate frame index ${index} (${where})`);
     } else if (count > 1) {
       if (this.partial.size >= this.maxInFlight) {
-        throw new ProtocolError(`too many messages in flight: ${where} would be number ${this.partial.size + 1}, limit ${this.maxInFlight}`);
+        throw new ProtocolError(
+          `too many messages in flight: ${where} would be number ${this.partial.size + 1}, limit ${this.maxInFlight}`,
+        );
       }
       p = { count, totalBytes, chunkSize: null, lastLength: null, chunks: new Map() };
     }
 
     if (count === 1) {
       if (length !== totalBytes) {
-        throw new ProtocolError(`single frame carries ${length} payload bytes, expected totalBytes ${totalBytes} (${where})`);
+        throw new ProtocolError(
+          `single frame carries ${length} payload bytes, expected totalBytes ${totalBytes} (${where})`,
+        );
       }
       return frame.slice(FRAME_HEADER_BYTES);
     }
@@ -205,7 +219,9 @@ export class Reassembler {
       this.checkLast(partial, length, where);
     } else {
       if (length < 1 || length > totalBytes - (count - 1)) {
-        throw new ProtocolError(`last frame carries ${length} payload bytes, impossible for ${totalBytes} bytes in ${count} frames (${where})`);
+        throw new ProtocolError(
+          `last frame carries ${length} payload bytes, impossible for ${totalBytes} bytes in ${count} frames (${where})`,
+        );
       }
       partial.lastLength = length;
     }

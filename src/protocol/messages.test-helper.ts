@@ -20,7 +20,12 @@ export function sampleMessages(seed = 1, weightsN = 257): { [K in MessageKind]: 
   return {
     hello: {
       kind: 'hello',
-      header: { donorId: `donor_${rng.nextU32()}`, adapter: 'SwiftShader (Google)', userAgent: 'Mozilla/5.0 test', protocol: 1 },
+      header: {
+        donorId: `donor_${rng.nextU32()}`,
+        adapter: 'SwiftShader (Google)',
+        userAgent: 'Mozilla/5.0 test',
+        protocol: 1,
+      },
     },
     ready: { kind: 'ready', header: { jobId: 'job-1', version: -1 } },
     update: {
@@ -208,4 +213,3 @@ export class FakeChannel implements DataChannelLike {
     for (const l of [...(this.listeners.get(type) ?? [])]) l(event);
   }
 }
-

@@ -71,7 +71,13 @@ export function makeMessage<K extends MessageKind>(kind: K, header: HeaderOf<K>,
 }
 
 export const DONOR_KINDS = ['hello', 'ready', 'update', 'status'] as const satisfies readonly MessageKind[];
-export const COORDINATOR_KINDS = ['job', 'weights', 'assign', 'idle', 'error'] as const satisfies readonly MessageKind[];
+export const COORDINATOR_KINDS = [
+  'job',
+  'weights',
+  'assign',
+  'idle',
+  'error',
+] as const satisfies readonly MessageKind[];
 export const MESSAGE_KINDS: readonly MessageKind[] = [...DONOR_KINDS, ...COORDINATOR_KINDS];
 
 export interface ValidateOptions {
@@ -262,7 +268,8 @@ export function checkMessage(msg: Message, options: ValidateOptions = {}): void 
       throw new ProtocolError(`${kind} body must be absent or a non-empty Uint8Array, got ${describe(body)}`);
     }
   } else if (kindHasBody(kind)) {
-    if (!(body instanceof Uint8Array)) throw new ProtocolError(`${kind} needs a Uint8Array body, got ${describe(body)}`);
+    if (!(body instanceof Uint8Array))
+      throw new ProtocolError(`${kind} needs a Uint8Array body, got ${describe(body)}`);
   } else if (body !== undefined) {
     throw new ProtocolError(`${kind} carries no body, but one was given`);
   }

@@ -40,8 +40,14 @@ class FakeConnection {
 }
 
 test('only raw connections are accepted, and only once they have a data channel', () => {
-  assert.throws(() => framedChannelFromConnection(new FakeConnection('binary').asConn()), /needs serialization 'raw', got 'binary'/);
-  assert.throws(() => framedChannelFromConnection(new FakeConnection('raw').asConn()), /data connection to remote-peer has no data channel yet; wait for its 'open' event/);
+  assert.throws(
+    () => framedChannelFromConnection(new FakeConnection('binary').asConn()),
+    /needs serialization 'raw', got 'binary'/,
+  );
+  assert.throws(
+    () => framedChannelFromConnection(new FakeConnection('raw').asConn()),
+    /data connection to remote-peer has no data channel yet; wait for its 'open' event/,
+  );
 });
 
 test('messages flow over the connection’s data channel; closing either side closes both', async () => {

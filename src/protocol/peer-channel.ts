@@ -25,7 +25,10 @@ export function framedChannelFromConnection(conn: DataConnection, options: Frame
 }
 
 /** Waits for `conn` to open (rejecting if it fails or closes first), then framedChannelFromConnection. */
-export async function openFramedChannel(conn: DataConnection, options: FramedChannelOptions = {}): Promise<FramedChannel> {
+export async function openFramedChannel(
+  conn: DataConnection,
+  options: FramedChannelOptions = {},
+): Promise<FramedChannel> {
   if (!conn.open) {
     await new Promise<void>((resolve, reject) => {
       const done = (err?: Error) => {

@@ -33,11 +33,14 @@ const samples = sampleMessages(7);
 const helloHeader = JSON.stringify(samples.hello.header);
 
 function rejects(bytes: Uint8Array, pattern: RegExp, options?: Parameters<typeof decodeMessage>[1]): void {
-  assert.throws(() => decodeMessage(bytes, options), (e: unknown) => {
-    assert.ok(e instanceof ProtocolError, `expected a ProtocolError, got ${String(e)}`);
-    assert.match(e.message, pattern);
-    return true;
-  });
+  assert.throws(
+    () => decodeMessage(bytes, options),
+    (e: unknown) => {
+      assert.ok(e instanceof ProtocolError, `expected a ProtocolError, got ${String(e)}`);
+      assert.match(e.message, pattern);
+      return true;
+    },
+  );
 }
 
 test('every kind round-trips through encode/decode', () => {
@@ -78,7 +81,10 @@ test('binary headers: field order and sizes, a third of the JSON; values that do
   assert.equal(v.getFloat64(1 + h.jobId.length + 12, true), h.loss);
   assert.ok(3 * bin.byteLength < new TextEncoder().encode(JSON.stringify(h)).byteLength + 60);
   for (const kind of ['update', 'assign'] as const) {
-    const big = { ...samples[kind], header: { ...samples[kind].header, [kind === 'assign' ? 'round' : 'baseVersion']: 2 ** 33 } } as Message;
+    const big = {
+      ...samples[kind],
+      header: { ...samples[kind].header, [kind === 'assign' ? 'round' : 'baseVersion']: 2 ** 33 },
+    } as Message;
     const bytes = encodeMessage(big);
     assert.equal(new DataView(bytes.buffer).getUint16(2, true), HEADER_JSON, `${kind} with a count over 2^32 - 1`);
     assert.deepEqual(decodeMessage(bytes), big);
@@ -111,11 +117,17 @@ test('kind codes are distinct', () => {
 });
 
 test('a message shorter than the prefix is rejected', () => {
-  rejects(new Uint8Array(WIRE_PREFIX_BYTES - 1), new RegExp(`7 bytes is shorter than the ${WIRE_PREFIX_BYTES}-byte wire prefix`));
+  rejects(
+    new Uint8Array(WIRE_PREFIX_BYTES - 1),
+    new RegExp(`7 bytes is shorter than the ${WIRE_PREFIX_BYTES}-byte wire prefix`),
+  );
 });
 
 test('a wrong protocol version is rejected', () => {
-  rejects(rawMessage({ version: PROTOCOL_VERSION + 1, header: helloHeader }), new RegExp(`unsupported protocol version ${PROTOCOL_VERSION + 1}`));
+  rejects(
+    rawMessage({ version: PROTOCOL_VERSION + 1, header: helloHeader }),
+    new RegExp(`unsupported protocol version ${PROTOCOL_VERSION + 1}`),
+  );
   rejects(rawMessage({ version: 0, header: helloHeader }), /unsupported protocol version 0/);
 });
 
@@ -130,22 +142,31 @@ test('an unknown header format is rejected', () => {
 
 test('a header length over the limit is rejected, on decode and on encode', () => {
   const big = 'x'.repeat(MAX_HEADER_BYTES + 1);
-  rejects(rawMessage({ header: big }), new RegExp(`header length ${MAX_HEADER_BYTES + 1} is over the ${MAX_HEADER_BYTES}-byte header limit`));
+  rejects(
+    rawMessage({ header: big }),
+    new RegExp(`header length ${MAX_HEADER_BYTES + 1} is over the ${MAX_HEADER_BYTES}-byte header limit`),
+  );
   // A job whose vocabulary does not fit the header cannot be sent at all.
   const vocab = Array.from({ length: 4096 }, (_, i) => `tok${i.toString(16).padStart(5, '0')}`);
   const job = structuredClone<Extract<Message, { kind: 'job' }>>(samples.job);
   job.header.vocab = vocab;
   job.header.model.vocab = vocab.length;
-  assert.throws(() => encodeMessage(job), (e: unknown) => {
-    assert.ok(e instanceof ProtocolError);
-    assert.match(e.message, new RegExp(`job header is \\d+ bytes, over the ${MAX_HEADER_BYTES}-byte header limit`));
-    return true;
-  });
+  assert.throws(
+    () => encodeMessage(job),
+    (e: unknown) => {
+      assert.ok(e instanceof ProtocolError);
+      assert.match(e.message, new RegExp(`job header is \\d+ bytes, over the ${MAX_HEADER_BYTES}-byte header limit`));
+      return true;
+    },
+  );
 });
 
 test('a header length running past the end of the message is rejected', () => {
   const bytes = rawMessage({ header: helloHeader, headerLen: helloHeader.length + 1 });
-  rejects(bytes, new RegExp(`header length ${helloHeader.length + 1} runs past the end of the ${bytes.byteLength}-byte message`));
+  rejects(
+    bytes,
+    new RegExp(`header length ${helloHeader.length + 1} runs past the end of the ${bytes.byteLength}-byte message`),
+  );
 });
 
 test('a header that is not UTF-8, not JSON, or not an object is rejected', () => {
@@ -159,9 +180,18 @@ test('a header that is not UTF-8, not JSON, or not an object is rejected', () =>
 
 test('wrong field types, unknown fields and missing fields are rejected by name', () => {
   const h = samples.hello.header;
-  rejects(rawMessage({ header: JSON.stringify({ ...h, donorId: 5 }) }), /hello\.donorId: expected a string of 1\.\.64 characters, got 5/);
-  rejects(rawMessage({ header: JSON.stringify({ ...h, protocol: '1' }) }), /hello\.protocol: expected an integer in \[1, 255\], got "1"/);
-  rejects(rawMessage({ header: JSON.stringify({ ...h, extra: true }) }), /hello: unknown field "extra" \(allowed: donorId, adapter, userAgent, protocol\)/);
+  rejects(
+    rawMessage({ header: JSON.stringify({ ...h, donorId: 5 }) }),
+    /hello\.donorId: expected a string of 1\.\.64 characters, got 5/,
+  );
+  rejects(
+    rawMessage({ header: JSON.stringify({ ...h, protocol: '1' }) }),
+    /hello\.protocol: expected an integer in \[1, 255\], got "1"/,
+  );
+  rejects(
+    rawMessage({ header: JSON.stringify({ ...h, extra: true }) }),
+    /hello: unknown field "extra" \(allowed: donorId, adapter, userAgent, protocol\)/,
+  );
   rejects(rawMessage({ header: JSON.stringify({ ...h, __proto__x: 1, b: 2 }) }), /unknown fields "__proto__x", "b"/);
   rejects(rawMessage({ header: '{"__proto__": {"polluted": 1}, "donorId": "a"}' }), /hello: unknown field "__proto__"/);
   const { adapter: _omit, ...missing } = h;
@@ -190,20 +220,32 @@ test('wrong body sizes are rejected', () => {
     new RegExp(`update body must be ${good} bytes for codec int8 with n = ${u.header.n}, got ${good + 1}`),
     { updateBodyBytes },
   );
-  const ok = decodeMessage(rawMessage({ code: KIND_CODES.update, header: uHeader, body: new Uint8Array(good) }), { updateBodyBytes });
+  const ok = decodeMessage(rawMessage({ code: KIND_CODES.update, header: uHeader, body: new Uint8Array(good) }), {
+    updateBodyBytes,
+  });
   assert.equal(ok.body?.byteLength, good);
 });
 
 test('a message over the size limit is rejected on decode and on encode', () => {
   const bytes = encodeMessage(samples.weights);
-  rejects(bytes, new RegExp(`message of ${bytes.byteLength} bytes is over the ${bytes.byteLength - 1}-byte message limit`), {
-    maxMessageBytes: bytes.byteLength - 1,
-  });
-  assert.throws(() => encodeMessage(samples.weights, { maxMessageBytes: bytes.byteLength - 1 }), (e: unknown) => {
-    assert.ok(e instanceof ProtocolError);
-    assert.match(e.message, new RegExp(`weights message is ${bytes.byteLength} bytes, over the ${bytes.byteLength - 1}-byte message limit`));
-    return true;
-  });
+  rejects(
+    bytes,
+    new RegExp(`message of ${bytes.byteLength} bytes is over the ${bytes.byteLength - 1}-byte message limit`),
+    {
+      maxMessageBytes: bytes.byteLength - 1,
+    },
+  );
+  assert.throws(
+    () => encodeMessage(samples.weights, { maxMessageBytes: bytes.byteLength - 1 }),
+    (e: unknown) => {
+      assert.ok(e instanceof ProtocolError);
+      assert.match(
+        e.message,
+        new RegExp(`weights message is ${bytes.byteLength} bytes, over the ${bytes.byteLength - 1}-byte message limit`),
+      );
+      return true;
+    },
+  );
   assert.ok(MAX_MESSAGE_BYTES >= 64 * 1024 * 1024);
 });
 

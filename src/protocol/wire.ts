@@ -4,14 +4,29 @@
 // assign, whenever their values fit). All integers little-endian. The body is whatever follows the
 // header (possibly nothing).
 import { ProtocolError } from './errors';
-import { FRAME_HEADER_BYTES, MAX_FRAME_BYTES, MAX_HEADER_BYTES, MAX_MESSAGE_BYTES, PROTOCOL_VERSION, WIRE_PREFIX_BYTES } from './limits';
+import {
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_HEADER_BYTES,
+  MAX_MESSAGE_BYTES,
+  PROTOCOL_VERSION,
+  WIRE_PREFIX_BYTES,
+} from './limits';
 import { frameCount } from './frames';
 import { decodeBinaryHeader, encodeBinaryHeader } from './binary-header';
 
 /** Values of the prefix's header-format field. */
 export const HEADER_JSON = 0;
 export const HEADER_BINARY = 1;
-import { bodyOptional, checkMessage, kindHasBody, validateMessage, type Message, type MessageKind, type ValidateOptions } from './messages';
+import {
+  bodyOptional,
+  checkMessage,
+  kindHasBody,
+  validateMessage,
+  type Message,
+  type MessageKind,
+  type ValidateOptions,
+} from './messages';
 
 export { ProtocolError };
 
@@ -95,9 +110,7 @@ export function decodeMessage(bytes: Uint8Array, options: DecodeOptions = {}): M
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint8(0);
   if (version !== PROTOCOL_VERSION) {
-    throw new ProtocolError(
-      `unsupported protocol version ${version} (this side speaks version ${PROTOCOL_VERSION})`,
-    );
+    throw new ProtocolError(`unsupported protocol version ${version} (this side speaks version ${PROTOCOL_VERSION})`);
   }
   const code = view.getUint8(1);
   const kind = KIND_BY_CODE.get(code);

@@ -17,7 +17,19 @@ import { flatLayout, jobCodec, uplinkContext } from './job-codec';
 import { GPU_ENCODER_FAMILIES, gpuEncoderSupports, GpuUpdateEncoder } from './gpu-encoder';
 import { CpuUpdateEncoder, type UpdateEncoder } from './update-encoder';
 
-const CODECS = ['q8', 'q4:sr', 'q2', 'topk:0.05', 'topk:0.1/q2', 'topk:0.03/q4:sr', 'topk:0.05/f16', 'topk:0.02/int8', 'chunktop:32/q2', 'chunktop:7', 'chunktop:100/q4:sr'];
+const CODECS = [
+  'q8',
+  'q4:sr',
+  'q2',
+  'topk:0.05',
+  'topk:0.1/q2',
+  'topk:0.03/q4:sr',
+  'topk:0.05/f16',
+  'topk:0.02/int8',
+  'chunktop:32/q2',
+  'chunktop:7',
+  'chunktop:100/q4:sr',
+];
 const DECAYS = [1, 0.9];
 const SIZES = [1, 7, 1000, 21877, 65537];
 const ROUNDS = 3;
@@ -52,7 +64,9 @@ function weights(n: number, rng: Rng): { base: Float32Array; local: Float32Array
 function assertSameBytes(what: string, gpu: Uint8Array, cpu: Uint8Array): void {
   if (gpu.length === cpu.length && gpu.every((b, i) => b === cpu[i])) return;
   const at = gpu.findIndex((b, i) => b !== cpu[i]);
-  assert.fail(`${what}: GPU ${gpu.length} bytes, CPU ${cpu.length}; first difference at byte ${at < 0 ? Math.min(gpu.length, cpu.length) : at}`);
+  assert.fail(
+    `${what}: GPU ${gpu.length} bytes, CPU ${cpu.length}; first difference at byte ${at < 0 ? Math.min(gpu.length, cpu.length) : at}`,
+  );
 }
 
 /** Donor-side state on both ends: DonorSync (the bytes to match), a CPU ErrorFeedback beside it (the residual), the GPU encoder. */
@@ -79,17 +93,29 @@ class Pair {
     this.local = createStorage(device, 4 * n, 'local');
     this.residual = createStorage(device, new Float32Array(n).fill(NaN), 'residual'); // the encoder clears it
     this.staged = createStorage(device, 4 * n, 'staged');
-    this.gpu = new GpuUpdateEncoder(device, codec, n, decay, { base: this.base, local: this.local, residual: this.residual });
+    this.gpu = new GpuUpdateEncoder(device, codec, n, decay, {
+      base: this.base,
+      local: this.local,
+      residual: this.residual,
+    });
   }
 
   /** One round on both ends; returns [gpu, cpu] results (bytes or the error thrown). */
-  async round(round: number, base: Float32Array, local: Float32Array): Promise<[Uint8Array | Error, Uint8Array | Error]> {
+  async round(
+    round: number,
+    base: Float32Array,
+    local: Float32Array,
+  ): Promise<[Uint8Array | Error, Uint8Array | Error]> {
     this.sync.setSnapshot(base, round);
     let cpu: Uint8Array | Error;
     try {
       cpu = this.sync.encodeUpdate(local, this.seed + round, round);
       const delta = Float32Array.from(base, (b, i) => b - local[i]);
-      assertSameBytes(`${this.codec} n=${this.n} round ${round}: ErrorFeedback beside DonorSync`, this.ef.encode(delta, uplinkContext(this.seed + round, round)), cpu);
+      assertSameBytes(
+        `${this.codec} n=${this.n} round ${round}: ErrorFeedback beside DonorSync`,
+        this.ef.encode(delta, uplinkContext(this.seed + round, round)),
+        cpu,
+      );
     } catch (e) {
       if (!(e instanceof RangeError)) throw e;
       cpu = e;
@@ -111,7 +137,10 @@ class Pair {
     const got = new Uint32Array(await readBuffer(this.device, this.residual, 4 * this.n));
     const want = new Uint32Array(this.ef.residual.buffer);
     const i = got.findIndex((v, j) => v !== want[j]);
-    if (i >= 0) assert.fail(`${what}: residual ${i} is 0x${got[i].toString(16)} on the GPU, 0x${want[i].toString(16)} on the CPU`);
+    if (i >= 0)
+      assert.fail(
+        `${what}: residual ${i} is 0x${got[i].toString(16)} on the GPU, 0x${want[i].toString(16)} on the CPU`,
+      );
   }
 
   destroy(): void {
@@ -131,7 +160,10 @@ for (const codec of CODECS) {
         for (; round < ROUNDS; round++) {
           const { base, local } = weights(n, rng);
           const [gpu, cpu] = await p.round(round, base, local);
-          assert.ok(cpu instanceof Uint8Array && gpu instanceof Uint8Array, `n=${n} round ${round}: ${String(cpu)} / ${String(gpu)}`);
+          assert.ok(
+            cpu instanceof Uint8Array && gpu instanceof Uint8Array,
+            `n=${n} round ${round}: ${String(cpu)} / ${String(gpu)}`,
+          );
           assertSameBytes(`${codec} β=${decay} n=${n} round ${round}`, gpu, cpu);
           await p.assertResidual(`${codec} β=${decay} n=${n} round ${round}`);
         }
@@ -140,7 +172,10 @@ for (const codec of CODECS) {
         const at = rng.int(n);
         local[at] = NaN;
         const [gpu, cpu] = await p.round(round++, base, local);
-        assert.ok(cpu instanceof RangeError && gpu instanceof RangeError, `n=${n} NaN round: ${String(cpu)} / ${String(gpu)}`);
+        assert.ok(
+          cpu instanceof RangeError && gpu instanceof RangeError,
+          `n=${n} NaN round: ${String(cpu)} / ${String(gpu)}`,
+        );
         assert.equal(gpu.message, cpu.message);
         assert.match(gpu.message, new RegExp(`holds NaN at parameter ${at}:`));
         await p.assertResidual(`${codec} β=${decay} n=${n} after the NaN round`);
@@ -185,8 +220,20 @@ test('GPU update: a d that overflows although Δ is finite throws the model code
 });
 
 test('gpuEncoderSupports: quantization, top-k and chunk top (any inner value codec) only; decays 0 and [2^-800, 1]', async () => {
-  for (const name of ['q8', 'q4:sr', 'q2', 'topk:0.05/q2', 'topk:1', 'topk:0.01/f16', 'topk:0.1/int8', 'chunktop:32/q2', 'chunktop:2/f16']) assert.ok(gpuEncoderSupports(name), name);
-  for (const name of ['f32', 'f16', 'int8', 'randomk:0.1', 'cocktail', 'powersgd:2', 'q3', 'nonsense', '']) assert.ok(!gpuEncoderSupports(name), name);
+  for (const name of [
+    'q8',
+    'q4:sr',
+    'q2',
+    'topk:0.05/q2',
+    'topk:1',
+    'topk:0.01/f16',
+    'topk:0.1/int8',
+    'chunktop:32/q2',
+    'chunktop:2/f16',
+  ])
+    assert.ok(gpuEncoderSupports(name), name);
+  for (const name of ['f32', 'f16', 'int8', 'randomk:0.1', 'cocktail', 'powersgd:2', 'q3', 'nonsense', ''])
+    assert.ok(!gpuEncoderSupports(name), name);
   assert.ok(gpuEncoderSupports('q8', 0) && gpuEncoderSupports('q8', 2 ** -800));
   assert.ok(!gpuEncoderSupports('q8', 1e-300) && !gpuEncoderSupports('q8', 1.5) && !gpuEncoderSupports('q8', NaN));
   const device = await testDevice();
@@ -236,7 +283,12 @@ test('UpdateEncoder: the CPU and GPU encoders (record hook given once) send the 
 
 test('GPU_ENCODER_FAMILIES: the codec kinds with a GPU part are the ones gpuEncoderSupports accepts', () => {
   assert.deepEqual(Object.keys(GPU_ENCODER_FAMILIES).sort(), ['chunktop', 'quant', 'topk']);
-  const named = [['quant', 'q4'], ['topk', 'topk:0.1'], ['chunktop', 'chunktop:8'], ['randomk', 'randomk:0.1']];
+  const named = [
+    ['quant', 'q4'],
+    ['topk', 'topk:0.1'],
+    ['chunktop', 'chunktop:8'],
+    ['randomk', 'randomk:0.1'],
+  ];
   for (const [kind, name] of named) {
     assert.equal(gpuEncoderSupports(name), kind in GPU_ENCODER_FAMILIES, name);
   }

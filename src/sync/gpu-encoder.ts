@@ -107,7 +107,8 @@ export class GpuUpdateEncoder implements UpdateEncoder {
       throw new RangeError(`GPU update encoder: codec ${name} has no GPU encoder (codec kinds: ${kinds})`);
     }
     decayBits(errorDecay);
-    if (!Number.isInteger(n) || n < 1) throw new RangeError(`GPU update encoder: n must be a positive integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`GPU update encoder: n must be a positive integer, got ${n}`);
     const spec = parseCodecSpec(codecName);
     this.codec = jobCodec(codecName, flatLayout(n));
     this.vector = this.codec.codecs[0];
@@ -161,12 +162,19 @@ export class GpuUpdateEncoder implements UpdateEncoder {
       const raw = await this.readStaging();
       const [badDelta, badD] = new Uint32Array(raw, part.resultBytes, 2);
       if (badDelta !== EF_FLAG_NONE) {
-        const [b, l] = await Promise.all([this.valueAt(this.buffers.base, badDelta), this.valueAt(this.buffers.local, badDelta)]);
-        throw new RangeError(`the update holds ${Math.fround(b - l)} at parameter ${badDelta}: local training diverged; lower the learning rate`);
+        const [b, l] = await Promise.all([
+          this.valueAt(this.buffers.base, badDelta),
+          this.valueAt(this.buffers.local, badDelta),
+        ]);
+        throw new RangeError(
+          `the update holds ${Math.fround(b - l)} at parameter ${badDelta}: local training diverged; lower the learning rate`,
+        );
       }
       if (badD !== EF_FLAG_NONE) {
         const v = await this.valueAt(this.d, badD);
-        throw new RangeError(`model codec encode: tensor 0 (${this.codec.layout[0].name}) element ${badD} (flat ${badD}) is ${v}; only finite values can be encoded`);
+        throw new RangeError(
+          `model codec encode: tensor 0 (${this.codec.layout[0].name}) element ${badD} (flat ${badD}) is ${v}; only finite values can be encoded`,
+        );
       }
       const payload = part.payload(raw, ctx);
       const out = new Uint8Array(12 + pad4(payload.length));
@@ -186,7 +194,10 @@ export class GpuUpdateEncoder implements UpdateEncoder {
     try {
       await this.staging.mapAsync(MAP_MODE_READ);
     } catch (e) {
-      throw deviceLostError(this.device) ?? new Error(`GPU update encoder: reading the result failed: ${(e as Error).message}`);
+      throw (
+        deviceLostError(this.device) ??
+        new Error(`GPU update encoder: reading the result failed: ${(e as Error).message}`)
+      );
     }
     const raw = this.staging.getMappedRange().slice(0);
     this.staging.unmap();

@@ -23,7 +23,8 @@ export function defaultOuter(localSteps: number, codec = 'f32'): OuterConfig {
 }
 
 export function checkOuter(c: OuterConfig): void {
-  if (!(Number.isFinite(c.lr) && c.lr > 0 && c.lr <= 10)) throw new RangeError(`outer lr must be in (0, 10], got ${c.lr}`);
+  if (!(Number.isFinite(c.lr) && c.lr > 0 && c.lr <= 10))
+    throw new RangeError(`outer lr must be in (0, 10], got ${c.lr}`);
   if (!(Number.isFinite(c.momentum) && c.momentum >= 0 && c.momentum < 1)) {
     throw new RangeError(`outer momentum must be in [0, 1), got ${c.momentum}`);
   }
@@ -68,7 +69,8 @@ export class OuterOptimizer {
 
   /** Resumes with a checkpointed momentum buffer (copied); null forgets it. */
   restore(buf: Float32Array | null): void {
-    if (buf && buf.length !== this.n) throw new RangeError(`outer momentum: expected ${this.n} values, got ${buf.length}`);
+    if (buf && buf.length !== this.n)
+      throw new RangeError(`outer momentum: expected ${this.n} values, got ${buf.length}`);
     this.buf = buf ? Float32Array.from(buf) : null;
   }
 }

@@ -22,7 +22,19 @@ function randn(rng: Rng, n: number, scale: number): Float32Array {
   return x;
 }
 
-const CODECS = ['f32', 'f16', 'int8', 'q8', 'q4:sr', 'q2', 'topk:0.01/q2', 'randomk:0.1', 'chunktop:32/q2', 'cocktail', 'powersgd:2'];
+const CODECS = [
+  'f32',
+  'f16',
+  'int8',
+  'q8',
+  'q4:sr',
+  'q2',
+  'topk:0.01/q2',
+  'randomk:0.1',
+  'chunktop:32/q2',
+  'cocktail',
+  'powersgd:2',
+];
 
 for (const codec of CODECS) {
   test(`sync ${codec}: every donor reconstructs the coordinator's weights bit for bit, a late joiner from a snapshot too`, () => {
@@ -47,7 +59,11 @@ for (const codec of CODECS) {
       const bytes = coord.commit(deltas);
       for (const d of donors) {
         d.applyDelta(coord.version - 1, coord.version, bytes);
-        assert.deepEqual(new Uint8Array(d.params!.buffer), new Uint8Array(coord.params.buffer), `round ${round}: a donor's weights differ`);
+        assert.deepEqual(
+          new Uint8Array(d.params!.buffer),
+          new Uint8Array(coord.params.buffer),
+          `round ${round}: a donor's weights differ`,
+        );
       }
     }
     // The weights moved (the test would pass trivially if nothing were applied).
@@ -116,17 +132,26 @@ test('sync rejects a wrong-size, undecodable or non-finite update with a message
   const cfg: SyncConfig = { codec: 'q4', downCodec: 'q4', outer: defaultOuter(10), seed: 1 };
   const coord = new CoordinatorSync(cfg, LAYOUT, randn(rng, N, 1), 0);
   const size = jobCodec('q4', LAYOUT).encodedBytes(N);
-  assert.throws(() => coord.decodeUpdate(new Uint8Array(size + 4), 1, 0), new RegExp(`update is ${size + 4} bytes; q4 of 616 parameters is exactly ${size}`));
+  assert.throws(
+    () => coord.decodeUpdate(new Uint8Array(size + 4), 1, 0),
+    new RegExp(`update is ${size + 4} bytes; q4 of 616 parameters is exactly ${size}`),
+  );
   const topk = new CoordinatorSync({ ...cfg, codec: 'topk:0.1' }, LAYOUT, randn(rng, N, 1), 0);
   const max = jobCodec('topk:0.1', LAYOUT).encodedBytes(N);
   assert.throws(() => topk.decodeUpdate(new Uint8Array(max + 1), 1, 0), new RegExp(`is at most ${max}`));
-  assert.throws(() => coord.decodeUpdate(new Uint8Array(size), 1, 0), /update does not decode as q4: model codec decode: version 0/);
+  assert.throws(
+    () => coord.decodeUpdate(new Uint8Array(size), 1, 0),
+    /update does not decode as q4: model codec decode: version 0/,
+  );
   const d = new DonorSync(cfg, LAYOUT);
   d.setSnapshot(randn(rng, N, 1), 0);
   const bad = new Float32Array(N);
   bad[5] = NaN;
   assert.throws(() => d.encodeUpdate(bad, 1, 0), /NaN at parameter 5: local training diverged/);
-  assert.throws(() => d.applyDelta(3, 4, new Uint8Array(size)), /step from v3 to v4, but this donor holds v0; it needs a snapshot/);
+  assert.throws(
+    () => d.applyDelta(3, 4, new Uint8Array(size)),
+    /step from v3 to v4, but this donor holds v0; it needs a snapshot/,
+  );
   assert.throws(() => checkCodecName('q5'), /unknown codec name|q5/);
   assert.equal(checkCodecName('topk:0.010/q2'), 'topk:0.01/q2');
 });
@@ -151,19 +176,29 @@ test('donor error feedback with decay β: d = Δ + β·residual (β = 0: no memo
       residual = want.map((v, i) => v - sent[i]);
     });
   }
-  assert.throws(() => new DonorSync({ codec: 'q4', downCodec: 'q4', seed: 1, errorDecay: 1.5 }, LAYOUT), /decay must be in \[0, 1\], got 1.5/);
+  assert.throws(
+    () => new DonorSync({ codec: 'q4', downCodec: 'q4', seed: 1, errorDecay: 1.5 }, LAYOUT),
+    /decay must be in \[0, 1\], got 1.5/,
+  );
 });
 
 test('default outer optimizer: averaging at H = 1, Nesterov 0.7/0.9 at H > 1, lr 1 without momentum for sparsifiers', () => {
   assert.deepEqual(defaultOuter(1, 'topk:0.04/q2'), { lr: 1, momentum: 0 });
   assert.deepEqual(defaultOuter(1, 'q4'), { lr: 1, momentum: 0 });
-  for (const c of ['f32', 'q4', 'int8', 'powersgd:2']) assert.deepEqual(defaultOuter(10, c), { lr: 0.7, momentum: 0.9 }, c);
-  for (const c of ['topk:0.04/q2', 'randomk:0.1', 'chunktop:32/q2', 'cocktail']) assert.deepEqual(defaultOuter(10, c), { lr: 1, momentum: 0 }, c);
+  for (const c of ['f32', 'q4', 'int8', 'powersgd:2'])
+    assert.deepEqual(defaultOuter(10, c), { lr: 0.7, momentum: 0.9 }, c);
+  for (const c of ['topk:0.04/q2', 'randomk:0.1', 'chunktop:32/q2', 'cocktail'])
+    assert.deepEqual(defaultOuter(10, c), { lr: 1, momentum: 0 }, c);
 });
 
 test('a coordinator restored from its state (momentum, downlink residual) continues bit for bit; bad state is refused', () => {
   const rng = new Rng(9);
-  const cfg: SyncConfig = { codec: 'topk:0.1/q2', downCodec: 'topk:0.1/q2', outer: { lr: 0.7, momentum: 0.9 }, seed: 3 };
+  const cfg: SyncConfig = {
+    codec: 'topk:0.1/q2',
+    downCodec: 'topk:0.1/q2',
+    outer: { lr: 0.7, momentum: 0.9 },
+    seed: 3,
+  };
   const theta = randn(rng, N, 1);
   const gs = Array.from({ length: 5 }, () => [randn(rng, N, 0.1), randn(rng, N, 0.1)]);
   const a = new CoordinatorSync(cfg, LAYOUT, theta.slice(), 0);
@@ -179,7 +214,10 @@ test('a coordinator restored from its state (momentum, downlink residual) contin
     assert.notDeepEqual(fresh.commit(g), want, 'without the state the steps differ');
   }
   assert.deepEqual(b.params, a.params);
-  assert.throws(() => b.restoreState({ momentum: new Float32Array(N - 1), residual: new Float32Array(N) }), new RegExp(`outer momentum has ${N - 1} values, the model has ${N}`));
+  assert.throws(
+    () => b.restoreState({ momentum: new Float32Array(N - 1), residual: new Float32Array(N) }),
+    new RegExp(`outer momentum has ${N - 1} values, the model has ${N}`),
+  );
   const nan = new Float32Array(N);
   nan[7] = NaN;
   assert.throws(() => b.restoreState({ momentum: null, residual: nan }), /downlink residual element 7 is NaN/);

@@ -30,7 +30,9 @@ export interface SyncConfig {
 export function checkPayloadSize(codec: ModelCodec, bytes: number, what: string): void {
   const limit = codec.encodedBytes(codec.n);
   if (codec.fixedSize ? bytes !== limit : bytes > limit) {
-    throw new RangeError(`${what} is ${bytes} bytes; ${codec.name} of ${codec.n} parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`);
+    throw new RangeError(
+      `${what} is ${bytes} bytes; ${codec.name} of ${codec.n} parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`,
+    );
   }
 }
 
@@ -77,7 +79,8 @@ export class CoordinatorSync {
     public version: number,
   ) {
     this.up = jobCodec(cfg.codec, layout);
-    if (params.length !== this.up.n) throw new RangeError(`sync: ${params.length} weights, the layout has ${this.up.n}`);
+    if (params.length !== this.up.n)
+      throw new RangeError(`sync: ${params.length} weights, the layout has ${this.up.n}`);
     this.downEf = new ErrorFeedback(jobCodec(cfg.downCodec, layout), this.up.n);
     this.outer = new OuterOptimizer(cfg.outer, this.up.n);
   }
@@ -97,9 +100,13 @@ export class CoordinatorSync {
 
   /** Resumes from a checkpointed state (copied); throws a RangeError on a wrong length or a non-finite value. */
   restoreState(s: CoordinatorState): void {
-    for (const [what, v] of [['outer momentum', s.momentum], ['downlink residual', s.residual]] as const) {
+    for (const [what, v] of [
+      ['outer momentum', s.momentum],
+      ['downlink residual', s.residual],
+    ] as const) {
       if (!v) continue;
-      if (v.length !== this.n) throw new RangeError(`sync state: ${what} has ${v.length} values, the model has ${this.n}`);
+      if (v.length !== this.n)
+        throw new RangeError(`sync state: ${what} has ${v.length} values, the model has ${this.n}`);
       const bad = v.findIndex((x) => !Number.isFinite(x));
       if (bad >= 0) throw new RangeError(`sync state: ${what} element ${bad} is ${v[bad]}`);
     }
@@ -150,7 +157,8 @@ export class DonorSync {
 
   /** A full snapshot (new or lagging donor). */
   setSnapshot(params: Float32Array, version: number): void {
-    if (params.length !== this.up.n) throw new RangeError(`snapshot has ${params.length} values, the model has ${this.up.n}`);
+    if (params.length !== this.up.n)
+      throw new RangeError(`snapshot has ${params.length} values, the model has ${this.up.n}`);
     this.params = params;
     this.version = version;
   }
@@ -158,7 +166,9 @@ export class DonorSync {
   /** Applies a broadcast step; the donor must hold its base version (else it needs a snapshot). */
   applyDelta(baseVersion: number, version: number, bytes: Uint8Array): void {
     if (this.params === null || this.version !== baseVersion) {
-      throw new RangeError(`step from v${baseVersion} to v${version}, but this donor holds v${this.version}; it needs a snapshot`);
+      throw new RangeError(
+        `step from v${baseVersion} to v${version}, but this donor holds v${this.version}; it needs a snapshot`,
+      );
     }
     const s = decodeChecked(this.down, bytes, downlinkContext(this.cfg.seed, version), 'broadcast step');
     this.params = applyStep(this.params, s);
@@ -169,12 +179,15 @@ export class DonorSync {
   encodeUpdate(local: Float32Array, assignSeed: number, round: number): Uint8Array {
     const base = this.params;
     if (base === null) throw new RangeError('encodeUpdate before any weights');
-    if (local.length !== base.length) throw new RangeError(`local weights have ${local.length} values, the model has ${base.length}`);
+    if (local.length !== base.length)
+      throw new RangeError(`local weights have ${local.length} values, the model has ${base.length}`);
     const delta = new Float32Array(base.length);
     for (let i = 0; i < base.length; i++) {
       delta[i] = base[i] - local[i];
       if (!Number.isFinite(delta[i])) {
-        throw new RangeError(`the update holds ${delta[i]} at parameter ${i}: local training diverged; lower the learning rate`);
+        throw new RangeError(
+          `the update holds ${delta[i]} at parameter ${i}: local training diverged; lower the learning rate`,
+        );
       }
     }
     return this.ef.encode(delta, uplinkContext(assignSeed, round));

@@ -104,7 +104,8 @@ export function packHalf(values: ArrayLike<number>): Uint32Array {
 
 /** The first n values of packed words, as f32 (exact). */
 export function unpackHalf(words: ArrayLike<number>, n: number): Float32Array {
-  if (words.length < halfWords(n)) throw new RangeError(`unpackHalf: ${n} values need ${halfWords(n)} words, got ${words.length}`);
+  if (words.length < halfWords(n))
+    throw new RangeError(`unpackHalf: ${n} values need ${halfWords(n)} words, got ${words.length}`);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = halfBitsToF32((words[i >> 1] >>> (16 * (i & 1))) & 0xffff);
   return out;

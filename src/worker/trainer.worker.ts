@@ -2,7 +2,14 @@
 // the job's model on the GPU, the cached data shards and the weights version it trains from.
 import * as Comlink from 'comlink';
 import { acquireDevice } from '../gpu/device';
-import { createTrainer, modelGenerate, modelParamSpecs, modelSampleBatch, modelTokensPerStep, type Trainer } from '../model/model';
+import {
+  createTrainer,
+  modelGenerate,
+  modelParamSpecs,
+  modelSampleBatch,
+  modelTokensPerStep,
+  type Trainer,
+} from '../model/model';
 import { DonorSync } from '../sync/sync';
 import { GpuUpdateEncoder, gpuEncoderSupports } from '../sync/gpu-encoder';
 import { CpuUpdateEncoder, type UpdateEncoder } from '../sync/update-encoder';
@@ -106,13 +113,15 @@ const api: TrainerWorkerApi = {
   },
 
   async applyDelta(jobId: string, baseVersion: number, version: number, step: Uint8Array) {
-    if (!trainer || !sync || job?.jobId !== jobId) throw new Error(`step for job ${jobId}, but the worker has not loaded it`);
+    if (!trainer || !sync || job?.jobId !== jobId)
+      throw new Error(`step for job ${jobId}, but the worker has not loaded it`);
     sync.applyDelta(baseVersion, version, step);
     await (await openCache())?.putSnapshot(jobId, version, sync.params!);
   },
 
   async train(a: WorkerAssign): Promise<TrainResult> {
-    if (!trainer || !sync || !job || job.jobId !== a.jobId) throw new Error(`assignment for job ${a.jobId}, which is not loaded`);
+    if (!trainer || !sync || !job || job.jobId !== a.jobId)
+      throw new Error(`assignment for job ${a.jobId}, which is not loaded`);
     if (sync.version !== a.version) {
       throw new Error(`assignment is for weights v${a.version}, the worker holds v${sync.version}`);
     }
@@ -126,7 +135,7 @@ const api: TrainerWorkerApi = {
     // One GPU round trip for the whole round: the per-step losses are logged on the GPU.
     const losses = await trainer.steps(a.steps, () => modelSampleBatch(model, tokens, hp.batch, rng), hp);
     const lossSum = losses.reduce((x, y) => x + y, 0);
-    if (!encoder) throw new Error('assignment before the job\'s update encoder was built');
+    if (!encoder) throw new Error("assignment before the job's update encoder was built");
     const update = await encoder.encode(a.seed, a.round);
     const computeMs = performance.now() - t0;
     return Comlink.transfer(

@@ -61,7 +61,11 @@ test('GPU chunk top selects the CPU kept set and gives the CPU payload bytes, od
       const idx = chunkTopIndices(x, chunk);
       assert.deepEqual(g.indices, idx, `${what}: kept indices`);
       const xb = bitsOf(x);
-      assert.deepEqual(bitsOf(g.values), Uint32Array.from(idx, (i) => xb[i]), `${what}: kept value bits`);
+      assert.deepEqual(
+        bitsOf(g.values),
+        Uint32Array.from(idx, (i) => xb[i]),
+        `${what}: kept value bits`,
+      );
       for (const values of [undefined, blockQuantCodec({ bits: 2, block: 64, rounding: 'nearest' })]) {
         const codec = chunkTopCodec({ chunk, values });
         assert.deepEqual(chunkTopPayload(codec, chunk, n, g), codec.encode(x), `${what} ${codec.name}: payload bytes`);
@@ -70,7 +74,8 @@ test('GPU chunk top selects the CPU kept set and gives the CPU payload bytes, od
         for (let i = j * chunk; i < idx[j]; i++) if ((xb[i] & ABS) === (xb[idx[j]] & ABS)) ties++;
       }
       for (let j = 0; j < idx.length; j++) {
-        for (let i = idx[j] + 1; i < Math.min(n, j * chunk + chunk); i++) if ((xb[i] & ABS) === (xb[idx[j]] & ABS)) ties++;
+        for (let i = idx[j] + 1; i < Math.min(n, j * chunk + chunk); i++)
+          if ((xb[i] & ABS) === (xb[idx[j]] & ABS)) ties++;
       }
     }
   }
@@ -87,7 +92,11 @@ test('GPU chunk top on a folded 2-D grid (forced small per-dimension limit)', as
 
 test('GPU chunk top with error feedback: residual +0 where kept and d where dropped, untouched when d was flagged', async () => {
   const device = await testDevice();
-  for (const [n, chunk] of [[1031, 32], [7, 3], [1, 2]] as const) {
+  for (const [n, chunk] of [
+    [1031, 32],
+    [7, 3],
+    [1, 2],
+  ] as const) {
     const x = update(n, chunk, new Rng(n + 77));
     const m = Math.ceil(n / chunk);
     const X = createStorage(device, x);
@@ -99,12 +108,19 @@ test('GPU chunk top with error feedback: residual +0 where kept and d where drop
     const idx = chunkTopIndices(x, chunk);
     const want = Float32Array.from(x);
     for (const i of idx) want[i] = 0;
-    assert.deepEqual(bitsOf(new Float32Array(await readBuffer(device, residual, 4 * n))), bitsOf(want), `n=${n} C=${chunk}: residual`);
+    assert.deepEqual(
+      bitsOf(new Float32Array(await readBuffer(device, residual, 4 * n))),
+      bitsOf(want),
+      `n=${n} C=${chunk}: residual`,
+    );
     // A flagged d (ef_prepare found a NaN at element 0) leaves the residual as it was: still the poison.
     const fresh = poisoned(device, n, 'chunktop-residual-2');
     upload(device, flags, new Uint32Array([EF_FLAG_NONE, 0]));
     await run(device, [chunkTopLaunch(device, n, chunk, { x: X, kept, residual: fresh, flags })]);
-    assert.ok(new Float32Array(await readBuffer(device, fresh, 4 * n)).every(Number.isNaN), `n=${n}: residual untouched when flagged`);
+    assert.ok(
+      new Float32Array(await readBuffer(device, fresh, 4 * n)).every(Number.isNaN),
+      `n=${n}: residual untouched when flagged`,
+    );
     assert.deepEqual((await readTopkKept(device, kept, m)).indices, idx, 'the kept list is still written');
     [X, kept, residual, flags, fresh].forEach((b) => b.destroy());
   }
@@ -114,7 +130,10 @@ test('chunkTopLaunch and chunkTopPayload check what they are given', async () =>
   const device = await testDevice();
   const X = createStorage(device, new Float32Array(10).fill(1));
   const kept = createStorage(device, topkKeptBytes(5));
-  assert.throws(() => chunkTopLaunch(device, 10, 1, { x: X, kept }), /chunk length must be an integer in \[2, 65536\], got 1/);
+  assert.throws(
+    () => chunkTopLaunch(device, 10, 1, { x: X, kept }),
+    /chunk length must be an integer in \[2, 65536\], got 1/,
+  );
   assert.throws(() => chunkTopLaunch(device, 11, 2, { x: X, kept }), /chunktop_select x needs 44 bytes/);
   assert.throws(() => chunkTopLaunch(device, 10, 2, { x: X, kept, residual: X }), /residual and flags go together/);
   const codec = chunkTopCodec({ chunk: 4 });

@@ -6,7 +6,15 @@
 import type { CodecContext } from '../codec';
 import { chunkTopPack, checkChunk } from './chunktop';
 import type { SparseCodec } from '../sparse';
-import { createLaunch, packUniform, requireBytes, requireDims, type Binding, type Launch, type LaunchOptions } from '../../gpu/launch';
+import {
+  createLaunch,
+  packUniform,
+  requireBytes,
+  requireDims,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../../gpu/launch';
 import { EF_FLAGS_BYTES, sparseEncoderPart, topkKeptBytes, topkPrepareLaunch, type TopkKept } from '../topk/topk.gpu';
 import type { GpuEncoderFamily } from '../encoder-part.gpu';
 
@@ -29,7 +37,8 @@ export function chunkTopLaunch(
   const m = Math.ceil(n / chunk);
   requireBytes('chunktop_select x', b.x, 4 * n);
   requireBytes('chunktop_select kept', b.kept, topkKeptBytes(m));
-  if (!b.residual !== !b.flags) throw new RangeError('chunktop_select: residual and flags go together (error feedback) or not at all');
+  if (!b.residual !== !b.flags)
+    throw new RangeError('chunktop_select: residual and flags go together (error feedback) or not at all');
   const bindings: Record<number, Binding> = { 1: b.x, 2: b.kept };
   if (b.residual && b.flags) {
     requireBytes('chunktop_select residual', b.residual, 4 * n);
@@ -51,11 +60,20 @@ export function chunkTopLaunch(
  * The payload of `codec` (a chunkTopCodec) for n values from the GPU's kept list, via chunkTopPack, so
  * it equals codec.encode(x) byte for byte.
  */
-export function chunkTopPayload(codec: SparseCodec, chunk: number, n: number, kept: TopkKept, ctx?: CodecContext): Uint8Array {
-  if (!codec.name.startsWith(`chunktop(${chunk})`)) throw new RangeError(`chunkTopPayload needs a chunktop(${chunk}) codec, got ${codec.name}`);
+export function chunkTopPayload(
+  codec: SparseCodec,
+  chunk: number,
+  n: number,
+  kept: TopkKept,
+  ctx?: CodecContext,
+): Uint8Array {
+  if (!codec.name.startsWith(`chunktop(${chunk})`))
+    throw new RangeError(`chunkTopPayload needs a chunktop(${chunk}) codec, got ${codec.name}`);
   for (let j = 0; j < kept.values.length; j++) {
     if (!Number.isFinite(kept.values[j])) {
-      throw new RangeError(`${codec.name} encode: element ${kept.indices[j]} of ${n} is ${kept.values[j]}; only finite values can be encoded`);
+      throw new RangeError(
+        `${codec.name} encode: element ${kept.indices[j]} of ${n} is ${kept.values[j]}; only finite values can be encoded`,
+      );
     }
   }
   return chunkTopPack(kept.indices, kept.values, n, chunk, codec.values, ctx);

@@ -79,7 +79,10 @@ test('chunk top → 2-bit values: kept values within half a step, fixed size, od
     for (let i = 0; i < n; i++) if (!keptSet.has(i)) assert.equal(y[i], 0, `n=${n}: dropped element ${i}`);
   }
   // 21,877 values (the demo MLP) in chunks of 32: 684 kept, 5 bits each; 2 bits per value + a scale per 64.
-  assert.equal(chunkTopCodec({ chunk: 32, values: q2 }).encodedBytes(21877), 4 * Math.ceil((684 * 5) / 32) + 4 * 11 + 4 * Math.ceil((684 * 2) / 32));
+  assert.equal(
+    chunkTopCodec({ chunk: 32, values: q2 }).encodedBytes(21877),
+    4 * Math.ceil((684 * 5) / 32) + 4 * 11 + 4 * Math.ceil((684 * 2) / 32),
+  );
 });
 
 test('chunk top decode refuses wrong lengths, offsets past a short last chunk and stray padding bits', () => {
@@ -88,7 +91,10 @@ test('chunk top decode refuses wrong lengths, offsets past a short last chunk an
   const x = update(n, new Rng(5));
   const bytes = codec.encode(x);
   assert.equal(bytes.length, 4 + 12);
-  assert.throws(() => codec.decode(bytes.subarray(0, 15), n), /chunktop\(8\)>f32 decode: expected 16 bytes for 21 values \(3 chunks, 3-bit offsets\), got 15/);
+  assert.throws(
+    () => codec.decode(bytes.subarray(0, 15), n),
+    /chunktop\(8\)>f32 decode: expected 16 bytes for 21 values \(3 chunks, 3-bit offsets\), got 15/,
+  );
   assert.throws(() => codec.decode(bytes, 25), /expected 20 bytes for 25 values \(4 chunks, 3-bit offsets\), got 16/);
   const bad = bytes.slice();
   const dv = new DataView(bad.buffer);
@@ -99,7 +105,10 @@ test('chunk top decode refuses wrong lengths, offsets past a short last chunk an
   assert.throws(() => codec.decode(pad, n), /the bits after the last offset must be 0/);
   assert.throws(() => codec.encode(Float32Array.from([1, NaN, 2])), /NaN/);
   assert.throws(() => chunkTopCodec({ chunk: 1 }), /the chunk length must be an integer in \[2, 65536\], got 1/);
-  assert.throws(() => chunkTopPack(Uint32Array.from([3, 8, 8]), Float32Array.from([1, 2, 3]), 10, 4, codec.values), /index 8 is outside chunk 1/);
+  assert.throws(
+    () => chunkTopPack(Uint32Array.from([3, 8, 8]), Float32Array.from([1, 2, 3]), 10, 4, codec.values),
+    /index 8 is outside chunk 1/,
+  );
 });
 
 test('error feedback with chunk top: the residual contracts (||r||² <= (1 − 1/C)·||d||²) and the sums track each other', () => {

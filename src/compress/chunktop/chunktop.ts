@@ -61,9 +61,19 @@ function offsetBytes(n: number, chunk: number): number {
  * The payload of a given kept set (one index per chunk, chunk j's in [j·C, min(n, j·C + C))) and its
  * values: what encode writes after chunkTopIndices, and what a GPU selection's read-back is packed by.
  */
-export function chunkTopPack(idx: Uint32Array, kept: Float32Array, n: number, chunk: number, values: Codec, ctx?: CodecContext): Uint8Array {
+export function chunkTopPack(
+  idx: Uint32Array,
+  kept: Float32Array,
+  n: number,
+  chunk: number,
+  values: Codec,
+  ctx?: CodecContext,
+): Uint8Array {
   const m = Math.ceil(n / chunk);
-  if (idx.length !== m || kept.length !== m) throw new RangeError(`chunk top pack: expected ${m} indices and values for ${n} values in chunks of ${chunk}, got ${idx.length} and ${kept.length}`);
+  if (idx.length !== m || kept.length !== m)
+    throw new RangeError(
+      `chunk top pack: expected ${m} indices and values for ${n} values in chunks of ${chunk}, got ${idx.length} and ${kept.length}`,
+    );
   const b = bitLength(chunk - 1);
   const ob = offsetBytes(n, chunk);
   const payload = values.encode(kept, ctx);
@@ -71,7 +81,8 @@ export function chunkTopPack(idx: Uint32Array, kept: Float32Array, n: number, ch
   const words = new Uint32Array(ob / 4);
   for (let j = 0; j < m; j++) {
     const off = idx[j] - j * chunk;
-    if (!(off >= 0 && off < Math.min(chunk, n - j * chunk))) throw new RangeError(`chunk top pack: index ${idx[j]} is outside chunk ${j}`);
+    if (!(off >= 0 && off < Math.min(chunk, n - j * chunk)))
+      throw new RangeError(`chunk top pack: index ${idx[j]} is outside chunk ${j}`);
     writeBits(words, j * b, b, off);
   }
   const dv = new DataView(out.buffer);
@@ -121,7 +132,9 @@ export function chunkTopCodec(options: ChunkTopOptions): SparseCodec {
       const most = ob + values.encodedBytes(m);
       if (values.fixedSize ? bytes.length !== most : bytes.length < ob || bytes.length > most) {
         const want = values.fixedSize ? `${most}` : `${ob} to ${most}`;
-        throw new RangeError(`${name} decode: expected ${want} bytes for ${n} values (${m} chunks, ${b}-bit offsets), got ${bytes.length}`);
+        throw new RangeError(
+          `${name} decode: expected ${want} bytes for ${n} values (${m} chunks, ${b}-bit offsets), got ${bytes.length}`,
+        );
       }
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const word = (i: number) => dv.getUint32(4 * i, true);
@@ -134,7 +147,8 @@ export function chunkTopCodec(options: ChunkTopOptions): SparseCodec {
         out[j * chunk + off] = kept[j];
       }
       const used = m * b;
-      if (used % 32 !== 0 && word(used >>> 5) >>> (used & 31) !== 0) throw new RangeError(`${name} decode: the bits after the last offset must be 0`);
+      if (used % 32 !== 0 && word(used >>> 5) >>> (used & 31) !== 0)
+        throw new RangeError(`${name} decode: the bits after the last offset must be 0`);
       return out;
     },
   };

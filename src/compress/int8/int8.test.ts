@@ -34,8 +34,12 @@ for (const n of SIZES) {
     const y = int8Codec.decode(bytes, n);
     for (let b = 0; b < blocks; b++) {
       let maxabs = 0;
-      for (let i = b * INT8_BLOCK; i < Math.min(n, (b + 1) * INT8_BLOCK); i++) maxabs = Math.max(maxabs, Math.abs(x[i]));
-      assert.ok(Math.abs(scales[b] - maxabs / 127) <= 2 ** -23 * (maxabs / 127), `block ${b} scale ${scales[b]} vs maxabs/127`);
+      for (let i = b * INT8_BLOCK; i < Math.min(n, (b + 1) * INT8_BLOCK); i++)
+        maxabs = Math.max(maxabs, Math.abs(x[i]));
+      assert.ok(
+        Math.abs(scales[b] - maxabs / 127) <= 2 ** -23 * (maxabs / 127),
+        `block ${b} scale ${scales[b]} vs maxabs/127`,
+      );
     }
     for (let i = 0; i < n; i++) {
       const s = scales[Math.floor(i / INT8_BLOCK)];
@@ -79,9 +83,12 @@ test('int8 encode rejects NaN and Inf naming the element', () => {
 
 test('int8 decode rejects a wrong length, a bad scale and -128, naming what was wrong', () => {
   const bytes = int8Codec.encode(update(257, new Rng(3)));
-  assert.throws(() => int8Codec.decode(bytes.subarray(1), 257), (e: unknown) => {
-    return e instanceof RangeError && /expected 268 bytes for 257 values, got 267/.test(e.message);
-  });
+  assert.throws(
+    () => int8Codec.decode(bytes.subarray(1), 257),
+    (e: unknown) => {
+      return e instanceof RangeError && /expected 268 bytes for 257 values, got 267/.test(e.message);
+    },
+  );
   assert.throws(() => int8Codec.decode(bytes, 256), /expected 260 bytes for 256 values, got 268/);
   assert.throws(() => int8Codec.encodedBytes(-1), /non-negative integer, got -1/);
   const badScale = bytes.slice();
@@ -118,7 +125,8 @@ test('error feedback: everything sent plus the residual adds up to everything gi
     maxScale = Math.max(maxScale, ...blockScales(bytes, n));
     // The residual never grows beyond half a quantization step of the round that produced it.
     const scales = blockScales(bytes, n);
-    for (let i = 0; i < n; i++) assert.ok(Math.abs(ef.residual[i]) <= scales[Math.floor(i / INT8_BLOCK)] * (0.5 + 1e-5));
+    for (let i = 0; i < n; i++)
+      assert.ok(Math.abs(ef.residual[i]) <= scales[Math.floor(i / INT8_BLOCK)] * (0.5 + 1e-5));
   }
   // Each of the 20 rounds adds f32 roundings of size <= 2^-24 · (|delta| + |residual| + |sent|) <= 2^-24 · 3.
   for (let i = 0; i < n; i++) {

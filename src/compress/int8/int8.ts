@@ -33,7 +33,8 @@ export function int8Quantize(x: number, scale: number): number {
 }
 
 function checkN(n: number): void {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`int8 codec: element count must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new RangeError(`int8 codec: element count must be a non-negative integer, got ${n}`);
 }
 
 export const int8Codec: Codec = {

@@ -48,7 +48,10 @@ test('f16 rounds ties to even and keeps the largest finite value; values past it
   const x = new Float32Array([1 + 2 ** -11, 1 + 3 * 2 ** -11, 65504, -65519, 2 ** -25, 3 * 2 ** -25]);
   const y = f16Codec.decode(f16Codec.encode(x), x.length);
   assert.deepEqual(Array.from(y), [1, 1 + 4 * 2 ** -11, 65504, -65504, 0, 4 * 2 ** -25]);
-  assert.throws(() => f16Codec.encode(new Float32Array([1, 2, 65520])), /element 2 of 3 is 65520, which rounds past the largest f16/);
+  assert.throws(
+    () => f16Codec.encode(new Float32Array([1, 2, 65520])),
+    /element 2 of 3 is 65520, which rounds past the largest f16/,
+  );
 });
 
 test('plain codecs reject NaN and Inf on encode and in payloads, naming the element', () => {
@@ -71,7 +74,10 @@ test('plain codecs reject NaN and Inf on encode and in payloads, naming the elem
 
 test('plain codecs reject wrong lengths, bad counts and bad contexts with RangeErrors', () => {
   const x = values(7, new Rng(5));
-  assert.throws(() => f32Codec.decode(f32Codec.encode(x).subarray(1), 7), (e: unknown) => e instanceof RangeError && /expected 28 bytes for 7 values, got 27/.test(e.message));
+  assert.throws(
+    () => f32Codec.decode(f32Codec.encode(x).subarray(1), 7),
+    (e: unknown) => e instanceof RangeError && /expected 28 bytes for 7 values, got 27/.test(e.message),
+  );
   assert.throws(() => f16Codec.decode(f16Codec.encode(x), 9), /f16 decode: expected 20 bytes for 9 values, got 16/);
   assert.throws(() => f32Codec.encodedBytes(-1), /non-negative integer, got -1/);
   assert.throws(() => f16Codec.encodedBytes(2.5), /non-negative integer, got 2\.5/);
@@ -96,7 +102,10 @@ test('error feedback with f16: everything sent plus the residual adds up to ever
       sent[i] += y[i];
       // The residual is the f16 rounding error of d = f32(delta + residual): <= 2^-11·|d| or 2^-25.
       const d = Math.abs(delta[i]) + Math.abs(before[i]);
-      assert.ok(Math.abs(ef.residual[i]) <= Math.max(2 ** -11 * d * (1 + 2 ** -23), 2 ** -25), `element ${i} round ${r}`);
+      assert.ok(
+        Math.abs(ef.residual[i]) <= Math.max(2 ** -11 * d * (1 + 2 ** -23), 2 ** -25),
+        `element ${i} round ${r}`,
+      );
     }
   }
   for (let i = 0; i < n; i++) {

@@ -11,7 +11,8 @@ import { checkContext } from '../prng';
 import { f32ToHalfBits, halfBitsToF32 } from '../../util/half';
 
 export function checkCount(n: number, who: string): void {
-  if (!Number.isInteger(n) || n < 0) throw new RangeError(`${who}: element count must be a non-negative integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new RangeError(`${who}: element count must be a non-negative integer, got ${n}`);
 }
 
 export function checkLength(bytes: Uint8Array, expected: number, n: number, who: string): void {
@@ -93,11 +94,16 @@ export const f16Codec: Codec = {
     const out = new Float32Array(n);
     for (let i = 0; i < n; i++) {
       const h = dv.getUint16(2 * i, true);
-      if ((h & 0x7c00) === 0x7c00) throw new RangeError(`f16 decode: value ${i} has bits 0x${h.toString(16)} (Inf or NaN); payload values must be finite`);
+      if ((h & 0x7c00) === 0x7c00)
+        throw new RangeError(
+          `f16 decode: value ${i} has bits 0x${h.toString(16)} (Inf or NaN); payload values must be finite`,
+        );
       out[i] = halfBitsToF32(h);
     }
     if (n % 2 === 1 && dv.getUint16(2 * n, true) !== 0) {
-      throw new RangeError(`f16 decode: the padding half after value ${n - 1} must be 0, got 0x${dv.getUint16(2 * n, true).toString(16)}`);
+      throw new RangeError(
+        `f16 decode: the padding half after value ${n - 1} must be 0, got 0x${dv.getUint16(2 * n, true).toString(16)}`,
+      );
     }
     return out;
   },

@@ -110,16 +110,24 @@ test('powersgd on random matrices approaches the best rank-r error (SVD) over wa
       const y = codec.decode(codec.encode(M, ctx(t)), rows * cols);
       errs.push(diffNorm(y, M));
       // No rank-r approximation beats the SVD's (up to the f32 rounding of the payload).
-      assert.ok(errs[t] >= best - exactBound(r, frob(M)), `${rows}×${cols} round ${t}: ${errs[t]} below the optimum ${best}`);
+      assert.ok(
+        errs[t] >= best - exactBound(r, frob(M)),
+        `${rows}×${cols} round ${t}: ${errs[t]} below the optimum ${best}`,
+      );
     }
     const last = errs[rounds - 1];
-    assert.ok(last <= best * (1 + tol), `${rows}×${cols} r ${r}: error ${last} after ${rounds} rounds vs best ${best} (tol ${tol})`);
+    assert.ok(
+      last <= best * (1 + tol),
+      `${rows}×${cols} r ${r}: error ${last} after ${rounds} rounds vs best ${best} (tol ${tol})`,
+    );
     assert.ok(last < errs[0], `${rows}×${cols}: warm starts improved nothing (${errs[0]} → ${last})`);
   }
 });
 
 test('powersgd sends a zero or subnormal matrix as an all-zero payload, needing no ctx, keeping the warm start', () => {
-  const rows = 9, cols = 14, r = 2;
+  const rows = 9,
+    cols = 14,
+    r = 2;
   const codec = powerSgdCodec(rows, cols, r);
   const zero = new Float32Array(rows * cols);
   const bytes = codec.encode(zero);
@@ -130,7 +138,10 @@ test('powersgd sends a zero or subnormal matrix as an all-zero payload, needing 
 
   const rng = new Rng(5);
   const sub = rng.uniformArray(rows * cols, -POWERSGD_TINY, POWERSGD_TINY);
-  assert.ok(codec.encode(sub).every((b) => b === 0), 'f32 subnormals (a GPU may flush them) are sent as zeros');
+  assert.ok(
+    codec.encode(sub).every((b) => b === 0),
+    'f32 subnormals (a GPU may flush them) are sent as zeros',
+  );
 
   // A zero round between two rounds does not disturb the warm start.
   const M = rng.uniformArray(rows * cols);
@@ -143,7 +154,9 @@ test('powersgd sends a zero or subnormal matrix as an all-zero payload, needing 
 });
 
 test('powersgd keeps zero rows and columns exactly zero, on low-rank and full-rank matrices', () => {
-  const rows = 12, cols = 17, r = 3;
+  const rows = 12,
+    cols = 17,
+    r = 3;
   const rng = new Rng(8);
   for (const M of [lowRank(rows, cols, 2, rng), rng.uniformArray(rows * cols)]) {
     for (let j = 0; j < cols; j++) M[4 * cols + j] = 0; // row 4
@@ -165,7 +178,9 @@ test('powersgd keeps zero rows and columns exactly zero, on low-rank and full-ra
 });
 
 test('powersgd is scale-equivariant down to a matrix of norm 1e-30', () => {
-  const rows = 13, cols = 257, r = 2;
+  const rows = 13,
+    cols = 257,
+    r = 2;
   const rng = new Rng(30);
   const M = rng.uniformArray(rows * cols);
   const k = Math.round(Math.log2(1e-30 / frob(M)));
@@ -178,7 +193,10 @@ test('powersgd is scale-equivariant down to a matrix of norm 1e-30', () => {
     const small = factors(b.encode(tiny, ctx(t)), rows, cols, r);
     // The power-of-two rescaling makes the work identical: same P bits, Q' exactly 2^k times.
     assert.deepEqual(small.P, big.P);
-    assert.deepEqual(small.Q, big.Q.map((v) => v * 2 ** k));
+    assert.deepEqual(
+      small.Q,
+      big.Q.map((v) => v * 2 ** k),
+    );
   }
   // A tiny low-rank matrix still round-trips within the relative bound.
   const L = lowRank(rows, cols, 2, rng);
@@ -190,10 +208,13 @@ test('powersgd is scale-equivariant down to a matrix of norm 1e-30', () => {
 });
 
 test('powersgd reproduces from its ctx: same ctx same bytes, reset() and start(ctx) redraw Q', () => {
-  const rows = 10, cols = 23, r = 2;
+  const rows = 10,
+    cols = 23,
+    r = 2;
   const rng = new Rng(40);
   const inputs = [rng.uniformArray(rows * cols), rng.uniformArray(rows * cols), rng.uniformArray(rows * cols)];
-  const run = (codec: ReturnType<typeof powerSgdCodec>, seed: number) => inputs.map((x, t) => codec.encode(x, ctx(t, seed)));
+  const run = (codec: ReturnType<typeof powerSgdCodec>, seed: number) =>
+    inputs.map((x, t) => codec.encode(x, ctx(t, seed)));
   const a = run(powerSgdCodec(rows, cols, r), 1);
   const b = run(powerSgdCodec(rows, cols, r), 1);
   assert.deepEqual(a, b);
@@ -203,14 +224,20 @@ test('powersgd reproduces from its ctx: same ctx same bytes, reset() and start(c
   run(c, 1);
   c.reset();
   assert.equal(c.started, false);
-  assert.throws(() => c.encode(inputs[0]), /first encode after construction or reset\(\) draws Q and needs a CodecContext/);
+  assert.throws(
+    () => c.encode(inputs[0]),
+    /first encode after construction or reset\(\) draws Q and needs a CodecContext/,
+  );
   assert.deepEqual(run(c, 1), a, 'after reset the same ctx sequence gives the same bytes');
 
   // start(ctx) draws the same Q the first encode would have drawn from that ctx; later rounds read no ctx.
   const d = powerSgdCodec(rows, cols, r);
   d.start(ctx(0, 1));
   assert.equal(d.started, true);
-  assert.deepEqual(inputs.map((x) => d.encode(x)), a);
+  assert.deepEqual(
+    inputs.map((x) => d.encode(x)),
+    a,
+  );
 });
 
 test('powersgd rejects bad shapes and ranks, wrong n, NaN input and bad payloads, naming sizes', () => {
@@ -232,7 +259,10 @@ test('powersgd rejects bad shapes and ranks, wrong n, NaN input and bad payloads
   x[17] = 0.25;
   const bytes = codec.encode(x, ctx());
   assert.equal(bytes.length, 88);
-  assert.throws(() => codec.decode(bytes.subarray(4), 30), /expected 88 bytes \(4·2·\(5 \+ 6\)\) for a 5 × 6 matrix at rank 2, got 84/);
+  assert.throws(
+    () => codec.decode(bytes.subarray(4), 30),
+    /expected 88 bytes \(4·2·\(5 \+ 6\)\) for a 5 × 6 matrix at rank 2, got 84/,
+  );
   assert.throws(() => codec.decode(new Uint8Array(92), 30), /expected 88 bytes .* got 92/);
   assert.throws(() => codec.decode(bytes, 36), /for a 5 × 6 matrix \(30 values\), got n = 36/);
   const bad = bytes.slice();
@@ -247,7 +277,8 @@ test('powersgd rejects bad shapes and ranks, wrong n, NaN input and bad payloads
 });
 
 test('orthonormalizeColumns replaces zero and repeated columns by fresh coordinate directions', () => {
-  const len = 6, r = 4;
+  const len = 6,
+    r = 4;
   const rng = new Rng(50);
   const V = new Float64Array(len * r);
   for (let j = 0; j < len; j++) {
@@ -266,7 +297,11 @@ test('orthonormalizeColumns replaces zero and repeated columns by fresh coordina
 });
 
 test('error feedback with powersgd: what was sent tracks what was given, the residual stays bounded', () => {
-  const rows = 12, cols = 20, r = 2, n = rows * cols, rounds = 60;
+  const rows = 12,
+    cols = 20,
+    r = 2,
+    n = rows * cols,
+    rounds = 60;
   const rng = new Rng(60);
   const G = rng.uniformArray(n); // a persistent full-rank direction that rank 2 cannot send in one round
   const codec = powerSgdCodec(rows, cols, r);

@@ -102,7 +102,8 @@ export function powerSgdUniform(ctx: CodecContext, index: number): number {
  */
 export function orthonormalizeColumns(V: Float64Array, len: number, r: number, thresh: number): number[] {
   if (r > len) throw new RangeError(`orthonormalize: ${r} columns cannot be orthonormal in dimension ${len}`);
-  if (V.length !== len * r) throw new RangeError(`orthonormalize: expected ${len * r} entries for [${len}, ${r}], got ${V.length}`);
+  if (V.length !== len * r)
+    throw new RangeError(`orthonormalize: expected ${len * r} entries for [${len}, ${r}], got ${V.length}`);
   const replaced: number[] = [];
   const d = new Float64Array(r);
   const project = (k: number): number => {
@@ -146,8 +147,12 @@ export function orthonormalizeColumns(V: Float64Array, len: number, r: number, t
 }
 
 function checkDims(rows: number, cols: number, rank: number): void {
-  for (const [what, v] of [['rows', rows], ['cols', cols]] as const) {
-    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`powersgd: ${what} must be a positive integer, got ${v}`);
+  for (const [what, v] of [
+    ['rows', rows],
+    ['cols', cols],
+  ] as const) {
+    if (!Number.isSafeInteger(v) || v < 1)
+      throw new RangeError(`powersgd: ${what} must be a positive integer, got ${v}`);
   }
   const m = Math.min(rows, cols);
   if (!Number.isInteger(rank) || rank < 1 || rank > m) {
@@ -176,7 +181,8 @@ export function powerSgdCodec(rows: number, cols: number, rank: number): PowerSg
   let qRef = 0;
 
   const checkN = (m: number, op: string): void => {
-    if (m !== n) throw new RangeError(`powersgd ${op}: this codec is for a ${shape} matrix (${n} values), got n = ${m}`);
+    if (m !== n)
+      throw new RangeError(`powersgd ${op}: this codec is for a ${shape} matrix (${n} values), got n = ${m}`);
   };
 
   const draw = (ctx: CodecContext): Float64Array => {
@@ -287,7 +293,9 @@ export function powerSgdCodec(rows: number, cols: number, rank: number): PowerSg
       for (let i = 0; i < Qn.length; i++) {
         const v = Math.fround(Qn[i] * up);
         if (!Number.isFinite(v)) {
-          throw new RangeError(`powersgd encode: Q'[${Math.floor(i / r)}, ${i % r}] = ${Qn[i] * up} overflows f32 (max |x| = ${maxabs})`);
+          throw new RangeError(
+            `powersgd encode: Q'[${Math.floor(i / r)}, ${i % r}] = ${Qn[i] * up} overflows f32 (max |x| = ${maxabs})`,
+          );
         }
         dv.setFloat32(4 * (rows * r + i), v, true);
       }
@@ -309,7 +317,10 @@ export function powerSgdCodec(rows: number, cols: number, rank: number): PowerSg
       for (let i = 0; i < P.length + Qp.length; i++) {
         const v = dv.getFloat32(4 * i, true);
         if (!Number.isFinite(v)) {
-          const where = i < P.length ? `P[${Math.floor(i / r)}, ${i % r}]` : `Q'[${Math.floor((i - P.length) / r)}, ${(i - P.length) % r}]`;
+          const where =
+            i < P.length
+              ? `P[${Math.floor(i / r)}, ${i % r}]`
+              : `Q'[${Math.floor((i - P.length) / r)}, ${(i - P.length) % r}]`;
           throw new RangeError(`powersgd decode: ${where} is ${v}; payload values must be finite`);
         }
         if (i < P.length) P[i] = v;

@@ -18,7 +18,14 @@ import { createStorage, readBuffer, upload } from '../../gpu/buffers';
 import { testDevice, run } from '../../gpu/gpu.test-helper';
 import type { CodecContext } from '../codec';
 import { fillRandomU32, philox4x32, randomU32, PURPOSE_STOCHASTIC_ROUNDING } from '../prng';
-import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, type QuantBits, type Rounding } from './quant';
+import {
+  blockQuantCodec,
+  quantizeNearest,
+  quantizeStochastic,
+  quantLevels,
+  type QuantBits,
+  type Rounding,
+} from './quant';
 import { ErrorFeedback } from '../error-feedback';
 import {
   dequantizeBlockLaunch,
@@ -115,9 +122,17 @@ test('GPU Philox4x32-10 equals prng.ts bit for bit (Random123 vectors, random an
   const want = new Uint32Array(4);
   cases.forEach((c, i) => {
     philox4x32(c[0], c[1], c[2], c[3], c[4], c[5], want);
-    assert.deepEqual([...got.subarray(4 * i, 4 * i + 4)], [...want], `case ${i}: ${c.map((v) => v.toString(16)).join(' ')}`);
+    assert.deepEqual(
+      [...got.subarray(4 * i, 4 * i + 4)],
+      [...want],
+      `case ${i}: ${c.map((v) => v.toString(16)).join(' ')}`,
+    );
   });
-  assert.deepEqual([...got.subarray(0, 4)].map((v) => v.toString(16)), ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8'], 'Random123 KAT');
+  assert.deepEqual(
+    [...got.subarray(0, 4)].map((v) => v.toString(16)),
+    ['6627e8d5', 'e169c58d', 'bc57ac4c', '9b00dbd8'],
+    'Random123 KAT',
+  );
   CASES.destroy();
   OUT.destroy();
 });
@@ -206,7 +221,12 @@ test('GPU quotient f32(|x|/step) and both roundings equal the CPU on ties, thres
     } else {
       // huge quotients (clamped) and quotients that round up to 256 or to a power of two
       const e = rng.int(3);
-      const t = e === 0 ? 256 * (1 + rng.next()) * 2 ** rng.int(100) : e === 1 ? 256 - 2 ** -17 * rng.next() : 2 ** rng.int(8) * (1 - 2 ** -25);
+      const t =
+        e === 0
+          ? 256 * (1 + rng.next()) * 2 ** rng.int(100)
+          : e === 1
+            ? 256 - 2 ** -17 * rng.next()
+            : 2 ** rng.int(8) * (1 - 2 ** -25);
       push(sign * t * s, s, randomU(), l);
     }
   }
@@ -236,10 +256,14 @@ test('GPU quotient f32(|x|/step) and both roundings equal the CPU on ties, thres
     assert.equal(qn | 0, quantizeNearest(x, s, l) | 0, `${what}: nearest`);
     assert.equal(qs | 0, quantizeStochastic(x, s, l, u) | 0, `${what}: stochastic`);
     if (t - Math.floor(t) === 0.5) ties++;
-    if (t < 1 && Math.min(Math.abs(t * 2 ** 24 - (u >>> 8)), Math.abs(t * 2 ** 24 - 2 ** 24 + (u >>> 8))) <= 1) thresholds++;
+    if (t < 1 && Math.min(Math.abs(t * 2 ** 24 - (u >>> 8)), Math.abs(t * 2 ** 24 - 2 ** 24 + (u >>> 8))) <= 1)
+      thresholds++;
   });
   // Every class was exercised.
-  assert.ok(kinds.every((k) => k > 20), `quotient kinds ${kinds}`);
+  assert.ok(
+    kinds.every((k) => k > 20),
+    `quotient kinds ${kinds}`,
+  );
   assert.ok(ties > 300 && thresholds > 300, `ties ${ties}, thresholds ${thresholds}`);
   CASES.destroy();
   OUT.destroy();
@@ -279,7 +303,12 @@ test('GPU q4 stochastic encode, n = 65537: same bytes; another context gives oth
   const gpu = await gpuQuantize(device, x, o, CTX);
   assertSameBytes('n=65537', gpu, blockQuantCodec(o).encode(x, CTX), Math.ceil(n / 64));
   const other = await gpuQuantize(device, x, o, { ...CTX, round: CTX.round + 1 });
-  assertSameBytes('n=65537 round+1', other, blockQuantCodec(o).encode(x, { ...CTX, round: CTX.round + 1 }), Math.ceil(n / 64));
+  assertSameBytes(
+    'n=65537 round+1',
+    other,
+    blockQuantCodec(o).encode(x, { ...CTX, round: CTX.round + 1 }),
+    Math.ceil(n / 64),
+  );
   let differ = 0;
   for (let w = Math.ceil(n / 64); w < gpu.length; w++) if (gpu[w] !== other[w]) differ++;
   assert.ok(differ > 0.5 * (gpu.length - Math.ceil(n / 64)), `only ${differ} code words changed with the round`);
@@ -309,14 +338,18 @@ test('GPU encode of exact ties, stochastic thresholds, subnormal and tiny values
           x[i] = -Math.min(2 ** 24 - 1, 2 ** 24 - u24 - delta) * 2 ** -24;
           break;
         default: // subnormal and tiny values
-          x[i] = sign * (i % 3 === 0 ? (rng.int(2 ** 23) + 1) * 2 ** -149 : (1 + rng.next()) * 2 ** -(25 + rng.int(100)));
+          x[i] =
+            sign * (i % 3 === 0 ? (rng.int(2 ** 23) + 1) * 2 ** -149 : (1 + rng.next()) * 2 ** -(25 + rng.int(100)));
       }
     }
     for (let b = 0; b < n; b += block) x[b] = b % (2 * block) ? -L : L; // maxabs = L: step exactly 1
     for (const rounding of ROUNDINGS) {
       const o = { bits, block, rounding };
       const cpu = blockQuantCodec(o).encode(x, ctx);
-      assert.ok(new Float32Array(cpu.buffer, 0, n / block).every((s) => s === 1), 'precondition: steps of 1');
+      assert.ok(
+        new Float32Array(cpu.buffer, 0, n / block).every((s) => s === 1),
+        'precondition: steps of 1',
+      );
       assertSameBytes(`q${bits} ${rounding} ties`, await gpuQuantize(device, x, o, ctx), cpu, n / block);
     }
   }
@@ -354,7 +387,12 @@ test('GPU encode over a folded 2-D grid (per-dimension limit 4) equals the CPU',
     const n2 = 1779; // q8: 445 code words → 7 workgroups on a 4×2 grid (one surplus)
     const o2 = { bits: 8 as QuantBits, block: 1000, rounding };
     const x2 = update(n2, new Rng(13), 100);
-    assertSameBytes(`2-D words ${rounding}`, await gpuQuantize(device, x2, o2, CTX, 4), blockQuantCodec(o2).encode(x2, CTX), Math.ceil(n2 / 1000));
+    assertSameBytes(
+      `2-D words ${rounding}`,
+      await gpuQuantize(device, x2, o2, CTX, 4),
+      blockQuantCodec(o2).encode(x2, CTX),
+      Math.ceil(n2 / 1000),
+    );
   }
 });
 
@@ -389,7 +427,8 @@ for (const [bits, block, rounding] of [
       assertSameBytes(`round ${round}`, gpu, cpu, Math.ceil(n / block));
       const r = new Float32Array(await readBuffer(device, residual, 4 * n));
       for (let i = 0; i < n; i++) {
-        if (!Object.is(r[i], ef.residual[i])) assert.fail(`round ${round}: residual ${i} is ${r[i]}, the CPU has ${ef.residual[i]}`);
+        if (!Object.is(r[i], ef.residual[i]))
+          assert.fail(`round ${round}: residual ${i} is ${r[i]}, the CPU has ${ef.residual[i]}`);
       }
     }
     launches.forEach((l) => l.uniform?.destroy());
@@ -420,7 +459,10 @@ test('GPU error feedback with NaN/Inf in a block: NaN step, residual 0 there; ot
   for (const b of [0, 2, 3]) assert.equal(gpu[b], cpu[b], `step ${b}`);
   for (let i = 0; i < n; i++) {
     const inBad = (i >= 64 && i < 128) || i >= 256;
-    assert.ok(Object.is(r[i], inBad ? 0 : ef.residual[i]), `residual ${i}: ${r[i]}, want ${inBad ? 0 : ef.residual[i]}`);
+    assert.ok(
+      Object.is(r[i], inBad ? 0 : ef.residual[i]),
+      `residual ${i}: ${r[i]}, want ${inBad ? 0 : ef.residual[i]}`,
+    );
   }
   [delta, residual, out].forEach((b) => b.destroy());
 });
@@ -445,7 +487,8 @@ test('GPU dequantize equals blockQuantCodec.decode exactly; refused codes and st
       const got = new Float32Array((await readWords(device, Y, n, `dequant q${bits} n=${n}`)).slice().buffer);
       const want = codec.decode(bytes, n, CTX);
       for (let i = 0; i < n; i++) {
-        if (!Object.is(got[i], want[i])) assert.fail(`q${bits} n=${n} block=${block}: value ${i} is ${got[i]}, the CPU decodes ${want[i]}`);
+        if (!Object.is(got[i], want[i]))
+          assert.fail(`q${bits} n=${n} block=${block}: value ${i} is ${got[i]}, the CPU decodes ${want[i]}`);
       }
       P.destroy();
       Y.destroy();
@@ -463,7 +506,8 @@ test('GPU dequantize equals blockQuantCodec.decode exactly; refused codes and st
     await run(device, [dequantizeBlockLaunch(device, n, o, { payload: P, y: Y })]);
     const got = new Float32Array((await readWords(device, Y, n, 'refused')).slice().buffer);
     const nan = [1, 4, 5, 6, 7];
-    for (let i = 0; i < n; i++) assert.equal(Number.isNaN(got[i]), nan.includes(i), `q${bits} refused: value ${i} is ${got[i]}`);
+    for (let i = 0; i < n; i++)
+      assert.equal(Number.isNaN(got[i]), nan.includes(i), `q${bits} refused: value ${i} is ${got[i]}`);
     P.destroy();
     Y.destroy();
   }
@@ -494,13 +538,19 @@ test('GPU error-feedback residual of a payload: d − decode exactly (code 0 cop
       await run(device, [launch], true);
       const got = await readWords(device, R, n, `q${bits} n=${n}`);
       for (let i = 0; i < n; i++) {
-        if (got[i] !== want[i]) assert.fail(`q${bits} n=${n} block=${block}: residual ${i} is 0x${got[i].toString(16)}, the CPU has 0x${want[i].toString(16)} (d = ${d[i]})`);
+        if (got[i] !== want[i])
+          assert.fail(
+            `q${bits} n=${n} block=${block}: residual ${i} is 0x${got[i].toString(16)}, the CPU has 0x${want[i].toString(16)} (d = ${d[i]})`,
+          );
       }
       // A flagged non-finite d (word 1) leaves the residual alone.
       upload(device, flags, new Uint32Array([0xffffffff, n - 1]));
       upload(device, R, new Uint32Array(n).fill(POISON));
       await run(device, [launch]);
-      assert.ok((await readWords(device, R, n, 'flagged')).every((w) => w === POISON), `q${bits} n=${n}: residual written despite the flag`);
+      assert.ok(
+        (await readWords(device, R, n, 'flagged')).every((w) => w === POISON),
+        `q${bits} n=${n}: residual written despite the flag`,
+      );
       [D, P, R, flags].forEach((b) => b.destroy());
     }
   }

@@ -48,8 +48,21 @@ export interface CodecParams {
 }
 
 const FIELDS: (keyof CodecParams)[] = [
-  'n', 'blocks', 'block', 'bits', 'levels', 'invLevels', 'stochastic', 'words',
-  'seed', 'round', 'stream', 'purpose', 'start', 'k', 'halfBits',
+  'n',
+  'blocks',
+  'block',
+  'bits',
+  'levels',
+  'invLevels',
+  'stochastic',
+  'words',
+  'seed',
+  'round',
+  'stream',
+  'purpose',
+  'start',
+  'k',
+  'halfBits',
 ];
 /** Byte offset of ctx.seed, ctx.round, ctx.stream in the uniform (see setLaunchContext). */
 const CTX_OFFSET = 4 * FIELDS.indexOf('seed');
@@ -85,8 +98,10 @@ function checkQuant(o: BlockQuantOptions, who: string): void {
   if (o.bits !== 2 && o.bits !== 4 && o.bits !== 8) {
     throw new RangeError(`${who}: bits must be 2, 4 or 8, got ${String(o.bits)}`);
   }
-  if (!Number.isInteger(o.block) || o.block < 1 || o.block >= 2 ** 31) throw new RangeError(`${who}: block must be an integer in [1, 2^31), got ${o.block}`);
-  if (o.rounding !== 'nearest' && o.rounding !== 'stochastic') throw new RangeError(`${who}: rounding must be 'nearest' or 'stochastic', got ${String(o.rounding)}`);
+  if (!Number.isInteger(o.block) || o.block < 1 || o.block >= 2 ** 31)
+    throw new RangeError(`${who}: block must be an integer in [1, 2^31), got ${o.block}`);
+  if (o.rounding !== 'nearest' && o.rounding !== 'stochastic')
+    throw new RangeError(`${who}: rounding must be 'nearest' or 'stochastic', got ${String(o.rounding)}`);
 }
 
 /** Steps for n values: ceil(n / block). */
@@ -140,7 +155,14 @@ export function quantizeBlockLaunches(
   requireBytes('quantizeBlock out', b.out, 4 * quantWords(n, o));
   const uniform = packCodecParams(quantParams(n, o, ctx));
   return [
-    createLaunch(device, { shader: CODEC_SHADER, entry: 'quant_steps', uniform, bindings: { 1: b.x, 2: b.out }, workgroups: quantBlocks(n, o.block), ...opts }),
+    createLaunch(device, {
+      shader: CODEC_SHADER,
+      entry: 'quant_steps',
+      uniform,
+      bindings: { 1: b.x, 2: b.out },
+      workgroups: quantBlocks(n, o.block),
+      ...opts,
+    }),
     createLaunch(device, {
       shader: CODEC_SHADER,
       entry: 'quant_codes',
@@ -177,8 +199,22 @@ export function quantizeBlockErrorFeedbackLaunches(
   const uniform = packCodecParams(quantParams(n, o, ctx));
   const bindings = { 2: b.out, 3: b.delta, 4: b.residual };
   return [
-    createLaunch(device, { shader: CODEC_SHADER, entry: 'quant_steps_ef', uniform, bindings, workgroups: quantBlocks(n, o.block), ...opts }),
-    createLaunch(device, { shader: CODEC_SHADER, entry: 'quant_codes_ef', uniform, bindings, workgroups: Math.ceil(quantCodeWords(n, o.bits) / WG), ...opts }),
+    createLaunch(device, {
+      shader: CODEC_SHADER,
+      entry: 'quant_steps_ef',
+      uniform,
+      bindings,
+      workgroups: quantBlocks(n, o.block),
+      ...opts,
+    }),
+    createLaunch(device, {
+      shader: CODEC_SHADER,
+      entry: 'quant_codes_ef',
+      uniform,
+      bindings,
+      workgroups: Math.ceil(quantCodeWords(n, o.bits) / WG),
+      ...opts,
+    }),
   ];
 }
 
@@ -242,7 +278,14 @@ export function dequantizeResidualLaunch(
 // ---- test probes -------------------------------------------------------------------------------------
 
 /** A probe entry: `count` cases of caseWords u32 each → outWords u32 each, one invocation per case. */
-function probeLaunch(device: GPUDevice, entry: string, count: number, caseWords: number, outWords: number, b: { cases: Binding; out: Binding }): Launch {
+function probeLaunch(
+  device: GPUDevice,
+  entry: string,
+  count: number,
+  caseWords: number,
+  outWords: number,
+  b: { cases: Binding; out: Binding },
+): Launch {
   requireDims(entry, { count });
   requireBytes(`${entry} cases`, b.cases, 4 * caseWords * count);
   requireBytes(`${entry} out`, b.out, 4 * outWords * count);

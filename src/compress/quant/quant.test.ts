@@ -2,7 +2,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import type { CodecContext } from '../codec';
-import { blockQuantCodec, quantizeNearest, quantizeStochastic, quantLevels, quantStep, type QuantBits, type Rounding } from './quant';
+import {
+  blockQuantCodec,
+  quantizeNearest,
+  quantizeStochastic,
+  quantLevels,
+  quantStep,
+  type QuantBits,
+  type Rounding,
+} from './quant';
 import { int8Codec } from '../int8/int8';
 import { ErrorFeedback } from '../error-feedback';
 
@@ -79,7 +87,10 @@ test('2-bit codes are ternary {-1, 0, 1}·maxabs and the packing is 16 little-en
   const codes = [1, 0, 1, -1, 0, 1, -1, 1];
   const word = new DataView(bytes.buffer).getUint32(8, true);
   assert.equal(word, codes.reduce((w, c, i) => w | ((c & 3) << (2 * i)), 0) >>> 0);
-  assert.deepEqual(Array.from(q2.decode(bytes, 8)), codes.map((c, i) => Math.fround(c * (i < 4 ? Math.fround(0.8) : Math.fround(0.26)))));
+  assert.deepEqual(
+    Array.from(q2.decode(bytes, 8)),
+    codes.map((c, i) => Math.fround(c * (i < 4 ? Math.fround(0.8) : Math.fround(0.26)))),
+  );
 });
 
 test('nearest rounding: exact ties go away from zero, just below a tie goes down; stochastic compares 24-bit uniforms', () => {
@@ -139,8 +150,14 @@ test('stochastic rounding is reproducible from the context and changes with roun
   assert.notDeepEqual(codec.encode(x, { ...CTX, seed: CTX.seed + 1 }), a);
   const nearest = blockQuantCodec({ bits: 4, block: 64, rounding: 'nearest' });
   assert.deepEqual(nearest.encode(x, CTX), nearest.encode(x), 'nearest ignores the context');
-  assert.throws(() => codec.encode(x), (e: unknown) => e instanceof RangeError && /q4-block64-stochastic encode: a codec context/.test(e.message));
-  assert.throws(() => codec.encode(x, { seed: 1, round: -2, stream: 0 }), /ctx\.round must be an integer in \[0, 4294967295\], got -2/);
+  assert.throws(
+    () => codec.encode(x),
+    (e: unknown) => e instanceof RangeError && /q4-block64-stochastic encode: a codec context/.test(e.message),
+  );
+  assert.throws(
+    () => codec.encode(x, { seed: 1, round: -2, stream: 0 }),
+    /ctx\.round must be an integer in \[0, 4294967295\], got -2/,
+  );
   assert.throws(() => nearest.decode(nearest.encode(x), 1031, { seed: 1, round: 0, stream: 0.5 }), /ctx\.stream/);
 });
 
@@ -159,7 +176,10 @@ test('quantized decode rejects wrong lengths, bad steps, the unused code and str
   const x = update(257, new Rng(13));
   const bytes = codec.encode(x);
   assert.equal(bytes.length, 12 + 4 * 33);
-  assert.throws(() => codec.decode(bytes.subarray(4), 257), (e: unknown) => e instanceof RangeError && /expected 144 bytes for 257 values, got 140/.test(e.message));
+  assert.throws(
+    () => codec.decode(bytes.subarray(4), 257),
+    (e: unknown) => e instanceof RangeError && /expected 144 bytes for 257 values, got 140/.test(e.message),
+  );
   assert.throws(() => codec.decode(bytes, 300), /expected 164 bytes for 300 values, got 144/);
   const badStep = bytes.slice();
   new DataView(badStep.buffer).setFloat32(8, -1, true);
@@ -170,9 +190,18 @@ test('quantized decode rejects wrong lengths, bad steps, the unused code and str
   const pad = bytes.slice();
   pad[pad.length - 1] |= 0x10; // the last word holds only value 256 (bits 0..3): set its bit 28
   assert.throws(() => codec.decode(pad, 257), /unused bits after value 256 must be 0/);
-  assert.throws(() => blockQuantCodec({ bits: 3 as QuantBits, block: 8, rounding: 'nearest' }), /bits must be 2, 4 or 8, got 3/);
-  assert.throws(() => blockQuantCodec({ bits: 4, block: 0, rounding: 'nearest' }), /block must be an integer in \[1, 2\^31\], got 0/);
-  assert.throws(() => blockQuantCodec({ bits: 4, block: 8, rounding: 'up' as Rounding }), /rounding must be 'nearest' or 'stochastic', got up/);
+  assert.throws(
+    () => blockQuantCodec({ bits: 3 as QuantBits, block: 8, rounding: 'nearest' }),
+    /bits must be 2, 4 or 8, got 3/,
+  );
+  assert.throws(
+    () => blockQuantCodec({ bits: 4, block: 0, rounding: 'nearest' }),
+    /block must be an integer in \[1, 2\^31\], got 0/,
+  );
+  assert.throws(
+    () => blockQuantCodec({ bits: 4, block: 8, rounding: 'up' as Rounding }),
+    /rounding must be 'nearest' or 'stochastic', got up/,
+  );
   assert.throws(() => codec.encodedBytes(-3), /non-negative integer, got -3/);
   // An unaligned view decodes the same.
   const shifted = new Uint8Array(bytes.length + 1);
@@ -192,7 +221,14 @@ test('blocks of zeros or below 2^-100 have step 0 and decode to zeros', () => {
 });
 
 /** Runs `rounds` rounds with (or without) error feedback, round r drawing from context round r. */
-function runErrorFeedback(bits: QuantBits, rounding: Rounding, n: number, rounds: number, delta: (r: number) => Float32Array, withEf: boolean) {
+function runErrorFeedback(
+  bits: QuantBits,
+  rounding: Rounding,
+  n: number,
+  rounds: number,
+  delta: (r: number) => Float32Array,
+  withEf: boolean,
+) {
   const block = 64;
   const codec = blockQuantCodec({ bits, block, rounding });
   const ef = new ErrorFeedback(codec, n);
@@ -249,7 +285,10 @@ test('error feedback keeps the sum of 2-bit updates within max|x| of the sum of 
       // |r| <= s/2 <= (max|x| + max|r|)/2 every round, so |r| <= max|x|: the drift of the sums is bounded.
       assert.ok(run.drift <= run.maxInput + fp, `nearest: drift ${run.drift} vs max|x| ${run.maxInput}`);
       const without = runErrorFeedback(2, rounding, n, rounds, delta, false);
-      assert.ok(without.drift > 10 * run.drift, `without error feedback the drift is ${without.drift}, with it ${run.drift}`);
+      assert.ok(
+        without.drift > 10 * run.drift,
+        `without error feedback the drift is ${without.drift}, with it ${run.drift}`,
+      );
     } else {
       // Stochastic rounding is unbiased already; error feedback keeps the drift under one step.
       assert.ok(run.drift <= run.maxStep * reach + fp, `stochastic: drift ${run.drift} vs largest step ${run.maxStep}`);

@@ -65,7 +65,7 @@ export function quantizeStochastic(x: number, step: number, levels: number, u: n
   const t = Math.fround(x / step);
   const f = Math.floor(t);
   const frac = t - f; // exact in f32
-  const q = (u >>> 8) < frac * 16777216 ? f + 1 : f;
+  const q = u >>> 8 < frac * 16777216 ? f + 1 : f;
   return Math.max(-levels, Math.min(levels, q));
 }
 
@@ -125,16 +125,19 @@ export function blockQuantCodec(options: BlockQuantOptions): BlockQuantCodec {
         let maxabs = 0;
         for (let i = lo; i < hi; i++) {
           const v = x[i];
-          if (!Number.isFinite(v)) throw new RangeError(`${name} encode: element ${i} of ${n} is ${v}; only finite values can be encoded`);
+          if (!Number.isFinite(v))
+            throw new RangeError(`${name} encode: element ${i} of ${n} is ${v}; only finite values can be encoded`);
           const a = Math.abs(v);
           if (a > maxabs) maxabs = a;
         }
         const step = quantStep(maxabs, L);
         dv.setFloat32(4 * b, step, true);
         if (step === 0) continue;
-        if (rounding === 'stochastic') fillRandomU32(ctx as CodecContext, PURPOSE_STOCHASTIC_ROUNDING, lo, u.subarray(0, hi - lo));
+        if (rounding === 'stochastic')
+          fillRandomU32(ctx as CodecContext, PURPOSE_STOCHASTIC_ROUNDING, lo, u.subarray(0, hi - lo));
         for (let i = lo; i < hi; i++) {
-          const q = rounding === 'nearest' ? quantizeNearest(x[i], step, L) : quantizeStochastic(x[i], step, L, u[i - lo]);
+          const q =
+            rounding === 'nearest' ? quantizeNearest(x[i], step, L) : quantizeStochastic(x[i], step, L, u[i - lo]);
           const w = Math.floor(i / perWord);
           words[w] |= (q & mask) << ((i % perWord) * bits);
         }
@@ -145,7 +148,8 @@ export function blockQuantCodec(options: BlockQuantOptions): BlockQuantCodec {
     decode(bytes: Uint8Array, n: number, ctx?: CodecContext): Float32Array {
       checkContext(ctx, `${name} decode`, false);
       const expected = size(n);
-      if (bytes.length !== expected) throw new RangeError(`${name} decode: expected ${expected} bytes for ${n} values, got ${bytes.length}`);
+      if (bytes.length !== expected)
+        throw new RangeError(`${name} decode: expected ${expected} bytes for ${n} values, got ${bytes.length}`);
       const nb = blocks(n);
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const out = new Float32Array(n);
@@ -160,14 +164,18 @@ export function blockQuantCodec(options: BlockQuantOptions): BlockQuantCodec {
         for (let i = lo; i < hi; i++) {
           const word = dv.getUint32(4 * (nb + Math.floor(i / perWord)), true);
           const c = (word >>> ((i % perWord) * bits)) & mask;
-          if (c === half) throw new RangeError(`${name} decode: value ${i} has code ${-half}; codes lie in [${-L}, ${L}]`);
+          if (c === half)
+            throw new RangeError(`${name} decode: value ${i} has code ${-half}; codes lie in [${-L}, ${L}]`);
           out[i] = Math.fround((c > half ? c - (1 << bits) : c) * step);
         }
       }
       const used = (n % perWord) * bits;
       if (used > 0) {
         const last = dv.getUint32(bytes.length - 4, true);
-        if (last >>> used !== 0) throw new RangeError(`${name} decode: unused bits after value ${n - 1} must be 0, got word 0x${last.toString(16)}`);
+        if (last >>> used !== 0)
+          throw new RangeError(
+            `${name} decode: unused bits after value ${n - 1} must be 0, got word 0x${last.toString(16)}`,
+          );
       }
       return out;
     },

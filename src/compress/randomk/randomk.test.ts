@@ -80,7 +80,11 @@ test('random-k indices are reproducible from the context and differ between roun
   const a = codec.encode(x, CTX);
   assert.deepEqual(codec.encode(x, { ...CTX }), a);
   const idx = randomkIndices(CTX, 1031, 104);
-  for (const other of [{ ...CTX, round: 6 }, { ...CTX, stream: 3 }, { ...CTX, seed: 18 }]) {
+  for (const other of [
+    { ...CTX, round: 6 },
+    { ...CTX, stream: 3 },
+    { ...CTX, seed: 18 },
+  ]) {
     const o = randomkIndices(other, 1031, 104);
     const overlap = [...o].filter((i) => idx.includes(i)).length;
     // Independent draws overlap in about k²/n ≈ 10.5 indices; identical draws would overlap in 104.
@@ -95,16 +99,28 @@ test('random-k indices are reproducible from the context and differ between roun
 test('random-k rejects a missing or bad context, wrong lengths, NaN and bad options', () => {
   const codec = randomkCodec({ fraction: 0.1 });
   const x = update(257, new Rng(21));
-  assert.throws(() => codec.encode(x), (e: unknown) => e instanceof RangeError && /randomk\(0\.1\)>f32 encode: a codec context/.test(e.message));
+  assert.throws(
+    () => codec.encode(x),
+    (e: unknown) => e instanceof RangeError && /randomk\(0\.1\)>f32 encode: a codec context/.test(e.message),
+  );
   const bytes = codec.encode(x, CTX);
   assert.throws(() => codec.decode(bytes, 257), /randomk\(0\.1\)>f32 decode: a codec context/);
-  assert.throws(() => codec.encode(x, { seed: 2 ** 32, round: 0, stream: 0 }), /ctx\.seed must be an integer in \[0, 4294967295\], got 4294967296/);
-  assert.throws(() => codec.decode(bytes.subarray(4), 257, CTX), /expected 104 bytes for 257 values \(k = 26\), got 100/);
+  assert.throws(
+    () => codec.encode(x, { seed: 2 ** 32, round: 0, stream: 0 }),
+    /ctx\.seed must be an integer in \[0, 4294967295\], got 4294967296/,
+  );
+  assert.throws(
+    () => codec.decode(bytes.subarray(4), 257, CTX),
+    /expected 104 bytes for 257 values \(k = 26\), got 100/,
+  );
   assert.throws(() => codec.decode(bytes, 300, CTX), /expected 120 bytes for 300 values \(k = 30\), got 104/);
   x[3] = NaN;
   assert.throws(() => codec.encode(x, CTX), /element 3 of 257 is NaN/);
   assert.throws(() => randomkCodec({ fraction: -0.1 }), /fraction must be a number in \(0, 1\], got -0\.1/);
-  assert.throws(() => randomkCodec({ fraction: 0.1, scale: 'double' as 'none' }), /scale must be 'none' or 'unbiased', got double/);
+  assert.throws(
+    () => randomkCodec({ fraction: 0.1, scale: 'double' as 'none' }),
+    /scale must be 'none' or 'unbiased', got double/,
+  );
   assert.throws(() => randomkIndices(CTX, 10, 11), /k must be an integer in \[0, 10\], got 11/);
   assert.equal(codec.encode(new Float32Array(0), CTX).length, 0);
   assert.deepEqual(codec.decode(new Uint8Array(0), 0, CTX), new Float32Array(0));
@@ -151,7 +167,11 @@ test('random-k → 2-bit stochastic: fixed size, kept values within one step, re
 
 test('error feedback with unscaled random-k: the sum of decoded updates tracks the sum of inputs', () => {
   const rounds = 100;
-  const { balanceErr, driftEf, driftPlain } = efDrift(randomkCodec({ fraction: 0.1 }), 500, { rngSeed: 24, ctxSeed: 4, rounds });
+  const { balanceErr, driftEf, driftPlain } = efDrift(randomkCodec({ fraction: 0.1 }), 500, {
+    rngSeed: 24,
+    ctxSeed: 4,
+    rounds,
+  });
   balanceErr.forEach((e, i) => assert.ok(e <= rounds * 1e-5, `element ${i}`));
   // With error feedback an element's residual is the sum of its inputs since it was last picked:
   // E|r_i| <= E[rounds since last pick]·max|x| = ((1 − p)/p)·1.3 = 11.7 for p = k/n = 0.1. Plain

@@ -65,7 +65,8 @@ export function feistelPermute(j: number, n: number, h: number, keys: Uint32Arra
 
 /** The k indices of (ctx) for n elements: π(0), …, π(k−1), distinct, in that order. */
 export function randomkIndices(ctx: CodecContext, n: number, k: number): Uint32Array {
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`random-k: k must be an integer in [0, ${n}], got ${k}`);
+  if (!Number.isInteger(k) || k < 0 || k > n)
+    throw new RangeError(`random-k: k must be an integer in [0, ${n}], got ${k}`);
   const h = feistelHalfBits(n);
   const keys = feistelKeys(ctx);
   const idx = new Uint32Array(k);
@@ -78,7 +79,8 @@ export function randomkCodec(options: RandomKOptions): SparseCodec {
   checkFraction(fraction, 'random-k');
   const values = options.values ?? f32Codec;
   const scale = options.scale ?? 'none';
-  if (scale !== 'none' && scale !== 'unbiased') throw new RangeError(`random-k: scale must be 'none' or 'unbiased', got ${String(scale)}`);
+  if (scale !== 'none' && scale !== 'unbiased')
+    throw new RangeError(`random-k: scale must be 'none' or 'unbiased', got ${String(scale)}`);
   const name = `randomk(${fraction}${scale === 'unbiased' ? ',unbiased' : ''})>${values.name}`;
   const keep = (n: number) => {
     checkCount(n, `${name} codec`);
@@ -112,7 +114,9 @@ export function randomkCodec(options: RandomKOptions): SparseCodec {
       checkContext(ctx, `${name} decode`, true);
       const k = keep(n);
       if (values.fixedSize && bytes.length !== values.encodedBytes(k)) {
-        throw new RangeError(`${name} decode: expected ${values.encodedBytes(k)} bytes for ${n} values (k = ${k}), got ${bytes.length}`);
+        throw new RangeError(
+          `${name} decode: expected ${values.encodedBytes(k)} bytes for ${n} values (k = ${k}), got ${bytes.length}`,
+        );
       }
       const kept = values.decode(bytes, k, ctx);
       const idx = randomkIndices(ctx as CodecContext, n, k);

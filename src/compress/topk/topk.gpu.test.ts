@@ -90,7 +90,11 @@ function assertSameSelection(what: string, x: Float32Array, k: number, g: GpuTop
   const idx = topkIndices(x, k);
   assert.deepEqual(g.kept.indices, idx, `${what}: kept indices`);
   const xb = bitsOf(x);
-  assert.deepEqual(bitsOf(g.kept.values), Uint32Array.from(idx, (i) => xb[i]), `${what}: kept value bits`);
+  assert.deepEqual(
+    bitsOf(g.kept.values),
+    Uint32Array.from(idx, (i) => xb[i]),
+    `${what}: kept value bits`,
+  );
   let eq = 0;
   for (let i = 0; i < x.length; i++) if ((xb[i] & ABS) === cpu.threshold) eq++;
   return eq;
@@ -188,8 +192,14 @@ test('topkPayload and topkPack check what they are given', () => {
   const kept = { indices: new Uint32Array([1, 3]), values: new Float32Array([1, 2]) };
   assert.throws(() => topkPayload(randomkCodec({ fraction: 0.5 }), 4, kept), /needs a top-k codec/);
   assert.throws(() => topkPayload(topkCodec({ fraction: 0.25 }), 4, kept), /expected k = 1/);
-  assert.throws(() => topkPack(new Uint32Array([3, 1]), new Float32Array(2), 4, topkCodec({ fraction: 1 }).values), /increase strictly/);
-  assert.throws(() => topkPack(new Uint32Array([1, 4]), new Float32Array(2), 4, topkCodec({ fraction: 1 }).values), /below n = 4/);
+  assert.throws(
+    () => topkPack(new Uint32Array([3, 1]), new Float32Array(2), 4, topkCodec({ fraction: 1 }).values),
+    /increase strictly/,
+  );
+  assert.throws(
+    () => topkPack(new Uint32Array([1, 4]), new Float32Array(2), 4, topkCodec({ fraction: 1 }).values),
+    /below n = 4/,
+  );
 });
 
 /** f32 bit patterns for the add test: random, subnormal, near-cancelling and huge values. */
@@ -200,10 +210,14 @@ function addOperands(n: number, rng: Rng): [Uint32Array, Uint32Array, Uint32Arra
     const kind = i % 5;
     for (const o of ops) {
       let m: number;
-      if (kind === 0) m = rng.int(0x7f800000); // any finite magnitude
-      else if (kind === 1) m = rng.int(0x1000000); // subnormals and the lowest normals
-      else if (kind === 2) m = (((110 + rng.int(20)) << 23) | rng.int(0x800000)) >>> 0; // close exponents: carries, rounding
-      else if (kind === 3) m = ((254 << 23) | rng.int(0x800000)) >>> 0; // near the top: overflow to ±Inf
+      if (kind === 0)
+        m = rng.int(0x7f800000); // any finite magnitude
+      else if (kind === 1)
+        m = rng.int(0x1000000); // subnormals and the lowest normals
+      else if (kind === 2)
+        m = (((110 + rng.int(20)) << 23) | rng.int(0x800000)) >>> 0; // close exponents: carries, rounding
+      else if (kind === 3)
+        m = ((254 << 23) | rng.int(0x800000)) >>> 0; // near the top: overflow to ±Inf
       else m = (0x3f800000 + rng.int(8)) >>> 0; // 1 + a few ulps: cancellation
       o[i] = (m | sign()) >>> 0;
     }
@@ -233,7 +247,9 @@ test('GPU error-feedback prepare: (base − local) + residual is the IEEE f32 re
       assert.ok((got[i] & ABS) >= 0x7f800000, `element ${i}: CPU non-finite, GPU 0x${got[i].toString(16)}`);
       nonFinite++;
     } else if (got[i] !== want[i]) {
-      assert.fail(`element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, CPU 0x${want[i].toString(16)}`);
+      assert.fail(
+        `element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, CPU 0x${want[i].toString(16)}`,
+      );
     }
   }
   assert.ok(nonFinite > 0 && nonFinite < n / 5, `non-finite results: ${nonFinite}`);
@@ -262,7 +278,8 @@ test('GPU top-k with error feedback follows the CPU ErrorFeedback over 3 rounds 
       const what = `n=${n} round ${round}`;
       const b = update(n, k, rng, 150);
       const lb = bitsOf(Float32Array.from(b)); // local = base with a fifth of the values replaced
-      for (let i = 0; i < n; i++) if (rng.next() < 0.2) lb[i] = (magnitude(rng, 150) | (rng.next() < 0.5 ? 0x80000000 : 0)) >>> 0;
+      for (let i = 0; i < n; i++)
+        if (rng.next() < 0.2) lb[i] = (magnitude(rng, 150) | (rng.next() < 0.5 ? 0x80000000 : 0)) >>> 0;
       const l = new Float32Array(lb.buffer);
       upload(device, base, b);
       upload(device, local, l);
@@ -284,7 +301,11 @@ test('GPU top-k with error feedback follows the CPU ErrorFeedback over 3 rounds 
     assert.equal((await readTopkState(device, scratch)).bad, true);
     const bad = await readTopkKept(device, kept, k);
     assert.throws(() => topkPayload(codec, n, bad), /only finite values/);
-    assert.deepEqual(new Uint32Array(await readBuffer(device, residual, 4 * n)), before, `n=${n}: residual unchanged after NaN`);
+    assert.deepEqual(
+      new Uint32Array(await readBuffer(device, residual, 4 * n)),
+      before,
+      `n=${n}: residual unchanged after NaN`,
+    );
     [base, local, residual, d, scratch, kept].forEach((x) => x.destroy());
   }
 });
@@ -306,7 +327,8 @@ const jsMulAdd = (d: number, r: number, beta: number) => bitsOfF32(f32Of(d) + be
 function mulAddCases(count: number, rng: Rng): { d: number; r: number; beta: number }[] {
   const betas = [0, 1, 0.9, 0.5, 0.99, 2 / 3, 1 / 3, 0.1, 2 ** -800, 1 - 2 ** -53];
   const sign = () => (rng.next() < 0.5 ? 0x80000000 : 0);
-  const any = (maxExp = 254) => ((rng.next() < 0.1 ? 1 + rng.int(0x7fffff) : ((1 + rng.int(maxExp)) << 23) | rng.int(0x800000)) | sign()) >>> 0;
+  const any = (maxExp = 254) =>
+    ((rng.next() < 0.1 ? 1 + rng.int(0x7fffff) : ((1 + rng.int(maxExp)) << 23) | rng.int(0x800000)) | sign()) >>> 0;
   const out: { d: number; r: number; beta: number }[] = [];
   for (let kind = 0; out.length < count; kind = (kind + 1) % 8) {
     const beta = rng.next() < 0.5 ? betas[rng.int(betas.length)] : rng.next();
@@ -319,14 +341,17 @@ function mulAddCases(count: number, rng: Rng): { d: number; r: number; beta: num
         const ulp = 2 ** (Math.floor(Math.log2(dv)) - 23);
         // β·r a midpoint offset (2m+1)·ulp/2, or that ± (1 + 2^-10)·ulp64/2: the f64 sum then ties at
         // 53 bits but for bits of β·r below the guard bits (only a sticky bit rounds it right).
-        const p0 = (((2 * rng.int(4) + 1) / 2) * ulp + [0, 1, -1][rng.int(3)] * ulp * 2 ** -30 * (1 + 2 ** -10));
+        const p0 = ((2 * rng.int(4) + 1) / 2) * ulp + [0, 1, -1][rng.int(3)] * ulp * 2 ** -30 * (1 + 2 ** -10);
         r = bitsOfF32(p0 * (1 + 3 * rng.next()) * (rng.next() < 0.5 ? -1 : 1));
         const b = Math.abs(p0 / f32Of(r));
-        for (const bb of [b, b * (1 + 2 ** -52), b * (1 - 2 ** -53)]) if (bb >= 2 ** -800 && bb <= 1) out.push({ d, r, beta: bb });
+        for (const bb of [b, b * (1 + 2 ** -52), b * (1 - 2 ** -53)])
+          if (bb >= 2 ** -800 && bb <= 1) out.push({ d, r, beta: bb });
         continue;
       }
       case 2:
-        r = bitsOfF32((1 + rng.int(8)) * (rng.next() < 0.5 ? 1.5 : 1) * 2 ** (rng.int(60) - 30) * (rng.next() < 0.5 ? -1 : 1));
+        r = bitsOfF32(
+          (1 + rng.int(8)) * (rng.next() < 0.5 ? 1.5 : 1) * 2 ** (rng.int(60) - 30) * (rng.next() < 0.5 ? -1 : 1),
+        );
         break;
       case 3:
         d = (bitsOfF32(-Math.fround(beta * f32Of(r))) + rng.int(3) - 1) >>> 0;
@@ -373,7 +398,9 @@ test('GPU error-feedback decay: fround(d + β·r) equals JavaScript f64 arithmet
   cases.forEach((c, i) => {
     const want = jsMulAdd(c.d, c.r, c.beta);
     if (got[i] !== want) {
-      assert.fail(`case ${i}: 0x${c.d.toString(16)} + ${c.beta} · 0x${c.r.toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want.toString(16)}`);
+      assert.fail(
+        `case ${i}: 0x${c.d.toString(16)} + ${c.beta} · 0x${c.r.toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want.toString(16)}`,
+      );
     }
     if (want !== bitsOfF32(f32Of(c.d) + Math.fround(Math.fround(c.beta) * f32Of(c.r)))) naiveDiffers++;
     if ((want & ABS) !== 0 && (want & ABS) < 0x800000) subnormal++;
@@ -399,12 +426,16 @@ test('GPU error-feedback prepare with decay 0.9: JavaScript d bit for bit; flags
   const flags = createStorage(device, new Uint32Array([EF_FLAG_NONE, EF_FLAG_NONE]));
   for (const withFlags of [false, true]) {
     const d = poisoned(device, n);
-    await run(device, [topkPrepareLaunch(device, n, { base, local, residual, d, flags: withFlags ? flags : undefined }, { decay: 0.9 })]);
+    await run(device, [
+      topkPrepareLaunch(device, n, { base, local, residual, d, flags: withFlags ? flags : undefined }, { decay: 0.9 }),
+    ]);
     const got = new Uint32Array(await readBuffer(device, d, 4 * n));
     for (let i = 0; i < n; i++) {
       const bad = (want[i] & ABS) >= 0x7f800000;
       if (bad ? (got[i] & ABS) < 0x7f800000 : got[i] !== want[i]) {
-        assert.fail(`flags ${withFlags}, element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0.9 · 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want[i].toString(16)}`);
+        assert.fail(
+          `flags ${withFlags}, element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0.9 · 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want[i].toString(16)}`,
+        );
       }
     }
     d.destroy();
@@ -430,7 +461,13 @@ test('GPU top-k error feedback with decay 0.9 and a q2 inner codec: host correct
   const flags = createStorage(device, EF_FLAGS_BYTES);
   const scratch = poisoned(device, topkScratchBytes(n) / 4, 'topk-scratch');
   const kept = createStorage(device, topkKeptBytes(k));
-  const launches = topkErrorFeedbackLaunches(device, n, k, { base, local, residual, d, scratch, kept, flags }, { decay: 0.9 });
+  const launches = topkErrorFeedbackLaunches(
+    device,
+    n,
+    k,
+    { base, local, residual, d, scratch, kept, flags },
+    { decay: 0.9 },
+  );
   const scatter = topkScatterLaunch(device, n, k, { kept, residual });
   const ef = new ErrorFeedback(codec, n, 0.9);
   for (let round = 0; round < 4; round++) {
@@ -456,7 +493,12 @@ test('GPU top-k error feedback with decay 0.9 and a q2 inner codec: host correct
       const payload = topkPayload(codec, n, g);
       assert.deepEqual(payload, cpu, `${what}: payload bytes`);
       const sent = values.decode(payload.subarray(payload.length - values.encodedBytes(k)), k);
-      upload(device, kept, Float32Array.from(g.values, (v, j) => v - sent[j]), 4 * k);
+      upload(
+        device,
+        kept,
+        Float32Array.from(g.values, (v, j) => v - sent[j]),
+        4 * k,
+      );
       await run(device, [scatter], true);
     }
     const r = new Uint32Array(await readBuffer(device, residual, 4 * n));

@@ -97,7 +97,13 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   const state: GPUBufferBinding = { buffer: b.scratch, offset: HIST_BYTES, size: topkScratchBytes(n) - HIST_BYTES };
   const uniform = (stage: number) => packDims([n, k, stage, segs, parts, topkSegmentLength(n)]);
   const launches: Launch[] = [
-    createLaunch(device, { shader: 'topk', entry: 'topk_select', uniform: uniform(0), bindings: { 2: hist, 3: state }, workgroups: 1 }),
+    createLaunch(device, {
+      shader: 'topk',
+      entry: 'topk_select',
+      uniform: uniform(0),
+      bindings: { 2: hist, 3: state },
+      workgroups: 1,
+    }),
   ];
   for (let pass = 0; pass < 3; pass++) {
     launches.push(
@@ -121,8 +127,21 @@ function selectLaunches(device: GPUDevice, n: number, k: number, b: SelectBindin
   const compact: Record<number, Binding> = { 1: b.x, 3: state, 4: b.kept };
   if (b.residual) compact[5] = b.residual;
   launches.push(
-    createLaunch(device, { shader: 'topk', entry: 'topk_count', uniform: uniform(0), bindings: { 1: b.x, 3: state }, workgroups: segWorkgroups, ...opts }),
-    createLaunch(device, { shader: 'topk', entry: 'topk_scan', uniform: uniform(0), bindings: { 3: state }, workgroups: 1 }),
+    createLaunch(device, {
+      shader: 'topk',
+      entry: 'topk_count',
+      uniform: uniform(0),
+      bindings: { 1: b.x, 3: state },
+      workgroups: segWorkgroups,
+      ...opts,
+    }),
+    createLaunch(device, {
+      shader: 'topk',
+      entry: 'topk_scan',
+      uniform: uniform(0),
+      bindings: { 3: state },
+      workgroups: 1,
+    }),
     createLaunch(device, {
       shader: 'topk',
       entry: b.residual ? 'topk_compact_ef' : 'topk_compact',
@@ -203,10 +222,24 @@ export function topkErrorFeedbackLaunches(
   device: GPUDevice,
   n: number,
   k: number,
-  b: { base: Binding; local: Binding; residual: Binding; d: Binding; scratch: GPUBuffer; kept: Binding; flags?: Binding },
+  b: {
+    base: Binding;
+    local: Binding;
+    residual: Binding;
+    d: Binding;
+    scratch: GPUBuffer;
+    kept: Binding;
+    flags?: Binding;
+  },
   opts: PrepareOptions = {},
 ): Launch[] {
-  const select = selectLaunches(device, n, k, { x: b.d, scratch: b.scratch, kept: b.kept, residual: b.residual }, { maxWorkgroupsPerDim: opts.maxWorkgroupsPerDim });
+  const select = selectLaunches(
+    device,
+    n,
+    k,
+    { x: b.d, scratch: b.scratch, kept: b.kept, residual: b.residual },
+    { maxWorkgroupsPerDim: opts.maxWorkgroupsPerDim },
+  );
   return [topkPrepareLaunch(device, n, b, opts), ...select];
 }
 
@@ -215,7 +248,13 @@ export function topkErrorFeedbackLaunches(
  * kept values (words [k, 2k)) with d − decode(value), the residual of a top-k whose inner value codec
  * is lossy. k dispatches' worth of work; the rest of the residual is untouched.
  */
-export function topkScatterLaunch(device: GPUDevice, n: number, k: number, b: { kept: Binding; residual: Binding }, opts: LaunchOptions = {}): Launch {
+export function topkScatterLaunch(
+  device: GPUDevice,
+  n: number,
+  k: number,
+  b: { kept: Binding; residual: Binding },
+  opts: LaunchOptions = {},
+): Launch {
   requireDims('topk_scatter', { n, k });
   if (k > n) throw new RangeError(`topk_scatter: k must be in [1, n = ${n}], got ${k}`);
   requireBytes('topk_scatter kept', b.kept, topkKeptBytes(k));
@@ -283,11 +322,15 @@ export function topkPayload(codec: SparseCodec, n: number, kept: TopkKept, ctx?:
   if (!codec.name.startsWith('topk(')) throw new RangeError(`topkPayload needs a top-k codec, got ${codec.name}`);
   const k = codec.keep(n);
   if (kept.indices.length !== k || kept.values.length !== k) {
-    throw new RangeError(`${codec.name} GPU payload: expected k = ${k} kept values for ${n} values, got ${kept.indices.length}`);
+    throw new RangeError(
+      `${codec.name} GPU payload: expected k = ${k} kept values for ${n} values, got ${kept.indices.length}`,
+    );
   }
   for (let j = 0; j < k; j++) {
     if (!Number.isFinite(kept.values[j])) {
-      throw new RangeError(`${codec.name} encode: element ${kept.indices[j]} of ${n} is ${kept.values[j]}; only finite values can be encoded`);
+      throw new RangeError(
+        `${codec.name} encode: element ${kept.indices[j]} of ${n} is ${kept.values[j]}; only finite values can be encoded`,
+      );
     }
   }
   const values: Codec = codec.values;

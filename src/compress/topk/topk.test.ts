@@ -68,7 +68,10 @@ test('top-k keeps exactly k = max(1, ceil(f·n)) largest magnitudes (ties to low
       modes.add(h.mode);
       assert.equal(h.k, k);
       assert.equal(bytes.length, impliedLength(bytes, n), `n=${n} f=${fraction}: length the header implies`);
-      assert.ok(bytes.length <= codec.encodedBytes(n), `n=${n} f=${fraction}: ${bytes.length} > max ${codec.encodedBytes(n)}`);
+      assert.ok(
+        bytes.length <= codec.encodedBytes(n),
+        `n=${n} f=${fraction}: ${bytes.length} > max ${codec.encodedBytes(n)}`,
+      );
       const want = new Set(referenceTopk(x, k));
       const y = codec.decode(bytes, n);
       for (let i = 0; i < n; i++) {
@@ -86,7 +89,16 @@ test('top-k keeps exactly k = max(1, ceil(f·n)) largest magnitudes (ties to low
       assert.equal(h.mode, wantMode, `n=${n} f=${fraction}: delta ${delta}, bitmap ${bitmap}, Rice ${rice.bytes}`);
       assert.equal(indexLength(bytes, n), Math.min(delta, bitmap, rice.bytes));
       if (h.mode === TOPK_DELTA) assert.equal(h.w, bitLength(maxGap));
-      if (h.mode === TOPK_RICE) assert.ok(riceBytes(idx).bytes === 4 + 4 * Math.ceil(idx.reduce((a, v, j) => a + Math.floor((j === 0 ? v : v - idx[j - 1] - 1) / 2 ** h.w) + 1 + h.w, 0) / 32));
+      if (h.mode === TOPK_RICE)
+        assert.ok(
+          riceBytes(idx).bytes ===
+            4 +
+              4 *
+                Math.ceil(
+                  idx.reduce((a, v, j) => a + Math.floor((j === 0 ? v : v - idx[j - 1] - 1) / 2 ** h.w) + 1 + h.w, 0) /
+                    32,
+                ),
+        );
     }
   }
   assert.deepEqual([...modes].sort(), [TOPK_DELTA, TOPK_BITMAP, TOPK_RICE], 'all three index layouts were exercised');
@@ -118,11 +130,13 @@ test('top-k breaks ties by lower index and handles many equal magnitudes and sig
   const rng = new Rng(4);
   const y = new Float32Array(1000);
   for (let i = 0; i < 1000; i++) y[i] = (1 + Math.floor(5 * rng.next())) * (rng.next() < 0.5 ? -1 : 1);
-  for (const k of [1, 150, 199, 200, 201, 500, 999]) assert.deepEqual(Array.from(topkIndices(y, k)), referenceTopk(y, k), `k=${k}`);
+  for (const k of [1, 150, 199, 200, 201, 500, 999])
+    assert.deepEqual(Array.from(topkIndices(y, k)), referenceTopk(y, k), `k=${k}`);
   // Magnitudes that share their top 21 bits and differ only in the last mantissa bits.
   const close = new Float32Array(64);
   for (let i = 0; i < 64; i++) close[i] = (i % 2 ? -1 : 1) * (1 + ((i * 37) % 64) * 2 ** -23);
-  for (const k of [1, 13, 32, 63]) assert.deepEqual(Array.from(topkIndices(close, k)), referenceTopk(close, k), `close k=${k}`);
+  for (const k of [1, 13, 32, 63])
+    assert.deepEqual(Array.from(topkIndices(close, k)), referenceTopk(close, k), `close k=${k}`);
   const t = topkThreshold(close, 13);
   assert.equal(t.above, 12);
 });
@@ -166,7 +180,10 @@ test('top-k encode rejects NaN and Inf naming the first bad element; options are
   const x = update(100, new Rng(7));
   x[40] = -Infinity;
   x[41] = NaN;
-  assert.throws(() => topkCodec({ fraction: 0.1 }).encode(x), /topk\(0\.1\)>f32 encode: element 40 of 100 is -Infinity/);
+  assert.throws(
+    () => topkCodec({ fraction: 0.1 }).encode(x),
+    /topk\(0\.1\)>f32 encode: element 40 of 100 is -Infinity/,
+  );
   assert.throws(() => topkCodec({ fraction: 0 }), /fraction must be a number in \(0, 1\], got 0/);
   assert.throws(() => topkCodec({ fraction: 1.5 }), /got 1\.5/);
   assert.throws(() => topkCodec({ fraction: NaN }), /got NaN/);
@@ -187,22 +204,68 @@ test('top-k decode rejects wrong lengths and inconsistent headers, naming expect
   const h = header(bytes);
   assert.equal(h.mode, TOPK_DELTA);
   const len = bytes.length;
-  assert.throws(() => codec.decode(bytes.subarray(0, len - 1), n), (e: unknown) => {
-    return e instanceof RangeError && new RegExp(`expected ${len} bytes for ${n} values \\(header: k = 11, delta indices of ${h.w} bits\\), got ${len - 1}`).test(e.message);
-  });
-  assert.throws(() => codec.decode(bytes.subarray(0, 5), n), /expected at least 8 bytes \(the header\) for 1031 values, got 5/);
+  assert.throws(
+    () => codec.decode(bytes.subarray(0, len - 1), n),
+    (e: unknown) => {
+      return (
+        e instanceof RangeError &&
+        new RegExp(
+          `expected ${len} bytes for ${n} values \\(header: k = 11, delta indices of ${h.w} bits\\), got ${len - 1}`,
+        ).test(e.message)
+      );
+    },
+  );
+  assert.throws(
+    () => codec.decode(bytes.subarray(0, 5), n),
+    /expected at least 8 bytes \(the header\) for 1031 values, got 5/,
+  );
   assert.throws(() => codec.decode(bytes, 2000), /header says k = 11, expected k = 20 for 2000 values/);
   const patch = (f: (dv: DataView) => void) => {
     const b = bytes.slice();
     f(new DataView(b.buffer));
     return b;
   };
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, 3, true)), n), /bad format word 0x3 \(mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31\)/);
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, TOPK_RICE | (32 << 8), true)), n), /bad format word 0x2002 /);
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, 33 << 8, true)), n), /bad format word 0x2100 /);
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, TOPK_BITMAP | (3 << 8), true)), n), /bad format word/);
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(4, 3, true)),
+        n,
+      ),
+    /bad format word 0x3 \(mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31\)/,
+  );
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(4, TOPK_RICE | (32 << 8), true)),
+        n,
+      ),
+    /bad format word 0x2002 /,
+  );
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(4, 33 << 8, true)),
+        n,
+      ),
+    /bad format word 0x2100 /,
+  );
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(4, TOPK_BITMAP | (3 << 8), true)),
+        n,
+      ),
+    /bad format word/,
+  );
   // A bitmap header on a delta payload: the implied length differs.
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(4, TOPK_BITMAP, true)), n), /expected 184 bytes for 1031 values \(header: k = 11, bitmap indices\), got 68/);
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(4, TOPK_BITMAP, true)),
+        n,
+      ),
+    /expected 184 bytes for 1031 values \(header: k = 11, bitmap indices\), got 68/,
+  );
   // Gaps that run past the end: set every delta bit.
   const ib = 4 * Math.ceil((11 * h.w) / 32);
   const past = bytes.slice();
@@ -275,16 +338,26 @@ test('error feedback with top-k: the residual contracts (||r||² <= (1 − k/n)�
   let driftEf = 0;
   let driftPlain = 0;
   for (let i = 0; i < n; i++) {
-    assert.ok(Math.abs(sentEf[i] + ef.residual[i] - given[i]) <= rounds * 1e-5, `element ${i}: sent + residual = given`);
+    assert.ok(
+      Math.abs(sentEf[i] + ef.residual[i] - given[i]) <= rounds * 1e-5,
+      `element ${i}: sent + residual = given`,
+    );
     driftEf += (given[i] - sentEf[i]) ** 2;
     driftPlain += (given[i] - sentPlain[i]) ** 2;
   }
   assert.ok(Math.sqrt(driftEf) <= bound, `drift with error feedback ${Math.sqrt(driftEf)} vs bound ${bound}`);
-  assert.ok(Math.sqrt(driftPlain) > 5 * Math.sqrt(driftEf), `drift without ${Math.sqrt(driftPlain)}, with ${Math.sqrt(driftEf)}`);
+  assert.ok(
+    Math.sqrt(driftPlain) > 5 * Math.sqrt(driftEf),
+    `drift without ${Math.sqrt(driftPlain)}, with ${Math.sqrt(driftEf)}`,
+  );
 });
 
 test('top-k Rice indices: chosen for sparse random sets, exact round trip, and corrupt streams are refused', () => {
-  for (const [n, fraction] of [[21877, 0.03], [40009, 0.01], [65537, 0.02]] as const) {
+  for (const [n, fraction] of [
+    [21877, 0.03],
+    [40009, 0.01],
+    [65537, 0.02],
+  ] as const) {
     const codec = topkCodec({ fraction });
     const x = update(n, new Rng(n));
     const bytes = codec.encode(x);
@@ -306,11 +379,39 @@ test('top-k Rice indices: chosen for sparse random sets, exact round trip, and c
     return f(new DataView(b.buffer), b) ?? b;
   };
   // One word fewer: the stream runs out (and the values shift, so the length check may speak first).
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(8, m - 1, true)), n), /Rice stream ends|expected .* bytes/);
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(8, m - 1, true)),
+        n,
+      ),
+    /Rice stream ends|expected .* bytes/,
+  );
   // A length word at least as large as the bitmap is refused before reading.
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(8, 1e6, true)), n), /Rice stream of 1000000 words is not smaller than the bitmap or delta layout/);
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(8, 1e6, true)),
+        n,
+      ),
+    /Rice stream of 1000000 words is not smaller than the bitmap or delta layout/,
+  );
   // Garbage after the last code in its last word.
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(8 + 4 * m, dv.getUint32(8 + 4 * m, true) | 0x80000000, true)), n), /bits after the last Rice code must be 0|index .* past the last element/);
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(8 + 4 * m, dv.getUint32(8 + 4 * m, true) | 0x80000000, true)),
+        n,
+      ),
+    /bits after the last Rice code must be 0|index .* past the last element/,
+  );
   // A first gap that points past n.
-  assert.throws(() => codec.decode(patch((dv) => dv.setUint32(12, 0, true)), n), /past the last element|Rice quotient/);
+  assert.throws(
+    () =>
+      codec.decode(
+        patch((dv) => dv.setUint32(12, 0, true)),
+        n,
+      ),
+    /past the last element|Rice quotient/,
+  );
 });

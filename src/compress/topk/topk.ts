@@ -84,7 +84,8 @@ export function topkThreshold(x: Float32Array, k: number): { threshold: number; 
 /** Indices of the k largest |x|, ties to the lower index, in increasing order. */
 export function topkIndices(x: Float32Array, k: number): Uint32Array {
   const n = x.length;
-  if (!Number.isInteger(k) || k < 0 || k > n) throw new RangeError(`top-k: k must be an integer in [0, ${n}], got ${k}`);
+  if (!Number.isInteger(k) || k < 0 || k > n)
+    throw new RangeError(`top-k: k must be an integer in [0, ${n}], got ${k}`);
   const idx = new Uint32Array(k);
   if (k === 0) return idx;
   const { threshold, above } = topkThreshold(x, k);
@@ -110,13 +111,21 @@ function indexBytes(mode: number, w: number, k: number, n: number): number {
  * is topkIndices followed by this; a GPU selection (src/compress/topk/topk.gpu.ts) calls it on the
  * (index, value) list it read back, so both produce the same bytes from the same kept set.
  */
-export function topkPack(idx: Uint32Array, kept: Float32Array, n: number, values: Codec, ctx?: CodecContext): Uint8Array {
+export function topkPack(
+  idx: Uint32Array,
+  kept: Float32Array,
+  n: number,
+  values: Codec,
+  ctx?: CodecContext,
+): Uint8Array {
   const k = idx.length;
   if (kept.length !== k) throw new RangeError(`top-k pack: ${k} indices but ${kept.length} values`);
   let maxGap = 0;
   for (let j = 0; j < k; j++) {
     if (idx[j] >= n || (j > 0 && idx[j] <= idx[j - 1])) {
-      throw new RangeError(`top-k pack: index ${j} is ${idx[j]}; indices must increase strictly and stay below n = ${n}`);
+      throw new RangeError(
+        `top-k pack: index ${j} is ${idx[j]}; indices must increase strictly and stay below n = ${n}`,
+      );
     }
     const gap = j === 0 ? idx[0] : idx[j] - idx[j - 1] - 1;
     if (gap > maxGap) maxGap = gap;
@@ -202,40 +211,62 @@ export function topkCodec(options: TopKOptions): SparseCodec {
     decode(bytes: Uint8Array, n: number, ctx?: CodecContext): Float32Array {
       checkContext(ctx, `${name} decode`, false);
       const k = keep(n);
-      if (bytes.length < HEADER) throw new RangeError(`${name} decode: expected at least ${HEADER} bytes (the header) for ${n} values, got ${bytes.length}`);
+      if (bytes.length < HEADER)
+        throw new RangeError(
+          `${name} decode: expected at least ${HEADER} bytes (the header) for ${n} values, got ${bytes.length}`,
+        );
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const hk = dv.getUint32(0, true);
       if (hk !== k) throw new RangeError(`${name} decode: header says k = ${hk}, expected k = ${k} for ${n} values`);
       const fmt = dv.getUint32(4, true);
       const mode = fmt & 0xff;
       const w = (fmt >>> 8) & 0xff;
-      if (fmt >>> 16 !== 0 || mode > TOPK_RICE || (mode === TOPK_DELTA ? w > 32 : mode === TOPK_RICE ? w > 31 : w !== 0)) {
-        throw new RangeError(`${name} decode: bad format word 0x${fmt.toString(16)} (mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31)`);
+      if (
+        fmt >>> 16 !== 0 ||
+        mode > TOPK_RICE ||
+        (mode === TOPK_DELTA ? w > 32 : mode === TOPK_RICE ? w > 31 : w !== 0)
+      ) {
+        throw new RangeError(
+          `${name} decode: bad format word 0x${fmt.toString(16)} (mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31)`,
+        );
       }
       let ib: number;
       if (mode === TOPK_RICE) {
-        if (bytes.length < HEADER + 4) throw new RangeError(`${name} decode: ${bytes.length} bytes end before the Rice stream's length word`);
+        if (bytes.length < HEADER + 4)
+          throw new RangeError(`${name} decode: ${bytes.length} bytes end before the Rice stream's length word`);
         const m = dv.getUint32(HEADER, true);
         // The encoder uses Rice only when it is smaller than the bitmap, so m is bounded by it.
         if (4 + 4 * m >= indexBytes(TOPK_BITMAP, 0, k, n) && 4 + 4 * m >= 4 * Math.ceil((k * bitLength(n - k)) / 32)) {
-          throw new RangeError(`${name} decode: Rice stream of ${m} words is not smaller than the bitmap or delta layout for ${n} values`);
+          throw new RangeError(
+            `${name} decode: Rice stream of ${m} words is not smaller than the bitmap or delta layout for ${n} values`,
+          );
         }
         ib = 4 + 4 * m;
-        if (bytes.length < HEADER + ib) throw new RangeError(`${name} decode: the Rice stream needs ${HEADER + ib} bytes, got ${bytes.length}`);
+        if (bytes.length < HEADER + ib)
+          throw new RangeError(`${name} decode: the Rice stream needs ${HEADER + ib} bytes, got ${bytes.length}`);
       } else {
         ib = indexBytes(mode, w, k, n);
       }
       const start = HEADER + ib;
-      const layout = mode === TOPK_DELTA ? `delta indices of ${w} bits` : mode === TOPK_RICE ? `Rice indices (parameter ${w}, ${ib} bytes)` : 'bitmap indices';
+      const layout =
+        mode === TOPK_DELTA
+          ? `delta indices of ${w} bits`
+          : mode === TOPK_RICE
+            ? `Rice indices (parameter ${w}, ${ib} bytes)`
+            : 'bitmap indices';
       if (values.fixedSize) {
         const expected = start + values.encodedBytes(k);
         if (bytes.length !== expected) {
-          throw new RangeError(`${name} decode: expected ${expected} bytes for ${n} values (header: k = ${k}, ${layout}), got ${bytes.length}`);
+          throw new RangeError(
+            `${name} decode: expected ${expected} bytes for ${n} values (header: k = ${k}, ${layout}), got ${bytes.length}`,
+          );
         }
       } else {
         const most = start + values.encodedBytes(k);
         if (bytes.length < start || bytes.length > most) {
-          throw new RangeError(`${name} decode: expected ${start} to ${most} bytes for ${n} values (header: k = ${k}, ${layout}), got ${bytes.length}`);
+          throw new RangeError(
+            `${name} decode: expected ${start} to ${most} bytes for ${n} values (header: k = ${k}, ${layout}), got ${bytes.length}`,
+          );
         }
       }
       const word = (i: number) => dv.getUint32(HEADER + 4 * i, true);
@@ -255,7 +286,8 @@ export function topkCodec(options: TopKOptions): SparseCodec {
         const end = 8 * ib; // bits, counting the length word
         let p = 32;
         const bit = () => {
-          if (p >= end) throw new RangeError(`${name} decode: the Rice stream ends (${ib - 4} bytes) before index ${k - 1}`);
+          if (p >= end)
+            throw new RangeError(`${name} decode: the Rice stream ends (${ib - 4} bytes) before index ${k - 1}`);
           const b = (word(p >>> 5) >>> (p & 31)) & 1;
           p++;
           return b;
@@ -263,15 +295,20 @@ export function topkCodec(options: TopKOptions): SparseCodec {
         let pos = -1;
         for (let j = 0; j < k; j++) {
           let q = 0;
-          while (bit() === 0) if (++q > n) throw new RangeError(`${name} decode: Rice quotient of index ${j} runs past n = ${n}`);
+          while (bit() === 0)
+            if (++q > n) throw new RangeError(`${name} decode: Rice quotient of index ${j} runs past n = ${n}`);
           let g = q * 2 ** w;
           for (let b = 0; b < w; b++) g += bit() * 2 ** b;
           pos += g + 1;
           if (pos >= n) throw new RangeError(`${name} decode: index ${j} is ${pos}, past the last element ${n - 1}`);
           idx[j] = pos;
         }
-        if (Math.ceil(p / 32) !== ib / 4) throw new RangeError(`${name} decode: the Rice stream has ${ib / 4 - Math.ceil(p / 32)} words after its last index`);
-        if (p % 32 !== 0 && word(p >>> 5) >>> (p % 32) !== 0) throw new RangeError(`${name} decode: the bits after the last Rice code must be 0`);
+        if (Math.ceil(p / 32) !== ib / 4)
+          throw new RangeError(
+            `${name} decode: the Rice stream has ${ib / 4 - Math.ceil(p / 32)} words after its last index`,
+          );
+        if (p % 32 !== 0 && word(p >>> 5) >>> (p % 32) !== 0)
+          throw new RangeError(`${name} decode: the bits after the last Rice code must be 0`);
       } else {
         let j = 0;
         for (let wi = 0; wi < ib / 4; wi++) {

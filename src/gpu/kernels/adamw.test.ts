@@ -45,7 +45,10 @@ for (const n of [1, 13, 257, 1031]) {
         vB[i] = HP.beta2 * vB[i] + 2 * 3 * u * cpu.v[i];
         const denom = Math.sqrt(cpu.v[i]) / sqrtBc2 + HP.eps;
         const rel = vB[i] / (2 * cpu.v[i]) + 2 * 8 * u;
-        pB[i] = (1 - HP.lr * HP.weightDecay) * pB[i] + 2 * 2 * u * Math.abs(cpuParams[i]) + (stepSize * (mB[i] + Math.abs(cpu.m[i]) * rel)) / denom;
+        pB[i] =
+          (1 - HP.lr * HP.weightDecay) * pB[i] +
+          2 * 2 * u * Math.abs(cpuParams[i]) +
+          (stepSize * (mB[i] + Math.abs(cpu.m[i]) * rel)) / denom;
       }
     }
     assertClose('m', await readF32(device, M, n), Float32Array.from(cpu.m), (i) => mB[i]);

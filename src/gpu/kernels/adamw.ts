@@ -1,7 +1,15 @@
 // The AdamW step on the GPU; see shaders/adamw.wgsl. The launch is built once; `writeAdamWHyper`
 // refreshes its uniform (hyperparameters and bias corrections) before each step.
 import { adamwStepConstants, validateAdamW, type AdamWHyper } from '../../optim/adamw';
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 export function adamwUniform(hp: AdamWHyper, t: number, n: number): ArrayBuffer {
   validateAdamW(hp);

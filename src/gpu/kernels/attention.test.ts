@@ -48,7 +48,12 @@ const CASES: Case[] = [
 ];
 
 /** Per-element bounds for out, lse and dqkv (see the header). */
-function bounds(d: AttentionDims, qkv: Float32Array, dout: Float32Array, ref: { out: Float64Array; lse: Float64Array }) {
+function bounds(
+  d: AttentionDims,
+  qkv: Float32Array,
+  dout: Float32Array,
+  ref: { out: Float64Array; lse: Float64Array },
+) {
   const { batch: B, seq: T, channels: C, heads: NH } = d;
   const hs = C / NH;
   const scale = 1 / Math.sqrt(hs);
@@ -104,7 +109,14 @@ function bounds(d: AttentionDims, qkv: Float32Array, dout: Float32Array, ref: { 
           deltaErr += (hs + 1) * u * Math.abs(dout[go + i] * ref.out[go + i]) + Math.abs(dout[go + i]) * outB[go + i];
         }
         const logl = lse - m;
-        const eLse = 2 * (ebar + 4 * n * u + (3 * n + 2 * (m - mn)) * 2 * u + 2 ** -21 + 6 * u * Math.abs(logl) + 2 * u * Math.abs(lse));
+        const eLse =
+          2 *
+          (ebar +
+            4 * n * u +
+            (3 * n + 2 * (m - mn)) * 2 * u +
+            2 ** -21 +
+            6 * u * Math.abs(logl) +
+            2 * u * Math.abs(lse));
         lseB[(b * NH + h) * T + t] = eLse;
         for (let s = 0; s <= t; s++) {
           const ko = at(b, s, 1, h);
@@ -118,7 +130,10 @@ function bounds(d: AttentionDims, qkv: Float32Array, dout: Float32Array, ref: { 
           const y = Math.abs(z[s] - lse);
           const ep = dz[s] + eLse + (3 + 2 * y) * 2 * u + u * y + u;
           const ds = p[s] * (dp - delta);
-          const eds = ep * p[s] * Math.abs(dp - delta) + p[s] * ((hs + 1) * u * dpMag + deltaErr) + 2 * u * p[s] * (Math.abs(dp) + Math.abs(delta));
+          const eds =
+            ep * p[s] * Math.abs(dp - delta) +
+            p[s] * ((hs + 1) * u * dpMag + deltaErr) +
+            2 * u * p[s] * (Math.abs(dp) + Math.abs(delta));
           for (let i = 0; i < hs; i++) {
             const q = Math.abs(qkv[qo + i]);
             const k = Math.abs(qkv[ko + i]);
@@ -152,7 +167,12 @@ test('attention forward and backward match the float64 reference', async () => {
     const opts = maxWorkgroupsPerDim ? { maxWorkgroupsPerDim } : {};
     await run(device, [
       attentionForwardLaunch(device, d, { qkv: QKV, out: OUT, lse: LSE }, opts),
-      ...attentionBackwardLaunches(device, d, { qkv: QKV, out: OUT, lse: LSE, dout: DOUT, delta: DELTA, dqkv: DQKV }, opts),
+      ...attentionBackwardLaunches(
+        device,
+        d,
+        { qkv: QKV, out: OUT, lse: LSE, dout: DOUT, delta: DELTA, dqkv: DQKV },
+        opts,
+      ),
     ]);
     const ref = attentionForwardCpu(d, qkv);
     const { outB, lseB, dB } = bounds(d, qkv, dout, ref);
@@ -160,7 +180,12 @@ test('attention forward and backward match the float64 reference', async () => {
     const tiny = 2 ** -90;
     assertClose(`out ${tag}`, await readF32(device, OUT, B * T * C), ref.out, (i) => outB[i] + tiny);
     assertClose(`lse ${tag}`, await readF32(device, LSE, B * NH * T), ref.lse, (i) => lseB[i]);
-    assertClose(`dqkv ${tag}`, await readF32(device, DQKV, B * T * 3 * C), attentionBackwardCpu(d, qkv, dout), (i) => dB[i] + tiny);
+    assertClose(
+      `dqkv ${tag}`,
+      await readF32(device, DQKV, B * T * 3 * C),
+      attentionBackwardCpu(d, qkv, dout),
+      (i) => dB[i] + tiny,
+    );
     [QKV, DOUT, OUT, LSE, DELTA, DQKV].forEach((b) => b.destroy());
   }
 });
@@ -190,8 +215,14 @@ test('attention launches reject bad head sizes', async () => {
   const device = await testDevice();
   const Bf = createStorage(device, 1 << 20);
   const b = { qkv: Bf, out: Bf, lse: Bf };
-  assert.throws(() => attentionForwardLaunch(device, { batch: 1, seq: 2, channels: 10, heads: 3 }, b), /channels 10 is not a multiple of heads 3/);
+  assert.throws(
+    () => attentionForwardLaunch(device, { batch: 1, seq: 2, channels: 10, heads: 3 }, b),
+    /channels 10 is not a multiple of heads 3/,
+  );
   const big = ATTENTION_MAX_HEAD_SIZE + 1;
-  assert.throws(() => attentionForwardLaunch(device, { batch: 1, seq: 2, channels: big, heads: 1 }, b), /head size 129 exceeds/);
+  assert.throws(
+    () => attentionForwardLaunch(device, { batch: 1, seq: 2, channels: big, heads: 1 }, b),
+    /head size 129 exceeds/,
+  );
   Bf.destroy();
 });

@@ -1,7 +1,15 @@
 // Causal multi-head self-attention over the c_attn output qkv [B,T,3C] (llm.c / nanoGPT layout);
 // FlashAttention-style: the forward saves only the per-row log-sum-exp, the backward recomputes the
 // probabilities. See shaders/attention.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 export interface AttentionDims {
   /** B */
@@ -25,7 +33,10 @@ export function headSize(d: AttentionDims): number {
  * Forward in float64, llm.c style (materialises the [T,T] probabilities of one (b, h) at a time):
  * out [B,T,C], lse [B,NH,T] = log Σ_{s<=t} exp(q_t·k_s/sqrt(hs)).
  */
-export function attentionForwardCpu(d: AttentionDims, qkv: ArrayLike<number>): { out: Float64Array; lse: Float64Array } {
+export function attentionForwardCpu(
+  d: AttentionDims,
+  qkv: ArrayLike<number>,
+): { out: Float64Array; lse: Float64Array } {
   const { batch: B, seq: T, channels: C, heads: NH } = d;
   const hs = C / NH;
   const scale = 1 / Math.sqrt(hs);
@@ -45,7 +56,7 @@ export function attentionForwardCpu(d: AttentionDims, qkv: ArrayLike<number>): {
           m = Math.max(m, p[s]);
         }
         let sum = 0;
-        for (let s = 0; s <= t; s++) sum += (p[s] = Math.exp(p[s] - m));
+        for (let s = 0; s <= t; s++) sum += p[s] = Math.exp(p[s] - m);
         lse[(b * NH + h) * T + t] = m + Math.log(sum);
         const oo = (b * T + t) * C + h * hs;
         for (let s = 0; s <= t; s++) {
@@ -104,7 +115,8 @@ export function attentionBackwardCpu(d: AttentionDims, qkv: ArrayLike<number>, d
 function uniformFor(what: string, d: AttentionDims): ArrayBuffer {
   requireDims(what, { ...d });
   const hs = headSize(d);
-  if (!Number.isInteger(hs)) throw new RangeError(`${what}: channels ${d.channels} is not a multiple of heads ${d.heads}`);
+  if (!Number.isInteger(hs))
+    throw new RangeError(`${what}: channels ${d.channels} is not a multiple of heads ${d.heads}`);
   if (hs > ATTENTION_MAX_HEAD_SIZE) {
     throw new RangeError(`${what}: head size ${hs} exceeds the kernels' limit of ${ATTENTION_MAX_HEAD_SIZE}`);
   }

@@ -40,7 +40,12 @@ test('bias_grad sums the gradient over rows', async () => {
     const G = poisoned(device, cols);
     await run(device, [biasGradLaunch(device, rows, cols, { dy: DY, dbias: G })]);
     const abs = biasGradCpu(rows, cols, dy.map(Math.abs));
-    assertClose(`dbias ${rows}x${cols}`, await readF32(device, G, cols), biasGradCpu(rows, cols, dy), (i) => rows * 2 ** -23 * abs[i]);
+    assertClose(
+      `dbias ${rows}x${cols}`,
+      await readF32(device, G, cols),
+      biasGradCpu(rows, cols, dy),
+      (i) => rows * 2 ** -23 * abs[i],
+    );
     [DY, G].forEach((b) => b.destroy());
   }
 });
@@ -66,7 +71,10 @@ for (const n of [1, 7, 256, 1031]) {
     const DY = createStorage(device, dy);
     const Y = poisoned(device, n);
     const DX = poisoned(device, n);
-    await run(device, [geluForwardLaunch(device, n, { x: X, y: Y }), geluBackwardLaunch(device, n, { x: X, dy: DY, dx: DX })]);
+    await run(device, [
+      geluForwardLaunch(device, n, { x: X, y: Y }),
+      geluBackwardLaunch(device, n, { x: X, dy: DY, dx: DX }),
+    ]);
     assertClose('gelu(x)', await readF32(device, Y, n), geluForwardCpu(x), geluBound(x, null));
     assertClose("dy·gelu'(x)", await readF32(device, DX, n), geluBackwardCpu(x, dy), geluBound(x, dy));
     [X, DY, Y, DX].forEach((b) => b.destroy());

@@ -1,5 +1,13 @@
 // Linear-layer bias: y[r,c] += bias[c] and dbias[c] = Σ_r dy[r,c]; see shaders/bias.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 export function biasAddCpu(rows: number, cols: number, y: ArrayLike<number>, bias: ArrayLike<number>): Float64Array {
   const out = new Float64Array(rows * cols);

@@ -5,7 +5,13 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
 import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
-import { embeddingForwardCpu, embeddingBackwardCpu, embeddingForwardLaunch, embeddingBackwardLaunch, type EmbeddingDims } from './embedding';
+import {
+  embeddingForwardCpu,
+  embeddingBackwardCpu,
+  embeddingForwardLaunch,
+  embeddingBackwardLaunch,
+  type EmbeddingDims,
+} from './embedding';
 
 const CASES: EmbeddingDims[] = [
   { batch: 1, context: 1, dim: 1, vocab: 2 },
@@ -28,7 +34,12 @@ test('embedding forward copies the rows of each token exactly', async () => {
     const W = createStorage(device, table);
     const X = poisoned(device, d.batch * d.context * d.dim);
     await run(device, [embeddingForwardLaunch(device, d, { tokens: T, table: W, x: X })]);
-    assertClose(`x ${JSON.stringify(d)}`, await readF32(device, X, d.batch * d.context * d.dim), embeddingForwardCpu(d, tokens, table), 0);
+    assertClose(
+      `x ${JSON.stringify(d)}`,
+      await readF32(device, X, d.batch * d.context * d.dim),
+      embeddingForwardCpu(d, tokens, table),
+      0,
+    );
     [T, W, X].forEach((b) => b.destroy());
   }
 });
@@ -45,7 +56,12 @@ test('embedding backward sums the gradient of every position into its token row'
     await run(device, [embeddingBackwardLaunch(device, d, { tokens: T, dx: DX, dtable: G })]);
     const absSum = embeddingBackwardCpu(d, tokens, dx.map(Math.abs));
     const count = d.batch * d.context;
-    assertClose(`dtable ${JSON.stringify(d)}`, await readF32(device, G, d.vocab * d.dim), embeddingBackwardCpu(d, tokens, dx), (i) => count * 2 ** -23 * absSum[i]);
+    assertClose(
+      `dtable ${JSON.stringify(d)}`,
+      await readF32(device, G, d.vocab * d.dim),
+      embeddingBackwardCpu(d, tokens, dx),
+      (i) => count * 2 ** -23 * absSum[i],
+    );
     [T, DX, G].forEach((b) => b.destroy());
   }
 });

@@ -1,5 +1,13 @@
 // Embedding lookup (tokens [B,k] → x [B, k·D]) and its table gradient; see shaders/embedding.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 export interface EmbeddingDims {
   batch: number;

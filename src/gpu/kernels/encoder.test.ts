@@ -83,7 +83,12 @@ for (const accumulate of [false, true]) {
         const k = count[Math.floor(i / d.channels)];
         return (k + 1) * 2 * u * (abs.dwte[i] + old(oldWte, i));
       });
-      assertClose(`dwpe ${tag}`, await readF32(device, DWPE, d.seq * d.channels), ref.dwpe, (i) => (d.batch + 1) * 2 * u * (abs.dwpe[i] + old(oldWpe, i)));
+      assertClose(
+        `dwpe ${tag}`,
+        await readF32(device, DWPE, d.seq * d.channels),
+        ref.dwpe,
+        (i) => (d.batch + 1) * 2 * u * (abs.dwpe[i] + old(oldWpe, i)),
+      );
       // The unused vocab row: exactly 0, or exactly its old value.
       const last = (d.vocab - 1) * d.channels;
       for (let c = 0; c < d.channels; c++) assert.equal(gotWte[last + c], accumulate ? oldWte[last + c] : 0);
@@ -100,6 +105,9 @@ test('encoder launches check their buffers', async () => {
     () => encoderForwardLaunch(device, d, { tokens: small, wte: small, wpe: small, out: small }),
     /encoder tokens needs 24 bytes, its binding has 16/,
   );
-  assert.throws(() => encoderForwardLaunch(device, { ...d, seq: 0 }, { tokens: small, wte: small, wpe: small, out: small }), /seq must be/);
+  assert.throws(
+    () => encoderForwardLaunch(device, { ...d, seq: 0 }, { tokens: small, wte: small, wpe: small, out: small }),
+    /seq must be/,
+  );
   small.destroy();
 });

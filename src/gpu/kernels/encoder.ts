@@ -1,5 +1,13 @@
 // GPT token + position embedding (llm.c's encoder) and its gradients; see shaders/encoder.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 export interface EncoderDims {
   /** B */
@@ -18,7 +26,12 @@ export interface AccumulateOptions extends LaunchOptions {
 }
 
 /** out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:], in float64. */
-export function encoderForwardCpu(d: EncoderDims, tokens: Int32Array, wte: ArrayLike<number>, wpe: ArrayLike<number>): Float64Array {
+export function encoderForwardCpu(
+  d: EncoderDims,
+  tokens: Int32Array,
+  wte: ArrayLike<number>,
+  wpe: ArrayLike<number>,
+): Float64Array {
   const { batch: B, seq: T, channels: C } = d;
   const out = new Float64Array(B * T * C);
   for (let b = 0; b < B; b++) {
@@ -32,7 +45,11 @@ export function encoderForwardCpu(d: EncoderDims, tokens: Int32Array, wte: Array
 }
 
 /** dwte [V,C] and dwpe [T,C] from dout [B,T,C], in float64. */
-export function encoderBackwardCpu(d: EncoderDims, tokens: Int32Array, dout: ArrayLike<number>): { dwte: Float64Array; dwpe: Float64Array } {
+export function encoderBackwardCpu(
+  d: EncoderDims,
+  tokens: Int32Array,
+  dout: ArrayLike<number>,
+): { dwte: Float64Array; dwpe: Float64Array } {
   const { batch: B, seq: T, channels: C, vocab: V } = d;
   const dwte = new Float64Array(V * C);
   const dwpe = new Float64Array(T * C);

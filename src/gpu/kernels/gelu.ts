@@ -1,5 +1,13 @@
 // GELU, tanh approximation (PyTorch approximate='tanh'); see shaders/gelu.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 // The CPU reference, used by the kernel's tests and by the CPU models (src/model/gpt-cpu.ts, mlp-cpu.ts):
 //   gelu(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))).
@@ -23,7 +31,12 @@ export function geluBackwardCpu(x: ArrayLike<number>, dy: ArrayLike<number>): Fl
   return Float64Array.from(x, (v, i) => dy[i] * geluGrad(v));
 }
 
-export function geluForwardLaunch(device: GPUDevice, n: number, b: { x: Binding; y: Binding }, opts: LaunchOptions = {}): Launch {
+export function geluForwardLaunch(
+  device: GPUDevice,
+  n: number,
+  b: { x: Binding; y: Binding },
+  opts: LaunchOptions = {},
+): Launch {
   requireDims('gelu_forward', { n });
   requireBytes('gelu_forward x', b.x, 4 * n);
   requireBytes('gelu_forward y', b.y, 4 * n);

@@ -11,7 +11,14 @@ import assert from 'node:assert/strict';
 import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
 import { testDevice, poisoned, run, readF32, assertClose, U32 as u } from '../gpu.test-helper';
-import { gradNormCpu, clipScaleCpu, gradNormLaunches, gradNormScratchFloats, gradNormParts, gradClipLaunch } from './gradnorm';
+import {
+  gradNormCpu,
+  clipScaleCpu,
+  gradNormLaunches,
+  gradNormScratchFloats,
+  gradNormParts,
+  gradClipLaunch,
+} from './gradnorm';
 
 function relBound(sizes: number[]): number {
   const k = Math.max(...sizes.map((n) => Math.ceil(n / (gradNormParts(n) * 256))));
@@ -30,7 +37,14 @@ for (const sizes of LISTS) {
     const G = grads.map((g) => createStorage(device, g));
     const partials = poisoned(device, gradNormScratchFloats(sizes));
     const norm = poisoned(device, 1);
-    await run(device, gradNormLaunches(device, sizes.map((n, k) => ({ grad: G[k], n })), { partials, norm }));
+    await run(
+      device,
+      gradNormLaunches(
+        device,
+        sizes.map((n, k) => ({ grad: G[k], n })),
+        { partials, norm },
+      ),
+    );
     const want = gradNormCpu(grads);
     const rel = relBound(sizes);
     assertClose(`norm ${sizes}`, await readF32(device, norm, 1), [want], rel * want);
@@ -38,12 +52,21 @@ for (const sizes of LISTS) {
     // Clip to half the norm (scales every value) and to twice the norm (leaves them unchanged).
     for (const maxNorm of [want / 2, want * 2]) {
       const C = grads.map((g) => createStorage(device, g));
-      await run(device, sizes.map((n, k) => gradClipLaunch(device, n, maxNorm, { norm, grad: C[k] })));
+      await run(
+        device,
+        sizes.map((n, k) => gradClipLaunch(device, n, maxNorm, { norm, grad: C[k] })),
+      );
       const scale = clipScaleCpu(want, maxNorm);
       for (let k = 0; k < sizes.length; k++) {
         const got = await readF32(device, C[k], sizes[k]);
         if (scale === 1) assertClose(`unclipped ${sizes[k]}`, got, grads[k], 0);
-        else assertClose(`clipped ${sizes[k]}`, got, Float64Array.from(grads[k], (g) => g * scale), (i) => Math.abs(grads[k][i] * scale) * 2 * (rel + 8 * u));
+        else
+          assertClose(
+            `clipped ${sizes[k]}`,
+            got,
+            Float64Array.from(grads[k], (g) => g * scale),
+            (i) => Math.abs(grads[k][i] * scale) * 2 * (rel + 8 * u),
+          );
       }
       C.forEach((b) => b.destroy());
     }
@@ -76,7 +99,10 @@ test('gradnorm launches check their inputs', async () => {
   const device = await testDevice();
   const B = createStorage(device, 64);
   assert.throws(() => gradNormLaunches(device, [], { partials: B, norm: B }), /at least one tensor/);
-  assert.throws(() => gradNormLaunches(device, [{ grad: B, n: 17 }], { partials: B, norm: B }), /gradnorm tensor 0 needs 68 bytes/);
+  assert.throws(
+    () => gradNormLaunches(device, [{ grad: B, n: 17 }], { partials: B, norm: B }),
+    /gradnorm tensor 0 needs 68 bytes/,
+  );
   assert.throws(() => gradClipLaunch(device, 4, 0, { norm: B, grad: B }), /maxNorm must be a positive number/);
   assert.equal(gradNormScratchFloats([1, 256, 257, 10 ** 6]), 1 + 1 + 2 + 256);
   B.destroy();

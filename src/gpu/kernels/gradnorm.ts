@@ -1,5 +1,13 @@
 // Global gradient L2 norm (two passes on the GPU) and norm clipping; see shaders/gradnorm.wgsl.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 /** Workgroups (and partial sums) per tensor: one per 256 values, at most 256. */
 export const GRADNORM_MAX_PARTS = 256;
@@ -85,7 +93,8 @@ export function gradClipLaunch(
   opts: LaunchOptions = {},
 ): Launch {
   requireDims('grad_clip', { n });
-  if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) throw new RangeError(`grad_clip: maxNorm must be a positive number, got ${maxNorm}`);
+  if (!(maxNorm > 0) || !Number.isFinite(maxNorm))
+    throw new RangeError(`grad_clip: maxNorm must be a positive number, got ${maxNorm}`);
   requireBytes('grad_clip norm', b.norm, 4);
   requireBytes('grad_clip grad', b.grad, 4 * n);
   return createLaunch(device, {

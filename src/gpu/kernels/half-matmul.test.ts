@@ -14,7 +14,13 @@ import { Rng } from '../../util/rng';
 import { createStorage } from '../buffers';
 import { testDevice, poisoned, run, readF32, assertClose } from '../gpu.test-helper';
 import { packHalf, unpackHalf } from './half';
-import { halfMatmulBytes, halfMatmulCpu, halfMatmulLaunch, resolveHalfMatmulShape, type HalfMatmulShape } from './half-matmul';
+import {
+  halfMatmulBytes,
+  halfMatmulCpu,
+  halfMatmulLaunch,
+  resolveHalfMatmulShape,
+  type HalfMatmulShape,
+} from './half-matmul';
 
 /** [M, N, K]: 1, primes, ragged against the 64×64×16 tile, odd K (rows of [M,K] straddle words). */
 const SHAPES: readonly (readonly [number, number, number])[] = [
@@ -45,7 +51,8 @@ const storageName = (s: HalfMatmulShape) => {
 const worst = { rounded: 0, inputs: 0, f16CostOverF32Bound: 0, f16CostRelative: 0 };
 
 /** max(2^-11·|x|, 2^-25) for a packed operand (f16 rounding error), 0 for an f32 one. */
-const roundingError = (x: Float32Array, half: boolean) => x.map((v) => (half ? Math.max(2 ** -11 * Math.abs(v), 2 ** -25) : 0));
+const roundingError = (x: Float32Array, half: boolean) =>
+  x.map((v) => (half ? Math.max(2 ** -11 * Math.abs(v), 2 ** -25) : 0));
 
 async function checkProduct(t: TestContext, shape: HalfMatmulShape, rng: Rng): Promise<void> {
   const device = await testDevice();
@@ -63,7 +70,16 @@ async function checkProduct(t: TestContext, shape: HalfMatmulShape, rng: Rng): P
     await run(device, [halfMatmulLaunch(device, s, { a: A, b: B, c: C })]);
     const got = await readF32(device, C, s.M * s.N);
     // f32 operands (halfA, halfB off): the float64 product of the values given.
-    const plain: HalfMatmulShape = { M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, accumulate: s.accumulate, halfA: false, halfB: false };
+    const plain: HalfMatmulShape = {
+      M: s.M,
+      N: s.N,
+      K: s.K,
+      transA: s.transA,
+      transB: s.transB,
+      accumulate: s.accumulate,
+      halfA: false,
+      halfB: false,
+    };
 
     // 1. f16-rounded operands: the f32 accumulation bound.
     const want = halfMatmulCpu(s, aStored, bStored, c0);
@@ -71,7 +87,10 @@ async function checkProduct(t: TestContext, shape: HalfMatmulShape, rng: Rng): P
     const bUsed = s.halfB ? unpackHalf(bStored, s.K * s.N) : b;
     const mag = halfMatmulCpu(plain, aUsed.map(Math.abs), bUsed.map(Math.abs), c0?.map(Math.abs));
     const accBound = (i: number) => (s.K + 1) * 2 ** -23 * mag[i];
-    worst.rounded = Math.max(worst.rounded, assertClose(`half_matmul ${label} vs f16-rounded operands`, got, want, accBound));
+    worst.rounded = Math.max(
+      worst.rounded,
+      assertClose(`half_matmul ${label} vs f16-rounded operands`, got, want, accBound),
+    );
 
     // 2. f32 inputs: plus the cost of rounding them to f16.
     const want32 = halfMatmulCpu(plain, a, b, c0);
@@ -84,7 +103,10 @@ async function checkProduct(t: TestContext, shape: HalfMatmulShape, rng: Rng): P
     const t2 = halfMatmulCpu(noC, absa, db);
     const t3 = halfMatmulCpu(noC, da, db);
     const roundBound = (i: number) => t1[i] + t2[i] + t3[i];
-    worst.inputs = Math.max(worst.inputs, assertClose(`half_matmul ${label} vs f32 inputs`, got, want32, (i) => accBound(i) + roundBound(i)));
+    worst.inputs = Math.max(
+      worst.inputs,
+      assertClose(`half_matmul ${label} vs f32 inputs`, got, want32, (i) => accBound(i) + roundBound(i)),
+    );
     if (s.halfA || s.halfB) {
       const abMag = halfMatmulCpu(noC, absa, absb);
       for (let i = 0; i < got.length; i++) {
@@ -134,13 +156,29 @@ test('half_matmul runs on this device whatever its shader-f16; worst errors repo
 
 test('halfMatmulLaunch checks sizes, naming packed operands', async () => {
   const device = await testDevice();
-  assert.deepEqual(halfMatmulBytes({ M: 3, N: 5, K: 7 }), { a: 84, b: 72, c: 60 }, 'B packed by default: ceil(35/2) words');
+  assert.deepEqual(
+    halfMatmulBytes({ M: 3, N: 5, K: 7 }),
+    { a: 84, b: 72, c: 60 },
+    'B packed by default: ceil(35/2) words',
+  );
   assert.deepEqual(halfMatmulBytes({ M: 3, N: 5, K: 7, halfA: true, halfB: false }), { a: 44, b: 140, c: 60 });
   const X = createStorage(device, 4 * 8);
-  assert.throws(() => halfMatmulLaunch(device, { M: 0, N: 1, K: 1 }, { a: X, b: X, c: X }), /M must be an integer >= 1, got 0/);
-  assert.throws(() => halfMatmulLaunch(device, { M: 1, N: 17, K: 1 }, { a: X, b: X, c: createStorage(device, 68) }), /half_matmul B \(packed f16\) needs 36 bytes, its binding has 32/);
-  assert.throws(() => halfMatmulLaunch(device, { M: 9, N: 1, K: 1, halfA: true }, { a: X, b: X, c: X }), /half_matmul C needs 36 bytes/);
-  assert.throws(() => halfMatmulLaunch(device, { M: 9, N: 1, K: 1, halfB: false }, { a: X, b: X, c: X }), /half_matmul A \(f32\) needs 36 bytes/);
+  assert.throws(
+    () => halfMatmulLaunch(device, { M: 0, N: 1, K: 1 }, { a: X, b: X, c: X }),
+    /M must be an integer >= 1, got 0/,
+  );
+  assert.throws(
+    () => halfMatmulLaunch(device, { M: 1, N: 17, K: 1 }, { a: X, b: X, c: createStorage(device, 68) }),
+    /half_matmul B \(packed f16\) needs 36 bytes, its binding has 32/,
+  );
+  assert.throws(
+    () => halfMatmulLaunch(device, { M: 9, N: 1, K: 1, halfA: true }, { a: X, b: X, c: X }),
+    /half_matmul C needs 36 bytes/,
+  );
+  assert.throws(
+    () => halfMatmulLaunch(device, { M: 9, N: 1, K: 1, halfB: false }, { a: X, b: X, c: X }),
+    /half_matmul A \(f32\) needs 36 bytes/,
+  );
   X.destroy();
 });
 
@@ -158,8 +196,16 @@ test('halfMatmulCpu: a known product in every storage form (transposes, packed o
       const s = { M: 2, N: 2, K: 3, transA, transB, halfA, halfB };
       const got = halfMatmulCpu(s, halfA ? packHalf(a) : a, halfB ? packHalf(b) : b);
       assert.deepEqual([...got], want, JSON.stringify(s));
-      const acc = halfMatmulCpu({ ...s, accumulate: true }, halfA ? packHalf(a) : a, halfB ? packHalf(b) : b, [1, 1, 1, 1]);
-      assert.deepEqual([...acc], want.map((x) => x + 1));
+      const acc = halfMatmulCpu(
+        { ...s, accumulate: true },
+        halfA ? packHalf(a) : a,
+        halfB ? packHalf(b) : b,
+        [1, 1, 1, 1],
+      );
+      assert.deepEqual(
+        [...acc],
+        want.map((x) => x + 1),
+      );
     }
   }
 });

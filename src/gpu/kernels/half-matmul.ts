@@ -65,7 +65,8 @@ export function halfMatmulCpu(
   for (let i = 0; i < M; i++) {
     for (let j = 0; j < N; j++) {
       let acc = s.accumulate && c ? c[i * N + j] : 0;
-      for (let k = 0; k < K; k++) acc += (s.transA ? av[k * M + i] : av[i * K + k]) * (s.transB ? bv[j * K + k] : bv[k * N + j]);
+      for (let k = 0; k < K; k++)
+        acc += (s.transA ? av[k * M + i] : av[i * K + k]) * (s.transB ? bv[j * K + k] : bv[k * N + j]);
       out[i * N + j] = acc;
     }
   }
@@ -76,7 +77,11 @@ export function halfMatmulCpu(
  * A launch computing C (+)= op(A)·op(B) with f32 accumulation; A (if halfA) and B (if halfB, the
  * default) packed f16, C f32. Any M, N, K >= 1 (packed rows may straddle words); any device.
  */
-export function halfMatmulLaunch(device: GPUDevice, shape: HalfMatmulShape, b: { a: Binding; b: Binding; c: Binding }): Launch {
+export function halfMatmulLaunch(
+  device: GPUDevice,
+  shape: HalfMatmulShape,
+  b: { a: Binding; b: Binding; c: Binding },
+): Launch {
   requireDims('half_matmul', { M: shape.M, N: shape.N, K: shape.K });
   const s = resolveHalfMatmulShape(shape);
   if (s.M * s.K > 2 ** 32 || s.K * s.N > 2 ** 32 || s.M * s.N > 2 ** 32) {

@@ -96,9 +96,14 @@ test('f16 bits → value: known values', () => {
     [0xfc00, -Infinity],
     [0x8000, -0],
   ];
-  for (const [h, v] of cases) assert.ok(Object.is(halfBitsToF32(h), v), `halfBitsToF32(${hex(h)}) = ${halfBitsToF32(h)}, expected ${v}`);
+  for (const [h, v] of cases)
+    assert.ok(Object.is(halfBitsToF32(h), v), `halfBitsToF32(${hex(h)}) = ${halfBitsToF32(h)}, expected ${v}`);
   assert.ok(Number.isNaN(halfBitsToF32(0x7e00)) && Number.isNaN(halfBitsToF32(0xfc01)));
-  assert.equal(hex(halfBitsToF32Bits(0xfc01), 8), '0xffc02000', 'signalling NaN widens to quiet, payload and sign kept');
+  assert.equal(
+    hex(halfBitsToF32Bits(0xfc01), 8),
+    '0xffc02000',
+    'signalling NaN widens to quiet, payload and sign kept',
+  );
 });
 
 /** Positive finite f16 values by their bits, built by stepping one ulp at a time (independent of the code under test). */
@@ -136,7 +141,8 @@ test('f32 → f16 matches a brute-force nearest-even search on 300k random f32 b
   let checked = 0;
   for (let i = 0; i < 300_000; i++) {
     // Half the samples uniform over all bits; half within |x| < 2^17, where f16 has values.
-    const bits = i % 2 ? rng.nextU32() : ((rng.nextU32() & 0x80000000) | (0x33000000 + rng.int(0x47800000 - 0x33000000))) >>> 0;
+    const bits =
+      i % 2 ? rng.nextU32() : ((rng.nextU32() & 0x80000000) | (0x33000000 + rng.int(0x47800000 - 0x33000000))) >>> 0;
     const x = f32FromBits(bits);
     if (Number.isNaN(x)) continue;
     assert.equal(hex(f32ToHalfBits(x)), hex(bruteForceHalf(x, v)), `x = ${x} (bits ${hex(bits, 8)})`);
@@ -165,7 +171,10 @@ test('every f16 pattern survives f16 → f32 → f16 (NaN stays NaN with its sig
 test('packHalf / unpackHalf: two per word, low half first, odd n leaves a zero high half; error ≤ 2^-11 relative', () => {
   assert.deepEqual([0, 1, 2, 3, 4, 5].map(halfWords), [0, 1, 1, 2, 2, 3]);
   const w = packHalf([1, -2, 0.5]);
-  assert.deepEqual([...w].map((x) => hex(x, 8)), ['0xc0003c00', '0x00003800']);
+  assert.deepEqual(
+    [...w].map((x) => hex(x, 8)),
+    ['0xc0003c00', '0x00003800'],
+  );
   assert.deepEqual([...unpackHalf(w, 3)], [1, -2, 0.5]);
   assert.throws(() => unpackHalf(w, 5), /5 values need 3 words, got 2/);
   const rng = new Rng(1602);
@@ -233,13 +242,20 @@ test('GPU f32_to_half / half_to_f32 match the CPU bit for bit (every f16, every 
       const hi = 2 * w + 1 < n ? f32BitsToHalf(x[2 * w + 1]) : 0;
       const want = (lo | (hi << 16)) >>> 0;
       if (half[w] !== want) {
-        assert.fail(`${tag}: word ${w} is ${hex(half[w], 8)}, expected ${hex(want, 8)} (inputs ${hex(x[2 * w], 8)}, ${hex(x[2 * w + 1] ?? 0, 8)})`);
+        assert.fail(
+          `${tag}: word ${w} is ${hex(half[w], 8)}, expected ${hex(want, 8)} (inputs ${hex(x[2 * w], 8)}, ${hex(x[2 * w + 1] ?? 0, 8)})`,
+        );
       }
     }
-    assert.deepEqual([half[words], half[words + 1]], [POISON, POISON], `${tag}: f32_to_half wrote past its ${words} words`);
+    assert.deepEqual(
+      [half[words], half[words + 1]],
+      [POISON, POISON],
+      `${tag}: f32_to_half wrote past its ${words} words`,
+    );
     for (let i = 0; i < n; i++) {
       const want = halfBitsToF32Bits((half[i >> 1] >>> (16 * (i & 1))) & 0xffff);
-      if (back[i] !== want) assert.fail(`${tag}: half_to_f32 element ${i} is ${hex(back[i], 8)}, expected ${hex(want, 8)}`);
+      if (back[i] !== want)
+        assert.fail(`${tag}: half_to_f32 element ${i} is ${hex(back[i], 8)}, expected ${hex(want, 8)}`);
     }
     assert.deepEqual([...back.slice(n)], [POISON, POISON, POISON], `${tag}: half_to_f32 wrote past n`);
     [SRC, HALF, BACK].forEach((b) => b.destroy());
@@ -250,8 +266,14 @@ test('cast launches reject short bindings and n = 0', async () => {
   const device = await testDevice();
   const B = createStorage(device, 4 * 3);
   assert.throws(() => f32ToHalfLaunch(device, 0, { src: B, dst: B }), /n must be an integer >= 1, got 0/);
-  assert.throws(() => f32ToHalfLaunch(device, 4, { src: B, dst: B }), /f32_to_half src needs 16 bytes, its binding has 12/);
-  assert.throws(() => halfToF32Launch(device, 7, { src: B, dst: createStorage(device, 28) }), /half_to_f32 src needs 16 bytes/);
+  assert.throws(
+    () => f32ToHalfLaunch(device, 4, { src: B, dst: B }),
+    /f32_to_half src needs 16 bytes, its binding has 12/,
+  );
+  assert.throws(
+    () => halfToF32Launch(device, 7, { src: B, dst: createStorage(device, 28) }),
+    /half_to_f32 src needs 16 bytes/,
+  );
   B.destroy();
 });
 
@@ -305,7 +327,9 @@ test('WGSL unpack2x16float (used by half_matmul) is exact on every finite f16 he
     }
     assert.equal(hex(got[h], 8), hex(want, 8), `unpack2x16float(${hex(h)})`);
   }
-  t.diagnostic(`unpack2x16float: exact on all normal f16; ${flushed} of 2046 subnormals flushed to zero on this device`);
+  t.diagnostic(
+    `unpack2x16float: exact on all normal f16; ${flushed} of 2046 subnormals flushed to zero on this device`,
+  );
   assert.equal(flushed, 0, 'subnormal f16 flushed by unpack2x16float: half_matmul bounds assume exact operands');
 
   // pack: the WGSL spec lets an inexact conversion pick either neighbour; count how often this device's
@@ -333,7 +357,10 @@ test('WGSL unpack2x16float (used by half_matmul) is exact on every finite f16 he
     const x = f32FromBits(inputs[i]);
     const lo = Math.min(halfBitsToF32(rne), halfBitsToF32(gotH));
     const hi = Math.max(halfBitsToF32(rne), halfBitsToF32(gotH));
-    assert.ok(lo <= x && x <= hi && Math.abs(rne - gotH) === 1, `pack2x16float(${x}) = ${hex(gotH)}: not a neighbour of ${x}`);
+    assert.ok(
+      lo <= x && x <= hi && Math.abs(rne - gotH) === 1,
+      `pack2x16float(${x}) = ${hex(gotH)}: not a neighbour of ${x}`,
+    );
   }
   const msg = `pack2x16float: ${differ} of ${n} in-range inputs (mostly exact ties) differ from round-to-nearest-even on this device`;
   t.diagnostic(msg);
@@ -349,12 +376,18 @@ test("shader-f16: reported for this device; the packed layout is native array<f1
   const info = await module.getCompilationInfo();
   const scoped = await device.popErrorScope();
   const compiled = !info.messages.some((m) => m.type === 'error') && scoped === null;
-  assert.equal(compiled, has, `device reports shader-f16 = ${has} but an 'enable f16' shader ${compiled ? 'compiles' : 'fails'}`);
+  assert.equal(
+    compiled,
+    has,
+    `device reports shader-f16 = ${has} but an 'enable f16' shader ${compiled ? 'compiles' : 'fails'}`,
+  );
   t.diagnostic(`Starling's device has shader-f16: ${has} (f16 storage uses packed u32 words and needs no feature)`);
 
   const adapter = await nodeGpu().requestAdapter();
   assert.ok(adapter, 'no adapter');
-  const name = [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].filter(Boolean).join(' ') || 'unknown adapter';
+  const name =
+    [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].filter(Boolean).join(' ') ||
+    'unknown adapter';
   if (!adapter.features.has('shader-f16')) {
     const reason = `native f16 check skipped: adapter "${name}" does not offer 'shader-f16' (features: ${[...adapter.features].sort().join(', ') || 'none'})`;
     console.log(`[half] ${reason}`);

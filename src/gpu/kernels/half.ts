@@ -4,7 +4,15 @@
 //
 // The CPU references (exact f32 ↔ f16 conversions and packing) are in src/util/half.ts, below both
 // this kernel and the f16 codec; they are re-exported here for the kernel's callers.
-import { createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 import { halfWords } from '../../util/half';
 
 export {

@@ -58,8 +58,20 @@ for (const [N, C] of SHAPES) {
       const fold = N === 67 ? { maxWorkgroupsPerDim: 9 } : {};
       await run(device, [
         layernormForwardLaunch(device, N, C, { x: X, weight: W, bias: Bb, out: OUT, mean: MEAN, rstd: RSTD }, fold),
-        layernormBackwardDxLaunch(device, N, C, { dout: DOUT, x: X, weight: W, mean: MEAN, rstd: RSTD, dx: DX }, { accumulate, ...fold }),
-        layernormBackwardParamsLaunch(device, N, C, { dout: DOUT, x: X, mean: MEAN, rstd: RSTD, dweight: DW, dbias: DB }, { accumulate }),
+        layernormBackwardDxLaunch(
+          device,
+          N,
+          C,
+          { dout: DOUT, x: X, weight: W, mean: MEAN, rstd: RSTD, dx: DX },
+          { accumulate, ...fold },
+        ),
+        layernormBackwardParamsLaunch(
+          device,
+          N,
+          C,
+          { dout: DOUT, x: X, mean: MEAN, rstd: RSTD, dweight: DW, dbias: DB },
+          { accumulate },
+        ),
       ]);
       const f = layernormForwardCpu(N, C, x, w, bias);
       const g = layernormBackwardCpu(N, C, x, w, dout);
@@ -109,7 +121,8 @@ for (const [N, C] of SHAPES) {
           const i = r * C + c;
           const gi = Math.abs(dout[i] * w[c]);
           const xh = Math.abs(xhat(i));
-          const inner = u * gi + eg + ex(i) * Math.abs(mgx) + xh * egx + 3 * u * (gi + Math.abs(mg) + xh * Math.abs(mgx));
+          const inner =
+            u * gi + eg + ex(i) * Math.abs(mgx) + xh * egx + 3 * u * (gi + Math.abs(mg) + xh * Math.abs(mgx));
           dxBound[i] = 2 * (f.rstd[r] * inner + Math.abs(g.dx[i]) * (eps[r] + u));
           if (accumulate) dxBound[i] += 2 * u * (Math.abs(old.dx[i]) + Math.abs(g.dx[i]));
         }

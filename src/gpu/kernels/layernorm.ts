@@ -1,5 +1,14 @@
 // LayerNorm over rows of [rows, cols] with weight and bias; see shaders/layernorm.wgsl.
-import { rowLanes, createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  rowLanes,
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 export const LAYERNORM_EPS = 1e-5;
 

@@ -124,7 +124,10 @@ async function checkProduct(
     );
     for (let i = 0; i < n.c; i++) {
       if (inside.has(i)) continue;
-      assert.ok(Object.is(got[i], c0[i]), `${variant} ${label}: gap element ${i} of C was written (${got[i]}, was ${c0[i]})`);
+      assert.ok(
+        Object.is(got[i], c0[i]),
+        `${variant} ${label}: gap element ${i} of C was written (${got[i]}, was ${c0[i]})`,
+      );
     }
   } finally {
     [A, B, C, S].forEach((x) => x?.destroy());
@@ -156,7 +159,8 @@ export function matmulSuite(variant: MatmulVariantName, seed: number, opts: Matm
     };
     const verify = (what: string, minRun: number) => {
       assert.ok(n.ran >= minRun, `${name} ${what}: only ${n.ran} shapes ran (need ${minRun})`);
-      if (splits > 1) assert.ok(n.split >= MIN_RUN, `${name} ${what}: only ${n.split} products were split (need ${MIN_RUN})`);
+      if (splits > 1)
+        assert.ok(n.split >= MIN_RUN, `${name} ${what}: only ${n.split} products were split (need ${MIN_RUN})`);
     };
     return { check, verify };
   };
@@ -166,7 +170,8 @@ export function matmulSuite(variant: MatmulVariantName, seed: number, opts: Matm
     test(`matmul[${name}] ${form} matches the CPU reference (sizes 1, primes, ragged tiles)`, async (t) => {
       const rng = new Rng(seed + (transA ? 2 : 0) + (transB ? 1 : 0));
       const c = counter();
-      for (const [M, N, K] of MATMUL_SUITE_SHAPES) await c.check(t, { M, N, K, transA, transB }, rng, `${form} ${M}x${N}x${K}`);
+      for (const [M, N, K] of MATMUL_SUITE_SHAPES)
+        await c.check(t, { M, N, K, transA, transB }, rng, `${form} ${M}x${N}x${K}`);
       c.verify(form, MIN_RUN);
     });
   }
@@ -186,16 +191,45 @@ export function matmulSuite(variant: MatmulVariantName, seed: number, opts: Matm
     for (const [transA, transB] of FORMS) {
       const form = formName(transA, transB);
       // vec4-friendly: one B for every entry (strideB 0), A padded by 4, C padded by 5 (gaps).
-      const aligned: MatmulShape = { M: 12, N: 8, K: 20, transA, transB, batch: 3, strideA: 12 * 20 + 4, strideB: 0, strideC: 12 * 8 + 5 };
+      const aligned: MatmulShape = {
+        M: 12,
+        N: 8,
+        K: 20,
+        transA,
+        transB,
+        batch: 3,
+        strideA: 12 * 20 + 4,
+        strideB: 0,
+        strideC: 12 * 8 + 5,
+      };
       await c.check(t, aligned, rng, `${form} 3×12x8x20 strides ${aligned.strideA}/0/${aligned.strideC}`);
       // odd sizes and odd strides (the vec4 variant refuses these).
-      const odd: MatmulShape = { M: 7, N: 5, K: 3, transA, transB, batch: 4, strideA: 7 * 3 + 2, strideB: 5 * 3 + 1, strideC: 7 * 5 + 1 };
+      const odd: MatmulShape = {
+        M: 7,
+        N: 5,
+        K: 3,
+        transA,
+        transB,
+        batch: 4,
+        strideA: 7 * 3 + 2,
+        strideB: 5 * 3 + 1,
+        strideC: 7 * 5 + 1,
+      };
       await c.check(t, odd, rng, `${form} 4×7x5x3 strides 23/16/36`);
       // packed (default strides), more entries than the tile has rows
       const packed: MatmulShape = { M: 4, N: 4, K: 8, transA, transB, batch: 37 };
       await c.check(t, packed, rng, `${form} 37×4x4x8 packed`);
     }
-    const acc: MatmulShape = { M: 12, N: 8, K: 20, transA: true, transB: false, accumulate: true, batch: 2, strideC: 12 * 8 + 3 };
+    const acc: MatmulShape = {
+      M: 12,
+      N: 8,
+      K: 20,
+      transA: true,
+      transB: false,
+      accumulate: true,
+      batch: 2,
+      strideC: 12 * 8 + 3,
+    };
     await c.check(t, acc, rng, `TN C+= 2×12x8x20`);
     c.verify('batched', 9);
   });

@@ -43,7 +43,9 @@ test('the variant table matches each shader: workgroup size, tile sizes, workgro
       return v.overrides[x];
     };
     assert.deepEqual([size(wg[1]), size(wg[2])], [...v.workgroup], `${v.name}: workgroup size`);
-    const consts = Object.fromEntries([...src.matchAll(/const (\w+): u32 = (\d+)u;/g)].map((m) => [m[1], Number(m[2])]));
+    const consts = Object.fromEntries(
+      [...src.matchAll(/const (\w+): u32 = (\d+)u;/g)].map((m) => [m[1], Number(m[2])]),
+    );
     if (v.shader === 'matmul_direct') {
       // Tile = workgroup × outputs per invocation: 8 rows (fixed in the shader), COLS columns.
       assert.deepEqual([...v.perThread], [8, v.overrides?.COLS], `${v.name}: outputs per invocation`);
@@ -54,9 +56,14 @@ test('the variant table matches each shader: workgroup size, tile sizes, workgro
       const tile = [consts.BM ?? consts.TM, consts.BN ?? consts.TN, consts.BK ?? consts.TK];
       assert.deepEqual(tile, [v.tileM, v.tileN, v.tileK], `${v.name}: tile`);
     }
-    assert.equal(v.workgroup[0] * v.workgroup[1] * v.perThread[0] * v.perThread[1], v.tileM * v.tileN, `${v.name}: outputs per thread`);
+    assert.equal(
+      v.workgroup[0] * v.workgroup[1] * v.perThread[0] * v.perThread[1],
+      v.tileM * v.tileN,
+      `${v.name}: outputs per thread`,
+    );
     let bytes = 0;
-    for (const m of src.matchAll(/var<workgroup> \w+: array<(\w+), (\d+)>/g)) bytes += elementBytes[m[1]] * Number(m[2]);
+    for (const m of src.matchAll(/var<workgroup> \w+: array<(\w+), (\d+)>/g))
+      bytes += elementBytes[m[1]] * Number(m[2]);
     assert.equal(bytes, v.workgroupStorageBytes, `${v.name}: workgroup storage`);
   }
 });
@@ -65,7 +72,11 @@ test('the selector picks by estimated time: direct tiles for GPT-step shapes and
   const pick = (s: MatmulShape) => chooseMatmulVariant(WEBGPU_DEFAULT_LIMITS, s).name;
   // Full tiles: all direct variants tie on work; direct-64 (first) wins. The barrier kernels' fixed cost per workgroup loses.
   for (const n of [128, 256, 512, 1024, 4096]) assert.equal(pick({ M: n, N: n, K: n }), 'direct-64', `${n}³`);
-  for (const [transA, transB] of [[false, true], [true, false], [true, true]]) {
+  for (const [transA, transB] of [
+    [false, true],
+    [true, false],
+    [true, true],
+  ]) {
     assert.equal(pick({ M: 768, N: 256, K: 1024, transA, transB }), 'direct-64');
   }
   assert.equal(pick({ M: 64, N: 64, K: 64 }), 'direct-32', 'one 64-tile would run on one core; four 32-tiles use both');
@@ -82,17 +93,35 @@ test('the selector picks by estimated time: direct tiles for GPT-step shapes and
   assert.equal(pick({ M: 4096, N: 1, K: 4096 }), 'direct-64x16', 'a column vector');
   // The cost model: padded work / speed plus a fixed cost per workgroup, in rounds of 2 workgroups.
   const d64 = MATMUL_VARIANTS['direct-64'];
-  assert.equal(matmulCost(d64, { M: 64, N: 64, K: 100 }), d64.workgroupCost + (64 * 64 * 100) / d64.speed, 'one workgroup, one round');
-  assert.equal(matmulCost(d64, { M: 192, N: 64, K: 100 }), 2 * matmulCost(d64, { M: 64, N: 64, K: 100 }), 'three workgroups, two rounds');
+  assert.equal(
+    matmulCost(d64, { M: 64, N: 64, K: 100 }),
+    d64.workgroupCost + (64 * 64 * 100) / d64.speed,
+    'one workgroup, one round',
+  );
+  assert.equal(
+    matmulCost(d64, { M: 192, N: 64, K: 100 }),
+    2 * matmulCost(d64, { M: 64, N: 64, K: 100 }),
+    'three workgroups, two rounds',
+  );
   const simple = MATMUL_VARIANTS.simple;
-  assert.ok(matmulCost(simple, { M: 1024, N: 64, K: 64 }) > 4 * matmulCost(d64, { M: 1024, N: 64, K: 64 }), 'barrier kernels lose thin products');
+  assert.ok(
+    matmulCost(simple, { M: 1024, N: 64, K: 64 }) > 4 * matmulCost(d64, { M: 1024, N: 64, K: 64 }),
+    'barrier kernels lose thin products',
+  );
   // Limits are data: shrink them and the variants that no longer fit drop out, with their reasons.
   const few = { ...WEBGPU_DEFAULT_LIMITS, maxComputeInvocationsPerWorkgroup: 32 };
   assert.equal(chooseMatmulVariant(few, { M: 512, N: 512, K: 512 }).name, 'direct-32', '16 invocations still fit');
   const tiny = { ...WEBGPU_DEFAULT_LIMITS, maxComputeInvocationsPerWorkgroup: 8 };
-  assert.throws(() => chooseMatmulVariant(tiny, { M: 8, N: 8, K: 8 }), /simple: needs 256 invocations per workgroup, the device allows 8.*direct-32: needs 16 invocations/);
+  assert.throws(
+    () => chooseMatmulVariant(tiny, { M: 8, N: 8, K: 8 }),
+    /simple: needs 256 invocations per workgroup, the device allows 8.*direct-32: needs 16 invocations/,
+  );
   const flat = { ...WEBGPU_DEFAULT_LIMITS, maxComputeWorkgroupsPerDimension: 3 };
-  assert.equal(chooseMatmulVariant(flat, { M: 300, N: 300, K: 8 }).name, 'direct-128', 'the 3×3 grid of 128-tiles fits, 5×5 of 64 does not');
+  assert.equal(
+    chooseMatmulVariant(flat, { M: 300, N: 300, K: 8 }).name,
+    'direct-128',
+    'the 3×3 grid of 128-tiles fits, 5×5 of 64 does not',
+  );
   assert.throws(() => chooseMatmulVariant(flat, { M: 8, N: 8, K: 8, batch: 4 }), /grid/);
 });
 
@@ -109,10 +138,17 @@ test('split K: planned only with scratch, only where it pays, never more chunks 
   assert.equal(planMatmul(L, thin, { scratchBytes: plan.scratchBytes - 4 }).splits, 1, 'too little scratch: no split');
   assert.ok(plan.cost < planMatmul(L, thin).cost);
   // Wide outputs or short K never split; neither do variants without split support.
-  for (const s of [{ M: 1024, N: 64, K: 64 }, { M: 1024, N: 1024, K: 1024 }, { M: 256, N: 64, K: 1024, transA: true }]) {
+  for (const s of [
+    { M: 1024, N: 64, K: 64 },
+    { M: 1024, N: 1024, K: 1024 },
+    { M: 256, N: 64, K: 1024, transA: true },
+  ]) {
     assert.equal(matmulScratchBytes(L, s), 0, `${s.M}×${s.N}×${s.K}`);
   }
-  assert.match(matmulVariantSupport(MATMUL_VARIANTS.tuned, L, thin, matmulSplit(MATMUL_VARIANTS.tuned, thin, 2)) ?? '', /cannot split K/);
+  assert.match(
+    matmulVariantSupport(MATMUL_VARIANTS.tuned, L, thin, matmulSplit(MATMUL_VARIANTS.tuned, thin, 2)) ?? '',
+    /cannot split K/,
+  );
   // Chunks: ceil(K / splits) rounded to the variant's K step; fewer chunks when K is short.
   assert.deepEqual(matmulSplit(MATMUL_VARIANTS['direct-64'], { M: 1, N: 1, K: 10 }, 3), { splits: 3, kChunk: 4 });
   assert.deepEqual(matmulSplit(MATMUL_VARIANTS['direct-64'], { M: 1, N: 1, K: 2 }, 5), { splits: 2, kChunk: 1 });
@@ -148,11 +184,17 @@ test('matmulLaunches: split into two launches with scratch, one without; determi
           want += a[k * 64 + i] * b[k * 16 + j];
           mag += Math.abs(a[k * 64 + i] * b[k * 16 + j]);
         }
-        assert.ok(Math.abs(got[i * 16 + j] - want) <= 1025 * 2 ** -23 * mag, `C[${i}, ${j}] = ${got[i * 16 + j]}, want ${want}`);
+        assert.ok(
+          Math.abs(got[i * 16 + j] - want) <= 1025 * 2 ** -23 * mag,
+          `C[${i}, ${j}] = ${got[i * 16 + j]}, want ${want}`,
+        );
       }
     }
     // Forcing: splits without scratch, or on a variant that cannot split, say why.
-    assert.throws(() => matmulLaunches(device, shape, { a: A, b: B, c: C }, { splits: 4 }), /with 4 splits cannot run 64×16×1024 transA: .*4 splits need 16384 bytes of scratch, 0 given/);
+    assert.throws(
+      () => matmulLaunches(device, shape, { a: A, b: B, c: C }, { splits: 4 }),
+      /with 4 splits cannot run 64×16×1024 transA: .*4 splits need 16384 bytes of scratch, 0 given/,
+    );
     assert.throws(
       () => matmulLaunches(device, shape, { a: A, b: B, c: C, scratch: S }, { variant: 'simple', splits: 2 }),
       /variant "simple" with 2 splits cannot run 64×16×1024 transA: cannot split K/,
@@ -174,11 +216,26 @@ test('vec4 alignment rules name the dimension at fault', () => {
 test('matmul rejects bad shapes, short buffers and impossible variants with the limit in the message', async () => {
   const device = await testDevice();
   const A = createStorage(device, 4 * 6);
-  assert.throws(() => matmulLaunch(device, { M: 0, N: 1, K: 1 }, { a: A, b: A, c: A }), /M must be an integer >= 1, got 0/);
-  assert.throws(() => matmulLaunch(device, { M: 2, N: 2, K: 4 }, { a: A, b: A, c: A }), /matmul A needs 32 bytes, its binding has 24/);
-  assert.throws(() => matmulLaunch(device, { M: 1, N: 1, K: 1, batch: 0 }, { a: A, b: A, c: A }), /batch must be an integer >= 1, got 0/);
-  assert.throws(() => matmulLaunch(device, { M: 1, N: 2, K: 1, batch: 2, strideC: 1 }, { a: A, b: A, c: A }), /strideC 1 would overlap/);
-  assert.throws(() => matmulLaunch(device, { M: 1, N: 1, K: 1, batch: 7 }, { a: A, b: A, c: A }), /matmul A needs 28 bytes/);
+  assert.throws(
+    () => matmulLaunch(device, { M: 0, N: 1, K: 1 }, { a: A, b: A, c: A }),
+    /M must be an integer >= 1, got 0/,
+  );
+  assert.throws(
+    () => matmulLaunch(device, { M: 2, N: 2, K: 4 }, { a: A, b: A, c: A }),
+    /matmul A needs 32 bytes, its binding has 24/,
+  );
+  assert.throws(
+    () => matmulLaunch(device, { M: 1, N: 1, K: 1, batch: 0 }, { a: A, b: A, c: A }),
+    /batch must be an integer >= 1, got 0/,
+  );
+  assert.throws(
+    () => matmulLaunch(device, { M: 1, N: 2, K: 1, batch: 2, strideC: 1 }, { a: A, b: A, c: A }),
+    /strideC 1 would overlap/,
+  );
+  assert.throws(
+    () => matmulLaunch(device, { M: 1, N: 1, K: 1, batch: 7 }, { a: A, b: A, c: A }),
+    /matmul A needs 28 bytes/,
+  );
   assert.throws(
     () => matmulLaunch(device, { M: 1, N: 1, K: 3 }, { a: A, b: A, c: A }, { variant: 'tuned' }),
     /variant "tuned" cannot run 1×1×3: vec4 loads need multiples of 4: K \(A is stored \[M, K\]\) = 3, N \(B is stored \[K, N\]\) = 1/,

@@ -55,7 +55,8 @@ export const MATMUL_TILE = 64;
 
 // ---- variants as data ------------------------------------------------------------------------------
 
-export type MatmulVariantName = 'simple' | 'tuned' | 'tuned-scalar' | 'direct-64' | 'direct-32' | 'direct-128' | 'direct-64x16';
+export type MatmulVariantName =
+  'simple' | 'tuned' | 'tuned-scalar' | 'direct-64' | 'direct-32' | 'direct-128' | 'direct-64x16';
 
 /** The device limits a matmul variant depends on (a subset of GPUSupportedLimits). */
 export interface MatmulLimits {
@@ -236,14 +237,19 @@ const NO_SPLIT = (shape: MatmulShape): MatmulSplit => ({ splits: 1, kChunk: shap
 
 /** `splits` chunks of K, each a whole number of `v.tileK` steps, none empty (so possibly fewer than asked). */
 export function matmulSplit(v: MatmulVariant, shape: MatmulShape, splits: number): MatmulSplit {
-  if (!Number.isInteger(splits) || splits < 1) throw new RangeError(`matmul: splits must be an integer >= 1, got ${splits}`);
+  if (!Number.isInteger(splits) || splits < 1)
+    throw new RangeError(`matmul: splits must be an integer >= 1, got ${splits}`);
   const K = shape.K;
   const kChunk = Math.ceil(Math.ceil(K / splits) / v.tileK) * v.tileK;
   return { splits: Math.ceil(K / kChunk), kChunk };
 }
 
 /** Workgroups per dimension of `v`'s grid for the shape: [x (columns), y (rows), z (batch · splits)]. */
-export function matmulGrid(v: MatmulVariant, shape: MatmulShape, split: MatmulSplit = NO_SPLIT(shape)): [number, number, number] {
+export function matmulGrid(
+  v: MatmulVariant,
+  shape: MatmulShape,
+  split: MatmulSplit = NO_SPLIT(shape),
+): [number, number, number] {
   const s = resolveMatmulShape(shape);
   return [Math.ceil(s.N / v.tileN), Math.ceil(s.M / v.tileM), s.batch * split.splits];
 }
@@ -314,7 +320,9 @@ export function matmulCost(v: MatmulVariant, shape: MatmulShape, split: MatmulSp
   const perGroup = v.workgroupCost + (v.tileM * v.tileN * Math.ceil(split.kChunk / v.tileK) * v.tileK) / v.speed;
   let cost = Math.ceil(groups / MATMUL_PARALLEL_WORKGROUPS) * perGroup;
   if (split.splits > 1) {
-    cost += SPLIT_K_LAUNCH_COST + (SPLIT_K_ELEMENT_COST * (split.splits + 1) * s.batch * s.M * s.N) / MATMUL_PARALLEL_WORKGROUPS;
+    cost +=
+      SPLIT_K_LAUNCH_COST +
+      (SPLIT_K_ELEMENT_COST * (split.splits + 1) * s.batch * s.M * s.N) / MATMUL_PARALLEL_WORKGROUPS;
   }
   return cost;
 }
@@ -361,7 +369,9 @@ export function planMatmul(limits: MatmulLimits, shape: MatmulShape, opts: Matmu
       const split = matmulSplit(v, shape, want);
       if (opts.splits === undefined && want > 1 && split.splits < want) continue; // K too short for this many
       const bytes = splitScratchBytes(shape, split);
-      const no = matmulVariantSupport(v, limits, shape, split) ?? (bytes > scratch ? `${split.splits} splits need ${bytes} bytes of scratch, ${scratch} given` : null);
+      const no =
+        matmulVariantSupport(v, limits, shape, split) ??
+        (bytes > scratch ? `${split.splits} splits need ${bytes} bytes of scratch, ${scratch} given` : null);
       if (no) {
         why ??= no;
         continue;
@@ -372,7 +382,8 @@ export function planMatmul(limits: MatmulLimits, shape: MatmulShape, opts: Matmu
     }
     if (!fits) reasons.push(`${v.name}: ${why}`);
   }
-  if (!best) throw new RangeError(`no matmul variant can run ${describeShape(shape)} on this device (${reasons.join('; ')})`);
+  if (!best)
+    throw new RangeError(`no matmul variant can run ${describeShape(shape)} on this device (${reasons.join('; ')})`);
   return best;
 }
 
@@ -400,7 +411,12 @@ function describeShape(shape: MatmulShape): string {
 // ---- CPU reference and launches --------------------------------------------------------------------
 
 /** Float64 reference, batched like the kernels; entries of C outside the batch's matrices are left 0. */
-export function matmulCpu(shape: MatmulShape, a: ArrayLike<number>, b: ArrayLike<number>, c?: ArrayLike<number>): Float64Array {
+export function matmulCpu(
+  shape: MatmulShape,
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c?: ArrayLike<number>,
+): Float64Array {
   const s = resolveMatmulShape(shape);
   const { M, N, K } = s;
   const out = new Float64Array(s.batch === 0 ? 0 : (s.batch - 1) * s.strideC + M * N);
@@ -477,18 +493,40 @@ function buildLaunches(
   const v = plan.variant;
   const split = plan.splits > 1;
   const [gx, gy, gz] = matmulGrid(v, s, plan);
-  const uniform = [s.M, s.N, s.K, s.batch, s.strideA, s.strideB, split ? s.M * s.N : s.strideC, plan.splits, plan.kChunk, 0, 0, 0];
+  const uniform = [
+    s.M,
+    s.N,
+    s.K,
+    s.batch,
+    s.strideA,
+    s.strideB,
+    split ? s.M * s.N : s.strideC,
+    plan.splits,
+    plan.kChunk,
+    0,
+    0,
+    0,
+  ];
   const launch = createLaunch(device, {
     shader: v.shader,
     entry: v.entry,
-    constants: { TRANS_A: s.transA ? 1 : 0, TRANS_B: s.transB ? 1 : 0, ACCUMULATE: s.accumulate && !split ? 1 : 0, ...v.overrides },
+    constants: {
+      TRANS_A: s.transA ? 1 : 0,
+      TRANS_B: s.transB ? 1 : 0,
+      ACCUMULATE: s.accumulate && !split ? 1 : 0,
+      ...v.overrides,
+    },
     // The older kernels read the first 8 fields (their _pad is the 8th).
     uniform: packUniform(v.splitK ? uniform : uniform.slice(0, 7).concat(0)),
     bindings: { 1: b.a, 2: b.b, 3: split ? b.scratch! : b.c },
     workgroups: [gx, gy],
   });
   // createLaunch builds 2-D grids; batch entries (times splits) run along z (checked against the limit).
-  const main = { ...launch, label: `${launch.label}[${v.name}${split ? `, ${plan.splits} splits` : ''}]`, grid: [gx, gy, gz] as const };
+  const main = {
+    ...launch,
+    label: `${launch.label}[${v.name}${split ? `, ${plan.splits} splits` : ''}]`,
+    grid: [gx, gy, gz] as const,
+  };
   if (!split) return [main];
   const reduce = createLaunch(device, {
     shader: v.shader,
@@ -501,7 +539,12 @@ function buildLaunches(
   return [main, reduce];
 }
 
-function forcedPlan(device: GPUDevice, s: ResolvedMatmulShape, opts: MatmulLaunchesOptions, scratchBytes: number): MatmulPlan {
+function forcedPlan(
+  device: GPUDevice,
+  s: ResolvedMatmulShape,
+  opts: MatmulLaunchesOptions,
+  scratchBytes: number,
+): MatmulPlan {
   const forced = opts.variant !== undefined || opts.splits !== undefined;
   try {
     return planMatmul(device.limits, s, { variant: opts.variant, splits: opts.splits, scratchBytes });

@@ -41,7 +41,8 @@ for (const [rows, cols] of SHAPES) {
     ]);
     const refLse = Array.from({ length: rows }, (_, r) => ref.losses[r] + logits[r * cols + targets[r]]);
     const lseBound = (r: number) => (cols + 40) * u + 2 ** -21 + 4 * u * Math.abs(refLse[r]);
-    const lossBound = (r: number) => lseBound(r) + 2 * u * (Math.abs(refLse[r]) + Math.abs(logits[r * cols + targets[r]]));
+    const lossBound = (r: number) =>
+      lseBound(r) + 2 * u * (Math.abs(refLse[r]) + Math.abs(logits[r * cols + targets[r]]));
     assertClose('lse', await readF32(device, lse, rows), refLse, lseBound);
     assertClose('row losses', await readF32(device, losses, rows), ref.losses, lossBound);
     let meanBound = 0;

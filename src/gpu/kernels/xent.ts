@@ -1,5 +1,14 @@
 // Softmax cross-entropy (mean over rows) and its logits gradient; see shaders/xent.wgsl.
-import { rowLanes, createLaunch, requireBytes, requireDims, packUniform, type Binding, type Launch, type LaunchOptions } from '../launch';
+import {
+  rowLanes,
+  createLaunch,
+  requireBytes,
+  requireDims,
+  packUniform,
+  type Binding,
+  type Launch,
+  type LaunchOptions,
+} from '../launch';
 
 /** Mean loss and dlogits = (softmax − onehot)/rows, in double precision. */
 export function xentCpu(
