@@ -1,14 +1,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express from 'express';
-import { ApiError, apiNotFound, createApiRouter, prepareJobData, type JobRunner } from './api';
+import { ApiError, createApiRouter, prepareJobData, type JobRunner } from './api';
 import { decodeSafetensors, writeCheckpoint, tensorsToParams } from './checkpoint';
 import { Store } from './store';
+import { serveApi, type ServedApi } from './api.test-helper';
 import { modelInit } from '../src/model/model';
 import { jobModelConfig } from './job-spec';
 import { shardRange } from '../src/data/split';
@@ -45,7 +43,7 @@ class FakeRunner implements JobRunner {
 
 let dir: string;
 let store: Store;
-let server: Server;
+let served: ServedApi;
 let base: string;
 const runner = new FakeRunner();
 const logged: string[] = [];
@@ -57,8 +55,7 @@ before(async () => {
   store = Store.open(join(dir, 'data'));
   corpusPath = join(dir, 'corpus.txt');
   writeFileSync(corpusPath, corpusText);
-  const app = express();
-  app.use(
+  served = await serveApi(
     createApiRouter({
       store,
       runner,
@@ -68,14 +65,11 @@ before(async () => {
       log: (l) => logged.push(l),
     }),
   );
-  app.use(apiNotFound);
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  base = served.base;
 });
 
 after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await served.close();
   store.close();
   rmSync(dir, { recursive: true, force: true });
 });

@@ -5,17 +5,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import express, { type Router } from 'express';
+import type { Router } from 'express';
 import { Value } from '@sinclair/typebox/value';
-import { API_ROUTES, apiNotFound, createApiRouter, openApiDocument, type JobRunner } from './api';
+import { API_ROUTES, createApiRouter, openApiDocument, type JobRunner } from './api';
 import { ErrorBody, JobSpecInput, type DonorConfig } from './api-schemas';
 import { buildOpenApi, openApiPath } from './openapi';
 import { parseJobSpec } from './job-spec';
 import { Store } from './store';
+import { serveApi, type ServedApi } from './api.test-helper';
 
 const TOKEN = 'openapi-test-token-0123456789';
 const DONOR_CONFIG: DonorConfig = { peerPath: '/peerjs', coordinatorPeerId: 'starling-coordinator-t', iceServers: [] };
@@ -30,7 +29,7 @@ const runner: JobRunner = {
 let dir: string;
 let store: Store;
 let router: Router;
-let server: Server;
+let served: ServedApi;
 let base: string;
 let corpusPath: string;
 
@@ -40,16 +39,12 @@ before(async () => {
   corpusPath = join(dir, 'corpus.txt');
   writeFileSync(corpusPath, 'pack my box with five dozen liquor jugs.\n'.repeat(40));
   router = createApiRouter({ store, runner, token: TOKEN, dataDir: join(dir, 'data'), donorConfig: DONOR_CONFIG });
-  const app = express();
-  app.use(router);
-  app.use(apiNotFound);
-  server = app.listen(0, '127.0.0.1');
-  await new Promise<void>((resolve) => server.once('listening', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  served = await serveApi(router);
+  base = served.base;
 });
 
 after(async () => {
-  await new Promise<void>((resolve) => server.close(() => resolve()));
+  await served.close();
   store.close();
   rmSync(dir, { recursive: true, force: true });
 });
