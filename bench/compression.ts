@@ -15,7 +15,7 @@ import { treeState } from './train-step';
 import { aggregate, bestArm, formatTable, LINKS, plotSvg, TARGET_FACTOR, type ArmRow } from './compression-report';
 import type { SimArm, SimJob, SimResult } from './compression-sim';
 import { runRealArm, type RealComparison } from './compression-real';
-import type { CompressionPageApi, CompressionPageData } from './page/compression-page';
+import type { CompressionPageData } from './page/compression-page';
 import { parseJobSpec, jobModelConfig, type JobSpec } from '../coordinator/job-spec';
 import { buildJobData, loadCorpus } from '../coordinator/corpus';
 import { validationTargets } from '../coordinator/job-runner';
@@ -360,9 +360,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
       log,
       Boolean(raw.verbose),
     );
-    const info = await page.evaluate(() =>
-      (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.init(),
-    );
+    // openBenchPage has waited for the page to set the global, hence the non-null assertions below.
+    const info = await page.evaluate(() => globalThis.starlingCompressionBench!.init());
     log(`compression: Chromium ${browser.version()}, adapter ${info.adapter}`);
     const savePartial = () => {
       mkdirSync(dirname(out), { recursive: true });
@@ -385,15 +384,11 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
           stepsPerDonor: steps,
           evalEvery,
         };
-        const r = await page.evaluate(
-          ([j, a, d]) =>
-            (globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench.runArm(
-              j,
-              a,
-              d,
-            ),
-          [job, arm, data] as const,
-        );
+        const r = await page.evaluate(([j, a, d]) => globalThis.starlingCompressionBench!.runArm(j, a, d), [
+          job,
+          arm,
+          data,
+        ] as const);
         runs.push(r);
         savePartial();
         log(

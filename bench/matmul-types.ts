@@ -120,3 +120,8 @@ export interface MatmulPageApi {
   init(): Promise<PageDeviceInfo>;
   run(opts: MatmulSizeOptions): Promise<MatmulSizeResult>;
 }
+
+declare global {
+  /** Set by bench/page/matmul-page.ts; read by bench/matmul.ts inside page.evaluate. */
+  var starlingMatmulBench: MatmulPageApi | undefined;
+}

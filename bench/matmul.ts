@@ -8,7 +8,7 @@ import { cpus, totalmem, type, release, arch } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
 import type { OptionSpec, OptionValue } from './args';
 import { buildPages, launchBrowser, openBenchPage, repoRoot, serveStatic } from './browser-harness';
-import type { MatmulPageApi, MatmulResults, MatmulRow, MatmulSizeOptions } from './matmul-types';
+import type { MatmulResults, MatmulRow, MatmulSizeOptions } from './matmul-types';
 import { formatTable, matmulRow, matmulSection, upsertSection } from './report';
 import { runGptShapesBench } from './matmul-shapes';
 import { defaultRepeats, defaultWarmup } from './stats';
@@ -147,9 +147,8 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
   try {
     const chromiumVersion = browser.version();
     const page = await openBenchPage(browser, `${server.origin}/matmul.html`, 'starlingMatmulBench', log, o.verbose);
-    const info = await page.evaluate(() =>
-      (globalThis as unknown as { starlingMatmulBench: MatmulPageApi }).starlingMatmulBench.init(),
-    );
+    // openBenchPage has waited for the page to set the global, hence the non-null assertions below.
+    const info = await page.evaluate(() => globalThis.starlingMatmulBench!.init());
     log(
       `matmul: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
     );
@@ -171,10 +170,7 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
         checkSamples: o.checkSamples,
       };
       log(`matmul: ${size}³ (${sizeOpts.repeats} timed samples per side)…`);
-      const r = await page.evaluate(
-        (so) => (globalThis as unknown as { starlingMatmulBench: MatmulPageApi }).starlingMatmulBench.run(so),
-        sizeOpts,
-      );
+      const r = await page.evaluate((so) => globalThis.starlingMatmulBench!.run(so), sizeOpts);
       const row = matmulRow(r);
       rows.push(row);
       const g = (x: number | null) => (x === null ? 'FAIL' : x.toFixed(3));

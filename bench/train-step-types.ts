@@ -92,6 +92,11 @@ export interface TrainStepPageApi {
   run(opts: TrainStepRunOptions): Promise<TrainStepModelResult>;
 }
 
+declare global {
+  /** Set by bench/page/train-step-page.ts; read by bench/train-step.ts inside page.evaluate. */
+  var starlingTrainStepBench: TrainStepPageApi | undefined;
+}
+
 /** Verdict of the agreement check between the two sides (and the CPU reference at step 0). */
 export interface TrainStepCheck {
   /** |ours − theirs| at step 0 (before any update), and the allowed value. */

@@ -12,13 +12,7 @@ import { buildPage, launchBrowser, openBenchPage, repoRoot, serveStatic } from '
 import { upsertSection } from './report';
 import { BENCH_HYPER, selectModels, TRAIN_STEP_MODELS } from './train-step-models';
 import { formatTrainStepTable, trainStepRow, trainStepSection } from './train-step-report';
-import type {
-  TrainStepModelResult,
-  TrainStepPageApi,
-  TrainStepResults,
-  TrainStepRow,
-  TrainStepRunOptions,
-} from './train-step-types';
+import type { TrainStepModelResult, TrainStepResults, TrainStepRow, TrainStepRunOptions } from './train-step-types';
 
 export const trainStepOptions: OptionSpec[] = [
   {
@@ -161,9 +155,8 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
       log,
       o.verbose,
     );
-    const info = await page.evaluate(() =>
-      (globalThis as unknown as { starlingTrainStepBench: TrainStepPageApi }).starlingTrainStepBench.init(),
-    );
+    // openBenchPage has waited for the page to set the global, hence the non-null assertions below.
+    const info = await page.evaluate(() => globalThis.starlingTrainStepBench!.init());
     log(
       `train-step: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
     );
@@ -185,10 +178,7 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
         batchPool: o.batchPool,
       };
       log(`train-step: ${model.what} (${o.repeats} timed samples per side)…`);
-      const r = await page.evaluate(
-        (ro) => (globalThis as unknown as { starlingTrainStepBench: TrainStepPageApi }).starlingTrainStepBench.run(ro),
-        runOpts,
-      );
+      const r = await page.evaluate((ro) => globalThis.starlingTrainStepBench!.run(ro), runOpts);
       rawResults.push(r);
       const row = trainStepRow(r);
       rows.push(row);

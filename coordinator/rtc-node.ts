@@ -90,7 +90,8 @@ export interface NodePeerOptions {
 export async function createNodePeer(options: NodePeerOptions): Promise<Peer> {
   installNodeWebRtcGlobals();
   // Under tsx this is the ESM build; under Playwright's CJS transform the class sits on `default`.
-  const mod = (await import('peerjs')) as unknown as {
+  // peerjs's typings describe only the ESM shape, hence the cast to both shapes.
+  const mod = (await import('peerjs')) as {
     Peer?: typeof Peer;
     default?: { Peer?: typeof Peer } & typeof Peer;
   };
@@ -279,7 +280,7 @@ function captureTimers(fn: () => void): { stop(): void } {
     // Timers cleared by their owner (never fired) would otherwise stay in the set. Node's Timeout
     // marks them with `_destroyed`, which its types do not declare, hence the cast.
     if (live.size > 256)
-      for (const x of live) if ((x as unknown as { _destroyed?: boolean })._destroyed) live.delete(x);
+      for (const x of live) if ((x as typeof x & { _destroyed?: boolean })._destroyed) live.delete(x);
     return t;
   }
   function trackedInterval(cb: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) {

@@ -51,12 +51,10 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   const bytes = readFileSync(summary.checkpoint);
   const headerLen = Number(bytes.readBigUInt64LE(0));
   expect((8 + headerLen) % 8).toBe(0);
-  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<
-    string,
-    { dtype: string; shape: number[]; data_offsets: [number, number] }
-  >;
+  // Every key is a tensor entry except __metadata__, a string-to-string map.
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLen).toString('utf8')) as Record<string, unknown>;
   const data = bytes.subarray(8 + headerLen);
-  const meta = header.__metadata__ as unknown as Record<string, string>;
+  const meta = header.__metadata__ as Record<string, string>;
   const vocab = JSON.parse(meta.vocab) as string[];
   const specs = mlpParamSpecs({ vocab: vocab.length, context: 8, embed: 16, hidden: 128 });
   expect(
@@ -73,7 +71,7 @@ test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a
   // After the first round (which carries the f32 snapshots) the default job's ratio is far higher.
   expect(summary.roundRatio as number).toBeGreaterThan(3 * ratio);
   for (const s of specs) {
-    const t = header[s.name];
+    const t = header[s.name] as { dtype: string; shape: number[]; data_offsets: [number, number] };
     expect(t.dtype).toBe('F32');
     expect(t.shape).toEqual(s.shape);
     const [b, e] = t.data_offsets;

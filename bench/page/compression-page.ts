@@ -15,6 +15,11 @@ export interface CompressionPageApi {
   runArm(job: SimJob, arm: SimArm, data: CompressionPageData): Promise<SimResult>;
 }
 
+declare global {
+  /** Set below; read by bench/compression.ts inside page.evaluate. */
+  var starlingCompressionBench: CompressionPageApi | undefined;
+}
+
 let device: GPUDevice | undefined;
 
 const api: CompressionPageApi = {
@@ -42,4 +47,4 @@ const api: CompressionPageApi = {
   },
 };
 
-(globalThis as unknown as { starlingCompressionBench: CompressionPageApi }).starlingCompressionBench = api;
+globalThis.starlingCompressionBench = api;

@@ -48,7 +48,8 @@ async function init(): Promise<PageDeviceInfo> {
   if (!(await tf.setBackend('webgpu'))) throw new Error('TF.js could not initialise its webgpu backend');
   await tf.ready();
   if (tf.getBackend() !== 'webgpu') throw new Error(`TF.js is on backend "${tf.getBackend()}", not webgpu`);
-  tfBackend = tf.backend() as unknown as WebGPUBackend & TfWebGPUInternals;
+  // tf.backend() is typed as the generic KernelBackend; the check above makes it the WebGPU one.
+  tfBackend = tf.backend() as WebGPUBackend & TfWebGPUInternals;
 
   const adapterFields = {
     vendor: info.vendor ?? '',
@@ -218,4 +219,4 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
 }
 
 const api: MatmulPageApi = { init, run };
-(globalThis as unknown as { starlingMatmulBench: MatmulPageApi }).starlingMatmulBench = api;
+globalThis.starlingMatmulBench = api;

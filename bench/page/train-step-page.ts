@@ -118,7 +118,7 @@ const sideBuilders: { [K in TrainStepKind]: SideBuilders<Extract<TrainStepModel,
 
 /** The builders for `m`'s kind (TypeScript cannot correlate the union with the mapped type by itself). */
 function buildersFor<M extends TrainStepModel>(m: M): SideBuilders<M> {
-  return sideBuilders[m.kind] as unknown as SideBuilders<M>;
+  return sideBuilders[m.kind] as SideBuilders<M>;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -231,4 +231,4 @@ async function run(o: TrainStepRunOptions): Promise<TrainStepModelResult> {
 }
 
 const api: TrainStepPageApi = { init, run };
-(globalThis as unknown as { starlingTrainStepBench: TrainStepPageApi }).starlingTrainStepBench = api;
+globalThis.starlingTrainStepBench = api;

@@ -98,7 +98,7 @@ export function checkContext(ctx: CodecContext | undefined, who: string, require
   }
   if (typeof ctx !== 'object') throw new RangeError(`${who}: codec context must be an object, got ${typeof ctx}`);
   for (const f of ['seed', 'round', 'stream'] as const) {
-    const v = (ctx as unknown as Record<string, unknown>)[f];
+    const v: unknown = ctx[f];
     if (!isU32(v)) throw new RangeError(`${who}: ctx.${f} must be an integer in [0, 4294967295], got ${String(v)}`);
   }
 }

@@ -152,7 +152,9 @@ async function refreshDetail(): Promise<void> {
     compressionSummary(job, rounds);
   const row = document.querySelector<HTMLTableRowElement>(`tr[data-job-id="${CSS.escape(id)}"]`);
   if (row) row.cells[3].textContent = lastVal?.toFixed(4) ?? '—';
-  renderLossChart($('chart') as unknown as SVGSVGElement, [
+  const chart = document.querySelector<SVGSVGElement>('#chart');
+  if (!chart) throw new Error('console: the page has no <svg id="chart">');
+  renderLossChart(chart, [
     { name: 'validation loss', color: '#2f6fde', points: rounds.map((r) => ({ x: r.round + 1, y: r.valLoss ?? NaN })) },
     {
       name: 'train loss (donors)',
