@@ -98,10 +98,10 @@ export function parseOptions(rest: readonly string[], specs: readonly OptionSpec
 
 /** The option lines of a usage text. */
 export function describeOptions(specs: readonly OptionSpec[]): string {
-  const left = specs.map(
-    (s) =>
-      `  --${s.name}${s.kind === 'flag' ? '' : ` <${s.kind === 'ints' ? 'n,n,…' : s.kind === 'string' ? 'text' : 'n'}>`}`,
-  );
+  const left = specs.map((s) => {
+    const value = s.kind === 'ints' ? 'n,n,…' : s.kind === 'string' ? 'text' : 'n';
+    return `  --${s.name}${s.kind === 'flag' ? '' : ` <${value}>`}`;
+  });
   const w = Math.max(0, ...left.map((l) => l.length));
   return specs
     .map((s, i) => `${left[i].padEnd(w)}  ${s.help}${s.default !== undefined ? ` (default: ${s.default})` : ''}`)

@@ -87,8 +87,10 @@ for (const d of shapes) {
   const errLse = maxAbsDiff(await readF32(device, LSE, B * NH * T), ref.lse);
   const errD = maxAbsDiff(await readF32(device, DQKV, B * T * 3 * C), attentionBackwardCpu(d, qkv, dout));
   console.log(
-    `B${B} T${T} C${C} NH${NH}: forward ${fmt(fMs, ffl)} | backward ${fmt(bMs, bfl)} | total ${fmt(fMs + bMs, ffl + bfl)}` +
-      ` | first run ${firstMs.toFixed(0)} ms | max err out ${errOut.toExponential(1)} lse ${errLse.toExponential(1)} dqkv ${errD.toExponential(1)}` +
+    `B${B} T${T} C${C} NH${NH}: forward ${fmt(fMs, ffl)} | ` +
+      `backward ${fmt(bMs, bfl)} | total ${fmt(fMs + bMs, ffl + bfl)}` +
+      ` | first run ${firstMs.toFixed(0)} ms | max err out ${errOut.toExponential(1)} ` +
+      `lse ${errLse.toExponential(1)} dqkv ${errD.toExponential(1)}` +
       (parts.length ? `\n  ${parts.join(', ')}` : ''),
   );
   [...fwd, ...bwd].forEach(destroyLaunch);

@@ -193,7 +193,10 @@ const PALETTE = [
 ];
 const DASHES = ['', '6 3', '2 2'];
 
-/** Validation loss against cumulative bytes per donor (up + down, log scale), seed-mean curves, one line per arm (the first, the baseline, in thick black). */
+/**
+ * Validation loss against cumulative bytes per donor (up + down, log scale), seed-mean curves, one line per arm (the
+ * first, the baseline, in thick black).
+ */
 export function plotSvg(results: SimResult[], title: string): string {
   const W = 900;
   const Hh = 560;
@@ -238,14 +241,17 @@ export function plotSvg(results: SimResult[], title: string): string {
   }
   out.push(
     `<rect x="${m.l}" y="${m.t}" width="${W - m.l - m.r}" height="${Hh - m.t - m.b}" fill="none" stroke="#999"/>`,
-    `<text x="${(m.l + W - m.r) / 2}" y="${Hh - 12}" text-anchor="middle">bytes sent per donor, up + down (log scale)</text>`,
-    `<text transform="translate(18 ${(m.t + Hh - m.b) / 2}) rotate(-90)" text-anchor="middle">validation loss (nats/token)</text>`,
+    `<text x="${(m.l + W - m.r) / 2}" y="${Hh - 12}" ` +
+      `text-anchor="middle">bytes sent per donor, up + down (log scale)</text>`,
+    `<text transform="translate(18 ${(m.t + Hh - m.b) / 2}) rotate(-90)" ` +
+      `text-anchor="middle">validation loss (nats/token)</text>`,
   );
   series.forEach((s, i) => {
     const base = i === 0;
     const c = base ? '#000000' : PALETTE[(i - 1) % PALETTE.length];
     const dash = base ? '' : DASHES[Math.floor((i - 1) / PALETTE.length) % DASHES.length];
-    const style = `fill="none" stroke="${c}" stroke-width="${base ? 3 : 1.6}"${dash ? ` stroke-dasharray="${dash}"` : ''}`;
+    const dashAttr = dash ? ` stroke-dasharray="${dash}"` : '';
+    const style = `fill="none" stroke="${c}" stroke-width="${base ? 3 : 1.6}"${dashAttr}`;
     const d = s.pts
       .filter((p) => p.x > 0)
       .map((p, k) => `${k ? 'L' : 'M'}${px(p.x).toFixed(1)},${py(p.y).toFixed(1)}`)

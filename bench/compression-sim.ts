@@ -217,7 +217,8 @@ export async function simulateArm(
           throw new Error(`${arm.name}: validation loss ${valLoss} at step ${step}: training diverged`);
         curve.push({ step, valLoss, upBytes: up, downBytes: down });
         onProgress?.(
-          `${arm.name} step ${step}/${job.stepsPerDonor}: train ${trainLoss.toFixed(4)} val ${valLoss.toFixed(4)} up ${(up / 1024).toFixed(1)} KiB/donor`,
+          `${arm.name} step ${step}/${job.stepsPerDonor}: train ${trainLoss.toFixed(4)} ` +
+            `val ${valLoss.toFixed(4)} up ${(up / 1024).toFixed(1)} KiB/donor`,
         );
       }
     }

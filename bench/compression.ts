@@ -45,12 +45,16 @@ export const compressionOptions: OptionSpec[] = [
   {
     name: 'custom',
     kind: 'string',
-    help: 'extra arms, ";"-separated, each UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] (e.g. "topk:0.02/q2>topk:0.04/q2@10,1,0")',
+    help:
+      'extra arms, ";"-separated, each UP[>DOWN]@H[,OUTER_LR,MOMENTUM[,EF_DECAY]] ' +
+      '(e.g. "topk:0.02/q2>topk:0.04/q2@10,1,0")',
   },
   {
     name: 'real',
     kind: 'string',
-    help: 'also train this arm ("best": the best arm) with a real coordinator and headless donors over WebRTC, seed 1, and compare bytes and loss with its simulation',
+    help:
+      'also train this arm ("best": the best arm) with a real coordinator and headless ' +
+      'donors over WebRTC, seed 1, and compare bytes and loss with its simulation',
   },
   {
     name: 'eval-every',
@@ -65,7 +69,9 @@ export const compressionOptions: OptionSpec[] = [
   {
     name: 'resume',
     kind: 'flag',
-    help: 'keep the runs an interrupted run of the same job saved in OUT.partial.json (or, without one, those of the finished OUT, to add arms or seeds) and run only the rest',
+    help:
+      'keep the runs an interrupted run of the same job saved in OUT.partial.json (or, ' +
+      'without one, those of the finished OUT, to add arms or seeds) and run only the rest',
   },
   { name: 'verbose', kind: 'flag', help: "print every validation of every arm (the page's console)" },
 ];
@@ -164,19 +170,19 @@ export interface CompressionResults {
 }
 
 export const COMPRESSION_METHOD =
-  'N simulated donors and the coordinator run in one headless Chromium page (bench/compression-sim.ts): each donor is ' +
-  "a GPU trainer on the page's WebGPU device and a DonorSync (the code the donor worker runs), the coordinator a " +
+  'N simulated donors and the coordinator run in one headless Chromium page (bench/compression-sim.ts): each donor ' +
+  "is a GPU trainer on the page's WebGPU device and a DonorSync (the code the donor worker runs), the coordinator a " +
   'CoordinatorSync (the code coordinator/job-engine.ts runs): the same encoders, decoders, error feedback, outer ' +
   'optimizer and broadcast. Bytes are the wire sizes of the real messages (src/protocol/wire.ts wireSize: encoded ' +
   'update, broadcast step and assignment plus frame headers), per donor; the first job message and f32 snapshot are ' +
   'left out of the per-step figures. Every arm trains the same job for the same local steps per donor (equal tokens) ' +
-  'from the same initial weights and shards; seeds change the initial weights and the batches. H = 1 arms average one ' +
-  'AdamW step per donor (outer lr 1, no momentum); DiLoCo arms use Nesterov outer lr 0.7, momentum 0.9, except the ' +
-  "sparse ones (top-k), which use lr 1 without momentum (a job's defaults, src/sync/outer.ts). Donors run a round's " +
-  'H local steps with one GPU round trip (Trainer.steps), as the donor worker does. Time to target is simulated per ' +
-  "round as H · (the arm's measured compute per local step, ms/step: the median over its rounds and seeds of the " +
-  "round's set-weights, H steps and read-back divided by H) + measured encode and coordinator time + one RTT + up " +
-  'bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
+  'from the same initial weights and shards; seeds change the initial weights and the batches. H = 1 arms average ' +
+  'one AdamW step per donor (outer lr 1, no momentum); DiLoCo arms use Nesterov outer lr 0.7, momentum 0.9, except ' +
+  "the sparse ones (top-k), which use lr 1 without momentum (a job's defaults, src/sync/outer.ts). Donors run a " +
+  "round's H local steps with one GPU round trip (Trainer.steps), as the donor worker does. Time to target is " +
+  "simulated per round as H · (the arm's measured compute per local step, ms/step: the median over its rounds and " +
+  "seeds of the round's set-weights, H steps and read-back divided by H) + measured encode and coordinator time + " +
+  'one RTT + up bytes / up rate + down bytes / down rate, counted until the first validation at or below the dense ' +
   `arm's final validation loss (same seed) × ${TARGET_FACTOR}.`;
 
 /**
@@ -201,7 +207,8 @@ export function parseCustomArms(spec: string): SimArm[] {
       };
       if (down) arm.downCodec = down;
       if (decay) arm.errorDecay = Number(decay);
-      arm.name = `${up}${down ? `>${down}` : ''} H${H} lr${arm.outerLr} m${arm.outerMomentum}${decay ? ` ef${decay}` : ''}`;
+      const ef = decay ? ` ef${decay}` : '';
+      arm.name = `${up}${down ? `>${down}` : ''} H${H} lr${arm.outerLr} m${arm.outerMomentum}${ef}`;
       return arm;
     });
 }
@@ -254,7 +261,8 @@ export function loadPartial(
   const savedKey = saved.bench === 'compression-partial' ? saved.key : resultsKey(saved as CompressionResults);
   if (JSON.stringify(savedKey) !== JSON.stringify(key))
     throw new Error(
-      `--resume: ${path} trained a different job (job spec, donors, steps or --eval-every differ); delete it or drop --resume`,
+      `--resume: ${path} trained a different job (job spec, donors, ` +
+        `steps or --eval-every differ); delete it or drop --resume`,
     );
   const kept = saved.runs.filter(
     (r) => seeds.includes(r.seed) && arms.some((a) => JSON.stringify(a) === JSON.stringify(r.arm)),
@@ -306,7 +314,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const bad = arms.find((a) => steps % a.localSteps !== 0 || evalEvery % a.localSteps !== 0);
   if (bad || steps % evalEvery !== 0) {
     console.error(
-      `compression: --steps ${steps} must be a multiple of --eval-every ${evalEvery}, and both of every arm's H${bad ? ` (${bad.name} has H = ${bad.localSteps})` : ''}`,
+      `compression: --steps ${steps} must be a multiple of --eval-every ${evalEvery}, ` +
+        `and both of every arm's H${bad ? ` (${bad.name} has H = ${bad.localSteps})` : ''}`,
     );
     return 2;
   }
@@ -319,7 +328,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const partialPath = `${out}.partial.json`;
   if (!raw.resume && existsSync(partialPath)) {
     console.error(
-      `compression: ${partialPath} holds the runs of an interrupted run: pass --resume to keep them, or delete it to start over`,
+      `compression: ${partialPath} holds the runs of an interrupted ` +
+        `run: pass --resume to keep them, or delete it to start over`,
     );
     return 2;
   }
@@ -336,7 +346,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
   const { model, shards, val } = prepared;
   const params = modelParamCount(model);
   log(
-    `compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`,
+    `compression: ${model.type} with ${params.toLocaleString('en-US')} parameters, ` +
+      `${donors} donors × ${steps} steps, ${arms.length} arms × ${seeds.length} seeds`,
   );
 
   const key = { spec, model, donors, steps, evalEvery };
@@ -392,8 +403,10 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         runs.push(r);
         savePartial();
         log(
-          `compression: seed ${seed} ${arm.name.padEnd(26)} val ${r.finalValLoss.toFixed(4)}  up ${(r.upBytesPerRound / arm.localSteps).toFixed(0)} B/step  ` +
-            `down ${(r.downBytesPerRound / arm.localSteps).toFixed(0)} B/step  step ${r.stepMs.toFixed(1)} ms  encode ${r.encodeMs.toFixed(2)} ms  ` +
+          `compression: seed ${seed} ${arm.name.padEnd(26)} val ${r.finalValLoss.toFixed(4)} ` +
+            ` up ${(r.upBytesPerRound / arm.localSteps).toFixed(0)} B/step  ` +
+            `down ${(r.downBytesPerRound / arm.localSteps).toFixed(0)} B/step  ` +
+            `step ${r.stepMs.toFixed(1)} ms  encode ${r.encodeMs.toFixed(2)} ms  ` +
             `${r.identical ? 'donors bit-identical' : 'DONORS DIFFER'}  (${((Date.now() - t) / 1000).toFixed(0)} s)`,
         );
       }
@@ -438,8 +451,10 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
       const c = await runRealArm(spec, sim.arm, seeds[0], donors, steps, sim, log);
       results.real = c;
       log(
-        `compression: real ${c.arm}: up ${c.realUpBytesPerRound.toFixed(0)} vs simulated ${c.simUpBytesPerRound.toFixed(0)} B/round/donor, ` +
-          `down ${c.realDownBytesPerRound.toFixed(0)} vs ${c.simDownBytesPerRound.toFixed(0)}; largest validation-loss difference ${c.maxAbsLossDiff.toExponential(2)}`,
+        `compression: real ${c.arm}: up ${c.realUpBytesPerRound.toFixed(0)} ` +
+          `vs simulated ${c.simUpBytesPerRound.toFixed(0)} B/round/donor, ` +
+          `down ${c.realDownBytesPerRound.toFixed(0)} vs ${c.simDownBytesPerRound.toFixed(0)}; ` +
+          `largest validation-loss difference ${c.maxAbsLossDiff.toExponential(2)}`,
       );
     }
     mkdirSync(dirname(out), { recursive: true });
@@ -451,7 +466,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
     log('');
     log(
       best
-        ? `compression: best arm within 2%: ${best.name}, ${best.ratio.toFixed(0)}× fewer bytes per step, gap ${best.gapPct.toFixed(2)}%`
+        ? `compression: best arm within 2%: ${best.name}, ${best.ratio.toFixed(0)}× ` +
+            `fewer bytes per step, gap ${best.gapPct.toFixed(2)}%`
         : 'compression: no arm within 2% of dense',
     );
     log(`compression: wrote ${out}`);
@@ -463,7 +479,8 @@ export async function runCompressionBench(raw: Record<string, OptionValue>, comm
         upsertSection(
           before,
           'compression-real',
-          `## compression: one arm through the real path (${mode})\n\n${realParagraph(results.real)}\n\nReproduce with:\n\n\`\`\`\n${results.command}\n\`\`\`\n\nResults: \`${out.slice(repoRoot.length + 1)}\`.`,
+          `## compression: one arm through the real path (${mode})\n\n${realParagraph(results.real)}\n\nReproduce ` +
+            `with:\n\n\`\`\`\n${results.command}\n\`\`\`\n\nResults: \`${out.slice(repoRoot.length + 1)}\`.`,
         ),
       );
       log('compression: refreshed the compression-real section of docs/BENCHMARKS.md');
@@ -497,7 +514,9 @@ async function writeDocs(
   const mode = results.mode;
   const png = resolve(repoRoot, `docs/compression-${mode}.png`);
   const j = results.job;
-  const title = `${mode === 'quick' ? 'MLP, default corpus' : 'GPT, tiny shakespeare'}: ${j.donors} donors, ${j.stepsPerDonor} steps each, mean of ${j.seeds.length} seeds`;
+  const title =
+    `${mode === 'quick' ? 'MLP, default corpus' : 'GPT, tiny shakespeare'}: ` +
+    `${j.donors} donors, ${j.stepsPerDonor} steps each, mean of ${j.seeds.length} seeds`;
   await page.setContent(plotSvg(results.runs, title));
   await page.setViewportSize({ width: 900, height: 560 });
   await page.locator('svg').screenshot({ path: png });
@@ -547,10 +566,14 @@ function compressionSection(r: CompressionResults, table: string, subset: string
   return [
     `## compression: ${what}`,
     '',
-    `${j.params.toLocaleString('en-US')} parameters (${JSON.stringify(j.model)}), ${j.donors} donors × ${j.stepsPerDonor} local steps ` +
-      `(${j.tokensPerDonor.toLocaleString('en-US')} tokens per donor, equal for every arm), seeds ${j.seeds.join(', ')}${subset ? `; ${subset}` : ''}. ` +
-      `Run ${r.date.slice(0, 10)} on ${String(r.device.adapter)}; compute per local step (ms/step) is each arm's own median, as its donors ran it ` +
-      `(an H = 1 round also moves the weights in and out of the GPU: ${stepRange(r.arms.filter((a) => a.localSteps === 1))} ms at H = 1, ` +
+    `${j.params.toLocaleString('en-US')} parameters (${JSON.stringify(j.model)}), ` +
+      `${j.donors} donors × ${j.stepsPerDonor} local steps ` +
+      `(${j.tokensPerDonor.toLocaleString('en-US')} tokens per donor, equal for ` +
+      `every arm), seeds ${j.seeds.join(', ')}${subset ? `; ${subset}` : ''}. ` +
+      `Run ${r.date.slice(0, 10)} on ${String(r.device.adapter)}; compute per ` +
+      `local step (ms/step) is each arm's own median, as its donors ran it ` +
+      `(an H = 1 round also moves the weights in and out of the GPU: ` +
+      `${stepRange(r.arms.filter((a) => a.localSteps === 1))} ms at H = 1, ` +
       `${stepRange(r.arms.filter((a) => a.localSteps > 1))} ms at H > 1). Reproduce with:`,
     '',
     '```',
@@ -560,7 +583,8 @@ function compressionSection(r: CompressionResults, table: string, subset: string
     table,
     '',
     best
-      ? `Best arm within 2% of dense: **${best.name}**: ${best.ratio.toFixed(0)}× fewer bytes per step (up ${best.upRatio.toFixed(0)}×), gap ${best.gapPct.toFixed(2)}%, ` +
+      ? `Best arm within 2% of dense: **${best.name}**: ${best.ratio.toFixed(0)}× fewer ` +
+        `bytes per step (up ${best.upRatio.toFixed(0)}×), gap ${best.gapPct.toFixed(2)}%, ` +
         (best.speedup[LINKS[0].name] === null
           ? `target (dense × ${TARGET_FACTOR}) not reached in every seed.`
           : `${best.speedup[LINKS[0].name]!.toFixed(1)}× sooner to target at ${LINKS[0].name}.`)
@@ -576,10 +600,16 @@ function realParagraph(c: RealComparison): string {
   const pct = (a: number, b: number) => `${((100 * (a - b)) / b).toFixed(2)}%`;
   const last = c.curve.at(-1);
   return (
-    `Real path check (\`--real\`): **${c.arm}**, seed ${c.seed}, trained by a real coordinator and ${c.donors} headless Chromium donors over WebRTC ` +
-    `(${c.rounds} rounds, ${c.wallSeconds.toFixed(0)} s). Bytes per donor per round as the data channels counted them: up ${c.realUpBytesPerRound.toFixed(0)} ` +
-    `(simulated ${c.simUpBytesPerRound.toFixed(0)}, ${pct(c.realUpBytesPerRound, c.simUpBytesPerRound)}), down ${c.realDownBytesPerRound.toFixed(0)} ` +
-    `(simulated ${c.simDownBytesPerRound.toFixed(0)}, ${pct(c.realDownBytesPerRound, c.simDownBytesPerRound)}); validation loss at the same steps differs by at most ` +
-    `${c.maxAbsLossDiff.toExponential(2)}${last ? ` (final: real ${last.real.toFixed(4)}, simulated ${last.sim.toFixed(4)})` : ''}.`
+    `Real path check (\`--real\`): **${c.arm}**, seed ${c.seed}, trained by ` +
+    `a real coordinator and ${c.donors} headless Chromium donors over WebRTC ` +
+    `(${c.rounds} rounds, ${c.wallSeconds.toFixed(0)} s). Bytes per donor per round ` +
+    `as the data channels counted them: up ${c.realUpBytesPerRound.toFixed(0)} ` +
+    `(simulated ${c.simUpBytesPerRound.toFixed(0)}, ` +
+    `${pct(c.realUpBytesPerRound, c.simUpBytesPerRound)}), down ${c.realDownBytesPerRound.toFixed(0)} ` +
+    `(simulated ${c.simDownBytesPerRound.toFixed(0)}, ${pct(c.realDownBytesPerRound, c.simDownBytesPerRound)}); ` +
+    `validation loss at the same steps differs by at most ` +
+    `${c.maxAbsLossDiff.toExponential(2)}` +
+    (last ? ` (final: real ${last.real.toFixed(4)}, simulated ${last.sim.toFixed(4)})` : '') +
+    '.'
   );
 }

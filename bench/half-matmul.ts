@@ -28,7 +28,8 @@ const [M, N, K] = args.length >= 3 ? args : [1024, 256, 64];
 const samples = args[3] ?? 7;
 const { device, adapterInfo } = await acquireNodeDevice();
 console.log(
-  `half-matmul bench: ${M}×${N}×${K}, adapter ${adapterInfo}, shader-f16 on the device: ${device.features.has('shader-f16')}`,
+  `half-matmul bench: ${M}×${N}×${K}, adapter ${adapterInfo}, ` +
+    `shader-f16 on the device: ${device.features.has('shader-f16')}`,
 );
 
 async function time(launches: Launch[], k: number): Promise<number> {
@@ -138,7 +139,8 @@ for (const transB of [false, true]) {
       ? `${((flops / ms) * 1e-6).toFixed(3)} GFLOP/s`
       : `${((4 * K * N + 4 * halfWords(K * N)) / ms / 1e6).toFixed(3)} GB/s`;
     console.log(
-      `  ${s.name.padEnd(13)} ${ms.toFixed(2).padStart(8)} ms  ${rate.padStart(16)}  ×${(base / ms).toFixed(2)} of half f32/f32  [${s.ms.map((x) => x.toFixed(1)).join(' ')}]${check}`,
+      `  ${s.name.padEnd(13)} ${ms.toFixed(2).padStart(8)} ms  ${rate.padStart(16)}  ` +
+        `×${(base / ms).toFixed(2)} of half f32/f32  [${s.ms.map((x) => x.toFixed(1)).join(' ')}]${check}`,
     );
   }
   for (const s of sides) s.c?.destroy();

@@ -348,7 +348,8 @@ export async function runGptShapesBench(o: GptShapesOptions, log: (s: string) =>
   for (const rank of o.rank) {
     const cfg = { ...GPT_SHAPES_DEFAULT, rank };
     log(
-      `GPT rows ${cfg.rows}, width ${cfg.width}, vocab ${cfg.vocab}, ${cfg.layers} layers, ${rank ? `rank ${rank}` : 'full rank'}:`,
+      `GPT rows ${cfg.rows}, width ${cfg.width}, vocab ${cfg.vocab}, ` +
+        `${cfg.layers} layers, ${rank ? `rank ${rank}` : 'full rank'}:`,
     );
     const rows: GptShapeRow[] = [];
     const only = o.only ?? [];

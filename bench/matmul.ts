@@ -1,8 +1,8 @@
 // `npm run bench -- matmul`: our WGSL matmul (the variant our selector picks, and the simple variant as a
-// column) vs TF.js tf.matMul (webgpu backend) in one headless Chromium page. Builds bench/matmul.html, serves it on 127.0.0.1, runs each size in the page, writes
-// bench/results/matmul.json, prints a table and refreshes the matmul section of docs/BENCHMARKS.md.
-// `npm run bench -- matmul --gpt-shapes` instead times the products of a GPT training step in Node
-// (bench/matmul-shapes.ts): the chosen plan vs the simple variant, per shape and per step.
+// column) vs TF.js tf.matMul (webgpu backend) in one headless Chromium page. Builds bench/matmul.html, serves it on
+// 127.0.0.1, runs each size in the page, writes bench/results/matmul.json, prints a table and refreshes the matmul
+// section of docs/BENCHMARKS.md. `npm run bench -- matmul --gpt-shapes` instead times the products of a GPT training
+// step in Node (bench/matmul-shapes.ts): the chosen plan vs the simple variant, per shape and per step.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { cpus, totalmem, type, release, arch } from 'node:os';
 import { dirname, relative, resolve } from 'node:path';
@@ -61,21 +61,22 @@ export const matmulOptions: OptionSpec[] = [
 
 export const MATMUL_METHOD =
   'All sides run in one headless Chromium page on the same WebGPU adapter (ours on its own GPUDevice from ' +
-  'src/gpu/device.ts, TF.js on the one its webgpu backend creates), on the same seeded random inputs, which live on the GPU before ' +
-  'timing starts. "Ours" is the variant `chooseMatmulVariant` picks from the device limits and the shape (as every caller of ' +
-  '`matmulLaunch` gets it); "simple" is our simple variant, timed alongside as a reference. A timed sample submits a batch ' +
-  'of k products back to back and waits for the GPU to finish: ours encodes k dispatches of one prebuilt launch (pipeline, ' +
-  'bind group, uniform built once per size) into one compute pass, submits, and awaits `device.queue.onSubmittedWorkDone()`; ' +
-  'TF.js calls `tf.matMul(a, b)` k times (each allocating its output and recording a dispatch, submitted in groups of 15 ' +
-  "by TF.js itself), then flushes its command encoder the way its own `data()` does and awaits its device's " +
-  '`queue.onSubmittedWorkDone()`; no readback is timed. TF.js thus also pays its per-op bookkeeping, as it does in real ' +
-  'use. Time is `performance.now()` in the page; ms per product = sample / k. Per size: one untimed compiling run each, ' +
-  'one single product each to choose k (≈ target-ms for the fastest side, capped by max-batch and max-sample-ms for the ' +
-  'slowest), warm-up batches (one below 512, none from 512 on, where that single product already ran warm), then timed ' +
-  'samples interleaved (ours, TF.js, simple, rotating who goes first); the table shows the median. After timing, the last ' +
-  'product of each side is read back: ours is compared with TF.js (max |diff| over all n² entries), each side with a ' +
-  'float64 CPU dot product on sampled entries, and simple with ours over all entries; past a tolerance of ' +
-  '1e-3 + 1e-5·n a side posts no speed (FAIL).';
+  'src/gpu/device.ts, TF.js on the one its webgpu backend creates), on the same seeded random inputs, which live on ' +
+  'the GPU before timing starts. "Ours" is the variant `chooseMatmulVariant` picks from the device limits and the ' +
+  'shape (as every caller of `matmulLaunch` gets it); "simple" is our simple variant, timed alongside as a ' +
+  'reference. A timed sample submits a batch of k products back to back and waits for the GPU to finish: ours ' +
+  'encodes k dispatches of one prebuilt launch (pipeline, bind group, uniform built once per size) into one compute ' +
+  'pass, submits, and awaits `device.queue.onSubmittedWorkDone()`; TF.js calls `tf.matMul(a, b)` k times (each ' +
+  'allocating its output and recording a dispatch, submitted in groups of 15 by TF.js itself), then flushes its ' +
+  "command encoder the way its own `data()` does and awaits its device's `queue.onSubmittedWorkDone()`; no readback " +
+  'is timed. TF.js thus also pays its per-op bookkeeping, as it does in real use. Time is `performance.now()` in the ' +
+  'page; ms per product = sample / k. Per size: one untimed compiling run each, one single product each to choose k ' +
+  '(≈ target-ms for the fastest side, capped by max-batch and max-sample-ms for the slowest), warm-up batches (one ' +
+  'below 512, none from 512 on, where that single product already ran warm), then timed samples interleaved (ours, ' +
+  'TF.js, simple, rotating who goes first); the table shows the median. After timing, the last product of each side ' +
+  'is read back: ours is compared with TF.js (max |diff| over all n² entries), each side with a float64 CPU dot ' +
+  'product on sampled entries, and simple with ours over all entries; past a tolerance of 1e-3 + 1e-5·n a side ' +
+  'posts no speed (FAIL).';
 
 interface MatmulCliOptions {
   sizes: number[];
@@ -150,7 +151,8 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
     // openBenchPage has waited for the page to set the global, hence the non-null assertions below.
     const info = await page.evaluate(() => globalThis.starlingMatmulBench!.init());
     log(
-      `matmul: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
+      `matmul: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} ` +
+        `(${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
     );
     if (info.limits) log(`matmul: device limits seen by the variant selector: ${JSON.stringify(info.limits)}`);
     if (info.backend === 'SwiftShader')
@@ -175,12 +177,15 @@ export async function runMatmulBench(raw: Record<string, OptionValue>, command: 
       rows.push(row);
       const g = (x: number | null) => (x === null ? 'FAIL' : x.toFixed(3));
       log(
-        `matmul: ${size}³ done in ${secs(Date.now() - t)}: ours (${row.variant}) ${g(row.oursGflops)} GFLOP/s, TF.js ${g(row.tfjsGflops)} GFLOP/s, ` +
-          `ratio ${row.ratio === null ? '—' : row.ratio.toFixed(2)}, simple ${g(row.simpleGflops ?? null)} GFLOP/s, ` +
+        `matmul: ${size}³ done in ${secs(Date.now() - t)}: ours (${row.variant}) ` +
+          `${g(row.oursGflops)} GFLOP/s, TF.js ${g(row.tfjsGflops)} GFLOP/s, ` +
+          `ratio ${row.ratio === null ? '—' : row.ratio.toFixed(2)}, ` +
+          `simple ${g(row.simpleGflops ?? null)} GFLOP/s, ` +
           `batch ${row.batch}, max |diff| ${row.maxAbsDiff.toExponential(1)}` +
           (row.valid
             ? ''
-            : `  ✗ beyond tolerance ${row.tolerance.toExponential(1)} (ours vs CPU ${row.oursRefErr.toExponential(1)}, TF.js vs CPU ${row.tfjsRefErr.toExponential(1)})`),
+            : `  ✗ beyond tolerance ${row.tolerance.toExponential(1)} (ours vs CPU ` +
+              `${row.oursRefErr.toExponential(1)}, TF.js vs CPU ${row.tfjsRefErr.toExponential(1)})`),
       );
     }
 

@@ -157,10 +157,12 @@ export function matmulSection(res: MatmulResults): string {
     '',
     `GFLOP/s = 2·n³ / (median ms per product). Ratio > 1 means ours is faster. "ours" is the variant our ` +
       `selector (\`chooseMatmulVariant\` in \`src/gpu/kernels/matmul.ts\`) picks for the size on this device; ` +
-      `"simple" is our simple variant (\`shaders/matmul.wgsl\`: 64×64 tiles, scalar loads), timed the same way for comparison. ` +
+      `"simple" is our simple variant (\`shaders/matmul.wgsl\`: ` +
+      `64×64 tiles, scalar loads), timed the same way for comparison. ` +
       `"batch×repeats": products submitted back to back per timed sample × timed samples.` +
       (bad.length
-        ? ` **${bad.length} size(s) failed the correctness check (marked ✗ / FAIL): no speed is posted for a side that is wrong.**`
+        ? ` **${bad.length} size(s) failed the correctness check (marked ` +
+          `✗ / FAIL): no speed is posted for a side that is wrong.**`
         : ''),
     '',
     '**Machine.**',

@@ -20,13 +20,15 @@ const benches: Record<string, BenchDef> = {
   },
   'train-step': {
     summary:
-      'one training step (forward, backward, AdamW, loss readback) of each model: ours vs TF.js (webgpu) in headless Chromium',
+      'one training step (forward, backward, AdamW, loss readback) ' +
+      'of each model: ours vs TF.js (webgpu) in headless Chromium',
     options: trainStepOptions,
     run: runTrainStepBench,
   },
   compression: {
     summary:
-      'N = 4 simulated donors train the same job under every codec and H (equal tokens, 2 seeds): bytes per step, loss gap, time to target on home links',
+      'N = 4 simulated donors train the same job under every codec and H (equal ' +
+      'tokens, 2 seeds): bytes per step, loss gap, time to target on home links',
     options: compressionOptions,
     run: runCompressionBench,
   },
@@ -40,7 +42,8 @@ function usage(): string {
   for (const n of names) lines.push('', `${n} options:`, describeOptions(benches[n].options));
   lines.push(
     '',
-    'environment: STARLING_GPU=vulkan uses the real GPU instead of SwiftShader; STARLING_CHROMIUM=/path picks the browser.',
+    'environment: STARLING_GPU=vulkan uses the real GPU instead ' +
+      'of SwiftShader; STARLING_CHROMIUM=/path picks the browser.',
   );
   return lines.join('\n');
 }

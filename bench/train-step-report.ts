@@ -27,7 +27,10 @@ const absDiff = (a: number, b: number) => {
   return Number.isNaN(d) ? Infinity : d;
 };
 
-/** Judges whether the two sides trained the same model: step-0 loss vs each other and the CPU, later losses vs each other. */
+/**
+ * Judges whether the two sides trained the same model: step-0 loss vs each other and the CPU, later losses vs each
+ * other.
+ */
 export function checkTrainStep(
   r: Pick<TrainStepModelResult, 'oursCheckLosses' | 'theirsCheckLosses' | 'cpuLoss0'>,
 ): TrainStepCheck {
@@ -146,11 +149,16 @@ export function trainStepSection(res: TrainStepResults): string {
   const d = res.device;
   const bad = res.rows.filter((r) => !r.check.valid);
   const hp = res.hp;
+  const changes = res.tree?.changed.length
+    ? ` with uncommitted changes to ${res.tree.changed.length} file(s) under src/ and shaders/ (listed in the JSON)`
+    : '';
+  const code = res.tree === null ? 'not a git checkout' : `commit \`${res.tree.commit}\`${changes}`;
   const lines = [
     '## Training step: one full training step of the MLP and the GPT, ours vs TF.js (WebGPU backend)',
     '',
     'Forward, backward, AdamW update and the loss read back to the CPU: what one local step costs a donor. ' +
-      `AdamW lr ${hp.lr}, β ${hp.beta1}/${hp.beta2}, eps ${hp.eps}, weight decay ${hp.weightDecay}. Run ${res.date.slice(0, 10)}; reproduce with:`,
+      `AdamW lr ${hp.lr}, β ${hp.beta1}/${hp.beta2}, eps ${hp.eps}, weight ` +
+      `decay ${hp.weightDecay}. Run ${res.date.slice(0, 10)}; reproduce with:`,
     '',
     '```sh',
     res.command,
@@ -158,13 +166,18 @@ export function trainStepSection(res: TrainStepResults): string {
     '',
     trainStepMarkdownTable(res.rows),
     '',
-    'ms/step: median over timed samples of (sample time / steps in it; every sample is in the JSON). "TF.js/ours" > 1 means ours is faster. ' +
-      'tok/s: predicted tokens (batch rows) per second. "|Δloss| 0 / later": |ours − TF.js| of the step-0 loss (before any ' +
-      `update; allowed ${STEP0_REL_TOL.toExponential(0)}·max(1, loss), and each side against a float64 CPU loss likewise) and the largest over ` +
-      `the later check steps (after AdamW updates; allowed ${LATER_REL_TOL.toExponential(0)}·max(1, loss)). "TF.js kernels/step": kernel calls in one TF.js ` +
-      `step (tf.profile); ours launches a fixed list per step in one command buffer (docs/KERNELS.md). "steps×repeats": steps per timed sample × timed samples per side.` +
+    'ms/step: median over timed samples of (sample time / steps in it; ' +
+      'every sample is in the JSON). "TF.js/ours" > 1 means ours is faster. tok/s: predicted tokens (batch rows) per ' +
+      'second. "|Δloss| 0 / later": |ours − TF.js| of the step-0 loss (before any ' +
+      `update; allowed ${STEP0_REL_TOL.toExponential(0)}·max(1, loss), and ` +
+      `each side against a float64 CPU loss likewise) and the largest over ` +
+      `the later check steps (after AdamW updates; allowed ${LATER_REL_TOL.toExponential(0)}·max(1, ` +
+      `loss)). "TF.js kernels/step": kernel calls in one TF.js ` +
+      `step (tf.profile); ours launches a fixed list per step in one command buffer ` +
+      `(docs/KERNELS.md). "steps×repeats": steps per timed sample × timed samples per side.` +
       (bad.length
-        ? ` **${bad.length} model(s) failed the agreement check (✗ / FAIL): no time is posted for a side that is wrong.**`
+        ? ` **${bad.length} model(s) failed the agreement check (✗ ` +
+          `/ FAIL): no time is posted for a side that is wrong.**`
         : ''),
     '',
     '**Machine.**',
@@ -174,7 +187,7 @@ export function trainStepSection(res: TrainStepResults): string {
     `- Browser: Chromium ${d.chromium}, headless; user agent \`${d.userAgent}\``,
     `- Host: ${d.host.cpu}, ${d.host.cores} cores, ${d.host.memGiB} GiB RAM, ${d.host.platform}, Node ${d.host.node}`,
     `- TF.js ${d.tfjsVersion}, backend \`${d.tfjsBackend}\``,
-    `- Code: ${res.tree === null ? 'not a git checkout' : `commit \`${res.tree.commit}\`${res.tree.changed.length ? ` with uncommitted changes to ${res.tree.changed.length} file(s) under src/ and shaders/ (listed in the JSON)` : ''}`}`,
+    `- Code: ${code}`,
     `- ours: ${res.oursImpl}`,
     `- TF.js: ${res.theirsImpl}`,
     '',

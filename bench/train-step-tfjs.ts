@@ -84,7 +84,8 @@ let tfVarSerial = 0;
 
 export const THEIRS_MLP_IMPL =
   'tf.gather → reshape → tf.fused.matMul(transposeB, bias) → GELU(tanh) from ops → tf.fused.matMul → ' +
-  'tf.losses.softmaxCrossEntropy(oneHot), optimizer.minimize(f, true) with a tf.Optimizer AdamW (bench/train-step-tfjs.ts), `await loss.data()`';
+  'tf.losses.softmaxCrossEntropy(oneHot), optimizer.minimize(f, true) with a tf.Optimizer AdamW ' +
+  '(bench/train-step-tfjs.ts), `await loss.data()`';
 
 /** The MLP in TF.js, with variables initialised from `params` (flat, PyTorch layouts: Linear weight [out, in]). */
 export function tfMlpSide(cfg: MlpConfig, batch: number, params: Float32Array, hp: AdamWHyper): StepSide {
@@ -152,8 +153,9 @@ function sideOf(impl: string, step: (b: Batch) => Promise<number>, vars: tf.Vari
 }
 
 export const THEIRS_GPT_IMPL =
-  'src/model/gpt-tfjs.test-helper.ts gptTfLossFn (gather, moments layernorm, matMul, batched attention with a band mask, ' +
-  'GELU(tanh) from ops, softmaxCrossEntropy), optimizer.minimize(f, true) with the same tf.Optimizer AdamW, `await loss.data()`';
+  'src/model/gpt-tfjs.test-helper.ts gptTfLossFn (gather, moments layernorm, matMul, batched attention with a band ' +
+  'mask, GELU(tanh) from ops, softmaxCrossEntropy), optimizer.minimize(f, true) with the same tf.Optimizer AdamW, ' +
+  '`await loss.data()`';
 
 /** The GPT in TF.js (autodiff backward), variables initialised from `params` (gpt-spec layout). */
 export function tfGptSide(cfg: GptConfig, batch: number, params: Float32Array, hp: AdamWHyper): StepSide {

@@ -22,7 +22,9 @@ export interface TrainStepDeviceInfo {
   tfjsBackend: string;
 }
 
-/** One implementation of one model, ready to train. `step` is everything a donor's step costs, loss readback included. */
+/**
+ * One implementation of one model, ready to train. `step` is everything a donor's step costs, loss readback included.
+ */
 export interface StepSide {
   impl: string;
   step(b: Batch): Promise<number>;
@@ -79,7 +81,10 @@ export interface TrainStepModelResult {
   /** TF.js tensors alive after the warm-up and after timing: equal unless the TF.js step leaks. */
   tfTensorsAfterWarmup: number;
   tfTensorsAfterTiming: number;
-  /** Kernels (GPU dispatches, uploads aside) one TF.js step launches, from tf.profile after timing; null if it could not count. */
+  /**
+   * Kernels (GPU dispatches, uploads aside) one TF.js step launches, from tf.profile after timing; null if it could not
+   * count.
+   */
   theirsKernelsPerStep: number | null;
   /** Which code each side ran, so a reader can find it. */
   oursImpl: string;
@@ -102,7 +107,10 @@ export interface TrainStepCheck {
   /** |ours − theirs| at step 0 (before any update), and the allowed value. */
   step0Diff: number;
   step0Tol: number;
-  /** Largest |ours − theirs| over steps 1 … checkSteps−1 (after updates; 0 if checkSteps is 1), and the allowed value. */
+  /**
+   * Largest |ours − theirs| over steps 1 … checkSteps−1 (after updates; 0 if checkSteps is 1), and the allowed
+   * value.
+   */
   laterDiff: number;
   laterTol: number;
   /** |side − float64 CPU| at step 0 (null without a CPU reference). */

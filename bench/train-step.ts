@@ -46,24 +46,25 @@ export const trainStepOptions: OptionSpec[] = [
 
 export const TRAIN_STEP_METHOD =
   'Both sides run in one headless Chromium page (main thread) on the same WebGPU adapter, each on its own GPUDevice ' +
-  '(ours from src/gpu/device.ts, TF.js from its webgpu backend), from the same initial weights (src/model/mlp-spec.ts ' +
-  '`mlpInit`, PyTorch layouts, loaded into tf.variables as they are) and on the same batches (a seeded synthetic token ' +
-  'stream over the vocabulary in which each token is one of 4 successors of the previous one, so there is something to ' +
-  'learn; windows drawn with src/data/split.ts `sampleBatch` and src/util/rng.ts `Rng`; both sides cycle through the ' +
-  'same pool of batches in the same order). One step is exactly what a donor pays per local step: ' +
-  'ours is `await trainer.step(tokens, targets, hp)`, which uploads the batch, submits one command buffer (forward, ' +
-  'backward, AdamW over all parameters in one dispatch) and maps back the 4-byte loss; TF.js is `tf.tensor1d` of the ' +
-  'batch, `optimizer.minimize(lossFn, true, vars)` (autodiff; our AdamW written as a tf.Optimizer, the same update as ' +
-  'torch.optim.AdamW, ~14 ops per weight tensor as tf.train.adam has) and `await loss.data()`, then disposing the ' +
-  "step's tensors. So both sides sync with the CPU once per step, and the readback is in the time. Per model: " +
-  'check steps (TF.js compiles its shaders during its first; ours built its pipelines when the trainer was created; their losses must agree: the step-0 loss, from identical ' +
-  'weights before any update, within a float32 tolerance of each other and of a float64 CPU loss, the later ones ' +
-  'after AdamW updates within a looser one; a side that fails posts no time), warm-up steps, one step each to size ' +
-  'the samples (steps per sample ≈ target-ms for the faster side, capped by max-steps and max-sample-ms for the ' +
-  'slower), then timed samples interleaved (ours/TF.js, alternating who goes first), each a run of back-to-back ' +
-  'steps timed with `performance.now()` in the page; ms/step = sample / steps, and the table shows the median. ' +
-  'TF.js tensor counts before and after timing are recorded to catch a leaking step, and one more TF.js step is run ' +
-  'under `tf.profile` to count its kernel calls ("TF.js kernels/step"; a few, such as reshape, dispatch nothing).';
+  '(ours from src/gpu/device.ts, TF.js from its webgpu backend), from the same initial weights ' +
+  '(src/model/mlp-spec.ts `mlpInit`, PyTorch layouts, loaded into tf.variables as they are) and on the same batches ' +
+  '(a seeded synthetic token stream over the vocabulary in which each token is one of 4 successors of the previous ' +
+  'one, so there is something to learn; windows drawn with src/data/split.ts `sampleBatch` and src/util/rng.ts ' +
+  '`Rng`; both sides cycle through the same pool of batches in the same order). One step is exactly what a donor ' +
+  'pays per local step: ours is `await trainer.step(tokens, targets, hp)`, which uploads the batch, submits one ' +
+  'command buffer (forward, backward, AdamW over all parameters in one dispatch) and maps back the 4-byte loss; ' +
+  'TF.js is `tf.tensor1d` of the batch, `optimizer.minimize(lossFn, true, vars)` (autodiff; our AdamW written as a ' +
+  'tf.Optimizer, the same update as torch.optim.AdamW, ~14 ops per weight tensor as tf.train.adam has) and `await ' +
+  "loss.data()`, then disposing the step's tensors. So both sides sync with the CPU once per step, and the readback " +
+  'is in the time. Per model: check steps (TF.js compiles its shaders during its first; ours built its pipelines ' +
+  'when the trainer was created; their losses must agree: the step-0 loss, from identical weights before any update, ' +
+  'within a float32 tolerance of each other and of a float64 CPU loss, the later ones after AdamW updates within a ' +
+  'looser one; a side that fails posts no time), warm-up steps, one step each to size the samples (steps per sample ' +
+  '≈ target-ms for the faster side, capped by max-steps and max-sample-ms for the slower), then timed samples ' +
+  'interleaved (ours/TF.js, alternating who goes first), each a run of back-to-back steps timed with ' +
+  '`performance.now()` in the page; ms/step = sample / steps, and the table shows the median. TF.js tensor counts ' +
+  'before and after timing are recorded to catch a leaking step, and one more TF.js step is run under `tf.profile` ' +
+  'to count its kernel calls ("TF.js kernels/step"; a few, such as reshape, dispatch nothing).';
 
 interface TrainStepCliOptions {
   models: string[] | undefined;
@@ -158,7 +159,8 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
     // openBenchPage has waited for the page to set the global, hence the non-null assertions below.
     const info = await page.evaluate(() => globalThis.starlingTrainStepBench!.init());
     log(
-      `train-step: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} (${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
+      `train-step: Chromium ${chromiumVersion}, adapter ${info.adapter.summary} ` +
+        `(${info.backend}), TF.js ${info.tfjsVersion} on ${info.tfjsBackend}`,
     );
 
     const rawResults: TrainStepModelResult[] = [];
@@ -185,15 +187,18 @@ export async function runTrainStepBench(raw: Record<string, OptionValue>, comman
       const ms = (x: number | null) => (x === null ? 'FAIL' : `${x.toFixed(1)} ms`);
       const c = row.check;
       log(
-        `train-step: ${model.id} done in ${secs(Date.now() - t)}: ours ${ms(row.ours)}/step, TF.js ${ms(row.theirs)}/step, ` +
+        `train-step: ${model.id} done in ${secs(Date.now() - t)}: ` +
+          `ours ${ms(row.ours)}/step, TF.js ${ms(row.theirs)}/step, ` +
           `ratio ${row.ratio === null ? '—' : row.ratio.toFixed(2)}, ${row.stepsPerSample} steps/sample; ` +
           `step-0 loss ours ${r.oursCheckLosses[0]} TF.js ${r.theirsCheckLosses[0]} CPU ${r.cpuLoss0}; ` +
-          `|Δloss| ${c.step0Diff.toExponential(1)} / later ${c.laterDiff.toExponential(1)}; max |Δθ| after ${o.checkSteps} steps ${r.paramMaxAbsDiff.toExponential(1)}; ` +
+          `|Δloss| ${c.step0Diff.toExponential(1)} / later ${c.laterDiff.toExponential(1)}; ` +
+          `max |Δθ| after ${o.checkSteps} steps ${r.paramMaxAbsDiff.toExponential(1)}; ` +
           `first steps ${r.oursFirstStepMs.toFixed(0)} / ${r.theirsFirstStepMs.toFixed(0)} ms; ` +
           `TF.js kernels/step ${r.theirsKernelsPerStep ?? '?'}` +
           (c.valid
             ? ''
-            : `  ✗ disagreement beyond tolerance (step 0 ${c.step0Tol.toExponential(1)}, later ${c.laterTol.toExponential(1)})`) +
+            : `  ✗ disagreement beyond tolerance (step 0 ` +
+              `${c.step0Tol.toExponential(1)}, later ${c.laterTol.toExponential(1)})`) +
           (row.tfTensorLeak !== 0 ? `  (TF.js tensors grew by ${row.tfTensorLeak} while timing)` : ''),
       );
     }

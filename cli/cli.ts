@@ -31,7 +31,8 @@ commands:
             flags that set job fields (ranges and defaults of the job schema, docs/JOBS.md):
 ${jobFlagUsage('              ')}
   sample  generate text from a checkpoint (safetensors) on the CPU
-            --checkpoint FILE  --prompt TEXT ('')  --tokens N (200)  --temperature T (0.8; 0 = greedy)  --top-k K  --seed S (1)
+            --checkpoint FILE  --prompt TEXT ('')  --tokens N (200)  --temperature T (0.8; 0 = greedy)  \
+--top-k K  --seed S (1)
 
 environment: STARLING_TOKEN (API token), STARLING_CHROMIUM (browser path), STARLING_GPU=vulkan (real GPU)`;
 
@@ -132,7 +133,8 @@ async function demo(args: string[]): Promise<void> {
         params = job.params;
         localSteps = t.localSteps;
         console.log(
-          `job ${job.id}: ${job.params.toLocaleString('en-US')} parameters; codec ${t.codec} up, ${t.downCodec} down; ${t.localSteps} local steps per round`,
+          `job ${job.id}: ${job.params.toLocaleString('en-US')} parameters; codec ` +
+            `${t.codec} up, ${t.downCodec} down; ${t.localSteps} local steps per round`,
         );
       },
       onStart: (v) => console.log(`initial validation loss ${v.toFixed(4)}; waiting for ${donors} donors`),
@@ -167,7 +169,8 @@ async function demo(args: string[]): Promise<void> {
       `\ndone: validation loss ${summary.initialValLoss.toFixed(4)} → ${summary.finalValLoss.toFixed(4)} ` +
         `(${drop.toFixed(1)}% lower) in ${summary.rounds} rounds with ${summary.donors} donors; ` +
         `sent up ${fmtBytes(bytesUp)}, down ${fmtBytes(bytesDown)} (${t.codec}, H = ${t.localSteps}: ` +
-        `${summary.compressionRatio}× fewer bytes than f32 weights both ways every step, ${summary.roundRatio}× after the first ` +
+        `${summary.compressionRatio}× fewer bytes than f32 weights ` +
+        `both ways every step, ${summary.roundRatio}× after the first ` +
         `round's snapshots); ${summary.wallSeconds}s`,
     );
     console.log(`checkpoint (safetensors): ${summary.checkpoint} (data in ${r.dataDir})`);

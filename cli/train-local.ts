@@ -125,12 +125,14 @@ function checkOptions(o: LocalTrainOptions): LrSchedule {
       );
     if (!Number.isInteger(sw.step) || sw.step < 1 || sw.step >= o.steps) {
       throw new RangeError(
-        `lowRankAt.step (--lowrank-at) must be an integer in [1, ${o.steps - 1}] (before the last step), got ${sw.step}`,
+        `lowRankAt.step (--lowrank-at) must be an integer in [1, ` +
+          `${o.steps - 1}] (before the last step), got ${sw.step}`,
       );
     }
     if (sw.rank !== 'cuttlefish' && (!Number.isInteger(sw.rank) || sw.rank < 1 || sw.rank > o.model.width)) {
       throw new RangeError(
-        `lowRankAt.rank (--rank) must be an integer in [1, ${o.model.width}] (model.width) or 'cuttlefish', got ${sw.rank}`,
+        `lowRankAt.rank (--rank) must be an integer in [1, ` +
+          `${o.model.width}] (model.width) or 'cuttlefish', got ${sw.rank}`,
       );
     }
   }
@@ -163,7 +165,8 @@ function evalSet(cfg: ModelConfig, val: Int32Array, targets: number, batch: numb
   const have = set.tokens.length / rowTokens;
   if (have < batch) {
     throw new RangeError(
-      `the validation split has only ${have} distinct ${cfg.type === 'gpt' ? 'sequences' : 'windows'}, fewer than one batch (${batch}); ` +
+      `the validation split has only ${have} distinct ` +
+        `${cfg.type === 'gpt' ? 'sequences' : 'windows'}, fewer than one batch (${batch}); ` +
         'use a smaller batch, a larger valFraction or more data',
     );
   }
@@ -231,8 +234,10 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
           valLossAfter,
         };
         o.log(
-          `step ${String(step).padStart(5)}  low rank ${rank}${chosen ? ' (Cuttlefish)' : ''} in ${sw.layers} blocks: ` +
-            `params ${lowRank.paramsBefore} → ${lowRank.paramsAfter}, val ${valLossBefore.toFixed(4)} → ${valLossAfter.toFixed(4)}; AdamW restarted`,
+          `step ${String(step).padStart(5)}  low rank ` +
+            `${rank}${chosen ? ' (Cuttlefish)' : ''} in ${sw.layers} blocks: ` +
+            `params ${lowRank.paramsBefore} → ${lowRank.paramsAfter}, val ` +
+            `${valLossBefore.toFixed(4)} → ${valLossAfter.toFixed(4)}; AdamW restarted`,
         );
       }
       const b = modelSampleBatch(cfg, train, o.batch, rng);
@@ -246,7 +251,8 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
         finalValLoss = await evaluate(trainer, cfg, valSet, o.batch);
         valLosses.push({ step: step + 1, valLoss: finalValLoss });
         o.log(
-          `step ${String(step + 1).padStart(5)}  val ${finalValLoss.toFixed(4)}  train ${(lossSum / lossN).toFixed(4)}  ` +
+          `step ${String(step + 1).padStart(5)}  val ` +
+            `${finalValLoss.toFixed(4)}  train ${(lossSum / lossN).toFixed(4)}  ` +
             `lr ${lr.toExponential(2)}  ${(tokens / (trainMs / 1000)).toFixed(0)} tok/s`,
         );
         lossSum = 0;
@@ -262,7 +268,8 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
     params = await trainer.getParams();
     if (!Number.isFinite(finalValLoss)) {
       throw new Error(
-        `training diverged: validation loss is ${finalValLoss}; lower the learning rate or clip gradients (--grad-clip)`,
+        `training diverged: validation loss is ${finalValLoss}; ` +
+          `lower the learning rate or clip gradients (--grad-clip)`,
       );
     }
     await writeSafetensors(o.out, paramsToTensors(cfg, params), {
@@ -275,7 +282,8 @@ export async function trainLocal(o: LocalTrainOptions): Promise<LocalTrainResult
     const flopsPerToken = modelFlopsPerToken(cfg);
     o.log(
       `done: ${describeModel(cfg)}; ${flopsPerToken.toLocaleString('en-US')} FLOPs/token forward; ` +
-        `${tokensPerSecond.toFixed(0)} tok/s (≈ ${((3 * flopsPerToken * tokensPerSecond) / 1e9).toFixed(2)} GFLOP/s training); ` +
+        `${tokensPerSecond.toFixed(0)} tok/s (≈ ` +
+        `${((3 * flopsPerToken * tokensPerSecond) / 1e9).toFixed(2)} GFLOP/s training); ` +
         `val ${valLosses.map((v) => `${v.step}:${v.valLoss.toFixed(4)}`).join(' ')}`,
     );
     const sample =

@@ -116,7 +116,8 @@ export function parseIntParam(name: string, raw: unknown, lo: number, hi: number
   if (!Number.isInteger(v) || v < lo || v > hi) {
     throw new ApiError(
       400,
-      `${name} must be an integer in [${lo}, ${hi}], got ${quote(typeof raw === 'string' ? raw : (JSON.stringify(raw) ?? typeof raw))}`,
+      `${name} must be an integer in [${lo}, ${hi}], got ` +
+        `${quote(typeof raw === 'string' ? raw : (JSON.stringify(raw) ?? typeof raw))}`,
     );
   }
   return v;

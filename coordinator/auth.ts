@@ -13,7 +13,8 @@ export const MAX_TOKEN_LENGTH = 1024;
 function checkToken(token: string, from: string): string {
   if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH || /\s/.test(token)) {
     throw new Error(
-      `${from} must be ${MIN_TOKEN_LENGTH}..${MAX_TOKEN_LENGTH} characters without whitespace, got ${token.length} characters`,
+      `${from} must be ${MIN_TOKEN_LENGTH}..${MAX_TOKEN_LENGTH} ` +
+        `characters without whitespace, got ${token.length} characters`,
     );
   }
   return token;

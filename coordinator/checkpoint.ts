@@ -147,7 +147,8 @@ export function decodeSafetensors(bytes: Uint8Array, opts: DecodeOptions = {}): 
     }
     if (end - begin !== product(shape) * 4) {
       throw new SafetensorsError(
-        `tensor "${name}": data_offsets cover ${end - begin} bytes but shape [${shape.join(', ')}] needs ${product(shape) * 4}`,
+        `tensor "${name}": data_offsets cover ${end - begin} bytes ` +
+          `but shape [${shape.join(', ')}] needs ${product(shape) * 4}`,
       );
     }
     entries.push({ name, shape, begin, end });
@@ -420,7 +421,8 @@ export function checkpointModel(st: Safetensors, what: string): ModelConfig {
   const hid = byName.get('hidden.weight');
   if (!emb || !hid || emb.shape.length !== 2 || hid.shape.length !== 2) {
     throw new SafetensorsError(
-      `${what} has no "model" in its metadata and is not a Starling MLP checkpoint (no embedding.weight / hidden.weight)`,
+      `${what} has no "model" in its metadata and is not a Starling ` +
+        `MLP checkpoint (no embedding.weight / hidden.weight)`,
     );
   }
   const [V, D] = emb.shape;

@@ -55,7 +55,8 @@ export async function loadCorpus(source: string, opts: CorpusOptions = {}): Prom
   if (source.startsWith('file:')) return fileCorpus(source.slice('file:'.length), maxBytes);
   if (source.startsWith('upload:')) return uploadCorpus(source.slice('upload:'.length), maxBytes, opts.store);
   throw new CorpusError(
-    `unknown data source ${JSON.stringify(source.slice(0, 100))}: use "builtin:cmudict", "shared:<name>", "file:<path>" or "upload:<id>"`,
+    `unknown data source ${JSON.stringify(source.slice(0, 100))}: use ` +
+      `"builtin:cmudict", "shared:<name>", "file:<path>" or "upload:<id>"`,
   );
 }
 
@@ -117,7 +118,8 @@ export const SHARED_DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), 
 export function sharedSourcePath(name: string): string {
   if (!/^[a-z0-9_-]{1,64}$/.test(name)) {
     throw new CorpusError(
-      `shared: source needs a name of 1..64 of a-z 0-9 _ -, e.g. "shared:tinyshakespeare", got ${JSON.stringify(name.slice(0, 100))}`,
+      `shared: source needs a name of 1..64 of a-z 0-9 _ -, e.g. ` +
+        `"shared:tinyshakespeare", got ${JSON.stringify(name.slice(0, 100))}`,
     );
   }
   return join(SHARED_DATA_DIR, `${name}.txt`);

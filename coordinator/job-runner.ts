@@ -181,7 +181,8 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
     const syncState = saved ? await readSyncState(paths.sync, n) : undefined;
     if (syncState && syncState.version !== version) {
       this.log(
-        `job ${jobId}: sync state is for v${syncState.version}, the weights are v${version}: outer momentum and downlink residual start empty`,
+        `job ${jobId}: sync state is for v${syncState.version}, the weights ` +
+          `are v${version}: outer momentum and downlink residual start empty`,
       );
     }
     const resume = syncState?.version === version ? syncState : undefined;

@@ -19,7 +19,9 @@ export type { FramedChannelOptions };
 
 const require = createRequire(import.meta.url);
 
-/** Recent signalling-socket errors by URL, so a failed createNodePeer can say why (PeerJS only says "Lost connection"). */
+/**
+ * Recent signalling-socket errors by URL, so a failed createNodePeer can say why (PeerJS only says "Lost connection").
+ */
 const recentSocketErrors: { url: string; message: string }[] = [];
 
 /**

@@ -445,7 +445,8 @@ export class Store {
     if (d.jobId !== null && !this.getJob(d.jobId)) throw new StoreNotFoundError(`unknown job id "${d.jobId}"`);
     this.db
       .prepare(
-        `INSERT INTO donors (id, job_id, adapter, first_seen, last_seen, rounds_contributed, bytes_up, bytes_down, state)
+        `INSERT INTO donors
+           (id, job_id, adapter, first_seen, last_seen, rounds_contributed, bytes_up, bytes_down, state)
          VALUES (@id, @jobId, @adapter, @t, @t, COALESCE(@rounds, 0), COALESCE(@up, 0), COALESCE(@down, 0), @state)
          ON CONFLICT (id, job_id) DO UPDATE SET adapter = excluded.adapter, last_seen = excluded.last_seen,
            rounds_contributed = COALESCE(@rounds, rounds_contributed), bytes_up = COALESCE(@up, bytes_up),

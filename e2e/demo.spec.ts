@@ -5,7 +5,8 @@ import { mlpParamSpecs } from '../src/model/mlp-spec';
 import { DEFAULT_JOB } from '../coordinator/job-spec';
 
 // The quick start's demo, run as a user runs it: a child process whose last line is the JSON summary.
-test('the demo trains with 2 donors, cuts validation loss by ≥20% and writes a valid safetensors checkpoint', async () => {
+const TITLE = 'the demo trains with 2 donors, cuts validation loss by ≥20% and writes a valid safetensors checkpoint';
+test(TITLE, async () => {
   const out = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'cli/cli.ts', 'demo', '--rounds', '8'], {
       stdio: ['ignore', 'pipe', 'pipe'],

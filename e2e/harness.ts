@@ -67,7 +67,8 @@ export async function startHarness(
           () =>
             reject(
               new Error(
-                `timed out after ${timeoutMs} ms waiting for ${what}; rounds so far: ${JSON.stringify(rounds.map((r) => ({ round: r.round, accepted: r.accepted, donors: r.donors })))}`,
+                `timed out after ${timeoutMs} ms waiting for ${what}; rounds so far: ` +
+                  `${JSON.stringify(rounds.map((r) => ({ round: r.round, accepted: r.accepted, donors: r.donors })))}`,
               ),
             ),
           timeoutMs,

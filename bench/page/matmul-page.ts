@@ -15,8 +15,8 @@ import { classifyBackend } from '../report';
 import { batchSize, maxAbsDiff, mulberry32, randomMatrix } from '../stats';
 
 const OURS_LAUNCHER =
-  'src/gpu/kernels/matmul.ts matmulLaunch with the variant chooseMatmulVariant picks (shaders/matmul_tuned.wgsl or shaders/matmul.wgsl), ' +
-  'launch built once per size and encoded with src/gpu/launch.ts encodeLaunches';
+  'src/gpu/kernels/matmul.ts matmulLaunch with the variant chooseMatmulVariant picks (shaders/matmul_tuned.wgsl or ' +
+  'shaders/matmul.wgsl), launch built once per size and encoded with src/gpu/launch.ts encodeLaunches';
 
 // TF.js keeps these internals public in JS but not in its typings; they are what its own data()
 // path uses to flush recorded work (backend_webgpu.js getBufferData).
@@ -202,7 +202,8 @@ async function run(o: MatmulSizeOptions): Promise<MatmulSizeResult> {
     };
     const fmt = (xs: number[]) => xs.map((x) => x.toFixed(2)).join(' ');
     log(
-      `${n}: ${variant}, batch ${batch}, ours ${fmt(oursSamplesMs)} ms, tfjs ${fmt(tfjsSamplesMs)} ms, simple ${fmt(res.simpleSamplesMs ?? [])} ms`,
+      `${n}: ${variant}, batch ${batch}, ours ${fmt(oursSamplesMs)} ms, tfjs ` +
+        `${fmt(tfjsSamplesMs)} ms, simple ${fmt(res.simpleSamplesMs ?? [])} ms`,
     );
     return res;
   } finally {

@@ -169,7 +169,8 @@ async function run(o: TrainStepRunOptions): Promise<TrainStepModelResult> {
     }
     const paramMaxAbsDiff = maxAbsDiff(await ours.params(), await th.params());
     log(
-      `${m.id}: check losses ours ${oursCheckLosses.join(' ')} | theirs ${theirsCheckLosses.join(' ')} | cpu ${cpuLoss0}`,
+      `${m.id}: check losses ours ${oursCheckLosses.join(' ')} ` +
+        `| theirs ${theirsCheckLosses.join(' ')} | cpu ${cpuLoss0}`,
     );
 
     await oursSteps(o.warmupSteps);
@@ -200,7 +201,8 @@ async function run(o: TrainStepRunOptions): Promise<TrainStepModelResult> {
       console.warn(`counting TF.js kernels failed: ${(e as Error).message}`);
     }
     log(
-      `${m.id}: ${steps} steps/sample, ours ${oursSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms, theirs ${theirsSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms`,
+      `${m.id}: ${steps} steps/sample, ours ${oursSamplesMs.map((x) => x.toFixed(1)).join(' ')} ` +
+        `ms, theirs ${theirsSamplesMs.map((x) => x.toFixed(1)).join(' ')} ms`,
     );
 
     return {

@@ -53,8 +53,10 @@ const VALUE_FORMS = 'f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr)';
 
 /** The accepted forms, for error messages and docs. */
 export const CODEC_FORMS =
-  `f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V]` +
-  ` (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [${CHUNK_MIN}, ${CHUNK_MAX}], V one of ${VALUE_FORMS})`;
+  `f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | ` +
+  `randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V]` +
+  ` (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk ` +
+  `length in [${CHUNK_MIN}, ${CHUNK_MAX}], V one of ${VALUE_FORMS})`;
 
 function fail(s: string, what: string): never {
   throw new RangeError(`codec ${JSON.stringify(s)}: ${what}; accepted forms: ${CODEC_FORMS}`);
@@ -207,7 +209,8 @@ export function buildVectorCodec(spec: CodecSpec): Codec {
       );
     case 'powersgd':
       throw new RangeError(
-        `codec ${JSON.stringify(formatCodecSpec(spec))}: powersgd is a model-level codec (it needs tensor shapes); use buildModelCodec`,
+        `codec ${JSON.stringify(formatCodecSpec(spec))}: powersgd is a ` +
+          `model-level codec (it needs tensor shapes); use buildModelCodec`,
       );
     default:
       return buildValue(spec);

@@ -186,13 +186,15 @@ export function modelCodec(
         for (let j = t.offset; j < t.offset + t.size; j++) {
           if (!Number.isFinite(x[j])) {
             throw new RangeError(
-              `model codec encode: tensor ${i} (${t.name}) element ${j - t.offset} (flat ${j}) is ${x[j]}; only finite values can be encoded`,
+              `model codec encode: tensor ${i} (${t.name}) element ${j - t.offset} ` +
+                `(flat ${j}) is ${x[j]}; only finite values can be encoded`,
             );
           }
         }
         if (ctx === undefined && isStateful(codecs[i]) && !codecs[i].started) {
           throw new RangeError(
-            `model codec encode: tensor ${i} (${t.name}) uses ${codecs[i].name}, which needs a ctx until started (pass ctx or call start(ctx))`,
+            `model codec encode: tensor ${i} (${t.name}) uses ${codecs[i].name}, ` +
+              `which needs a ctx until started (pass ctx or call start(ctx))`,
           );
         }
       });
@@ -209,7 +211,8 @@ export function modelCodec(
       parts.forEach((p, i) => {
         if (codecs[i].fixedSize ? p.length !== lengths[i] : p.length > lengths[i]) {
           throw new RangeError(
-            `model codec encode: tensor ${i} (${layout[i].name}): ${codecs[i].name} produced ${p.length} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]}`,
+            `model codec encode: tensor ${i} (${layout[i].name}): ${codecs[i].name} produced ` +
+              `${p.length} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]}`,
           );
         }
         size += 4 + pad4(p.length);
@@ -231,7 +234,8 @@ export function modelCodec(
       checkN(m, 'decode');
       if (fixedSize ? bytes.length !== total : bytes.length > total || bytes.length < 8 + 4 * T) {
         throw new RangeError(
-          `model codec decode: expected ${fixedSize ? '' : 'at most '}${total} bytes for ${T} tensors (${n} parameters), got ${bytes.length}`,
+          `model codec decode: expected ${fixedSize ? '' : 'at most '}${total} ` +
+            `bytes for ${T} tensors (${n} parameters), got ${bytes.length}`,
         );
       }
       const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -249,7 +253,8 @@ export function modelCodec(
         const b = dv.getUint32(at, true);
         if (codecs[i].fixedSize ? b !== lengths[i] : b > lengths[i]) {
           throw new RangeError(
-            `${where}: length ${b} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]} for ${codecs[i].name} of ${t.size} values`,
+            `${where}: length ${b} bytes, expected ${codecs[i].fixedSize ? '' : 'at most '}${lengths[i]} ` +
+              `for ${codecs[i].name} of ${t.size} values`,
           );
         }
         const start = at + 4;

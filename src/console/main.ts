@@ -147,7 +147,8 @@ async function refreshDetail(): Promise<void> {
   const up = rounds.reduce((a, r) => a + (r.bytesUp ?? 0), 0);
   const down = rounds.reduce((a, r) => a + (r.bytesDown ?? 0), 0);
   $('detail-summary').textContent =
-    `${describeModel(job.spec?.model)} · status ${job.status}${job.lastError ? ` (${job.lastError})` : ''} · round ${job.round ?? 0}/${job.spec?.train?.rounds ?? '?'}` +
+    `${describeModel(job.spec?.model)} · status ${job.status}${job.lastError ? ` (${job.lastError})` : ''} ` +
+    `· round ${job.round ?? 0}/${job.spec?.train?.rounds ?? '?'}` +
     ` · val loss ${lastVal?.toFixed(4) ?? '—'} · sent up ${fmtBytes(up)}, down ${fmtBytes(down)}` +
     compressionSummary(job, rounds);
   const row = document.querySelector<HTMLTableRowElement>(`tr[data-job-id="${CSS.escape(id)}"]`);

@@ -84,7 +84,8 @@ export class CharTokenizer {
       const id = this.ids.get(cp);
       if (id === undefined) {
         throw new RangeError(
-          `unknown character ${describeChar(cp)} at index ${i}: not in the tokenizer's ${this.size}-character vocabulary`,
+          `unknown character ${describeChar(cp)} at index ${i}: ` +
+            `not in the tokenizer's ${this.size}-character vocabulary`,
         );
       }
       out[n++] = id;

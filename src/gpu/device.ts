@@ -3,9 +3,9 @@
 
 const HOW_TO_ENABLE =
   'Use a Chromium-based browser (Chrome/Edge 113 or newer) with WebGPU enabled (chrome://flags/#enable-unsafe-webgpu ' +
-  'if your platform does not enable it by default). On Linux or headless, start Chromium with ' +
-  '--enable-unsafe-webgpu --enable-unsafe-swiftshader --use-angle=swiftshader. ' +
-  'The page must be a secure context (https:// or http://localhost).';
+  'if your platform does not enable it by default). On Linux or headless, start Chromium with --enable-unsafe-webgpu ' +
+  '--enable-unsafe-swiftshader --use-angle=swiftshader. The page must be a secure context (https:// or ' +
+  'http://localhost).';
 
 /** There is no usable WebGPU here; the message tells the person how to get it. */
 export class NoWebGPUError extends Error {
@@ -53,7 +53,8 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
   if (!gpu) {
     if (g.isSecureContext === false) {
       throw new NoWebGPUError(
-        `WebGPU is only available in a secure context; open this page over https:// or http://localhost. ${HOW_TO_ENABLE}`,
+        `WebGPU is only available in a secure context; open this ` +
+          `page over https:// or http://localhost. ${HOW_TO_ENABLE}`,
       );
     }
     throw new NoWebGPUError(`This browser does not expose WebGPU (navigator.gpu is missing). ${HOW_TO_ENABLE}`);
@@ -63,7 +64,8 @@ export async function acquireDevice(opts: AcquireOptions = {}): Promise<Acquired
   );
   if (!adapter) {
     throw new NoWebGPUError(
-      `WebGPU is present but no GPU adapter was found (it may be disabled or blocklisted for this GPU/driver). ${HOW_TO_ENABLE}`,
+      `WebGPU is present but no GPU adapter was found (it may be ` +
+        `disabled or blocklisted for this GPU/driver). ${HOW_TO_ENABLE}`,
     );
   }
   return requestDeviceFrom(adapter, opts);

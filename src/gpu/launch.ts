@@ -48,7 +48,8 @@ export function createLaunch(device: GPUDevice, spec: LaunchSpec): Launch {
   } else {
     const [x, y] = spec.workgroups;
     if (x > maxPerDim || y > maxPerDim) {
-      throw new RangeError(`${label}: grid ${x}×${y} exceeds this GPU's maxComputeWorkgroupsPerDimension ${maxPerDim}`);
+      const why = `grid ${x}×${y} exceeds this GPU's maxComputeWorkgroupsPerDimension ${maxPerDim}`;
+      throw new RangeError(`${label}: ${why}`);
     }
     grid = [x, y, 1];
   }
@@ -121,8 +122,8 @@ export interface LaunchOptions {
 
 /**
  * Invocations per row for kernels that reduce along rows in a 64-wide workgroup (layernorm, xent):
- * about 16 values per lane (a power of two, at most 64), so a narrow GPT (C = 64: 4 lanes, 16 rows per workgroup) needs 16× fewer
- * workgroups and barriers than a workgroup per row, while wide rows still use all 64 lanes.
+ * about 16 values per lane (a power of two, at most 64), so a narrow GPT (C = 64: 4 lanes, 16 rows per workgroup) needs
+ * 16× fewer workgroups and barriers than a workgroup per row, while wide rows still use all 64 lanes.
  */
 export function rowLanes(cols: number): number {
   let lanes = 1;

@@ -37,7 +37,8 @@ async function open(): Promise<AcquiredDevice> {
       'Node WebGPU (Dawn) found no GPU adapter. Without a GPU, install a software Vulkan driver ' +
         '(apt-get install libvulkan1 chromium) and set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json; ' +
         'with a GPU, install its Vulkan driver. ' +
-        `(VK_ICD_FILENAMES is currently ${process.env.VK_ICD_FILENAMES ? `"${process.env.VK_ICD_FILENAMES}"` : 'unset'}.)`,
+        `(VK_ICD_FILENAMES is currently ` +
+        `${process.env.VK_ICD_FILENAMES ? `"${process.env.VK_ICD_FILENAMES}"` : 'unset'}.)`,
     );
   }
   const got = await requestDeviceFrom(adapter, {

@@ -337,7 +337,8 @@ export class GptTrainer extends TrainerCore {
     const hs = cfg.width / cfg.heads;
     if (hs > ATTENTION_MAX_HEAD_SIZE) {
       throw new RangeError(
-        `head size width/heads = ${hs} is over the attention kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`,
+        `head size width/heads = ${hs} is over the attention ` +
+          `kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`,
       );
     }
     return gpuChecked(device, 'building the GPT trainer', () => new GptTrainer(device, cfg, batch, opts));

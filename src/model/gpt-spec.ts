@@ -72,7 +72,8 @@ export function validateGptConfig(cfg: GptConfig): void {
     }
     if ((lr.layers ?? 'middle') === 'middle' && cfg.layers < 3) {
       throw new RangeError(
-        `model.lowRank.layers 'middle' keeps the first and last blocks full rank, so it needs model.layers ≥ 3, got ${cfg.layers}`,
+        `model.lowRank.layers 'middle' keeps the first and last blocks ` +
+          `full rank, so it needs model.layers ≥ 3, got ${cfg.layers}`,
       );
     }
   }

@@ -91,7 +91,8 @@ export function validateModel(cfg: ModelConfig): void {
       const hs = cfg.width / cfg.heads;
       if (hs > ATTENTION_MAX_HEAD_SIZE) {
         throw new RangeError(
-          `model.heads: head size model.width / model.heads = ${hs} is over the attention kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`,
+          `model.heads: head size model.width / model.heads = ${hs} is over the ` +
+            `attention kernel's limit of ${ATTENTION_MAX_HEAD_SIZE}; use more heads`,
         );
       }
       return;

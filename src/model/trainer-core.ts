@@ -104,7 +104,8 @@ export abstract class TrainerCore {
     const maxBinding = this.device.limits.maxStorageBufferBindingSize;
     if (bytes > maxBinding) {
       throw new RangeError(
-        `${this.what} buffer "${name}" needs ${bytes} bytes, over this GPU's maxStorageBufferBindingSize of ${maxBinding}; use a smaller model or batch`,
+        `${this.what} buffer "${name}" needs ${bytes} bytes, over this GPU's ` +
+          `maxStorageBufferBindingSize of ${maxBinding}; use a smaller model or batch`,
       );
     }
     if (this.buf[name]) throw new Error(`${this.what} buffer "${name}" allocated twice`);
@@ -197,7 +198,10 @@ export abstract class TrainerCore {
     return new Float32Array(await readBuffer(this.device, this.buf.norm, 4))[0];
   }
 
-  /** One AdamW step (after clipping, if on). The loss may be NaN/Inf if training diverged; the update encoder (src/sync) then refuses to send. */
+  /**
+   * One AdamW step (after clipping, if on). The loss may be NaN/Inf if training diverged; the update encoder (src/sync)
+   * then refuses to send.
+   */
   async step(tokens: Int32Array, targets: Int32Array, hp: AdamWHyper): Promise<number> {
     this.alive();
     validateAdamW(hp);

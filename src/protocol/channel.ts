@@ -119,7 +119,8 @@ export class FramedChannel {
     checkFrameSize(this.maxFrameBytes);
     if (!(this.highWater >= this.maxFrameBytes && this.highWater + this.maxFrameBytes <= MAX_BUFFERED_BYTES)) {
       throw new RangeError(
-        `highWaterMark must be in [${this.maxFrameBytes}, ${MAX_BUFFERED_BYTES - this.maxFrameBytes}] so the send buffer stays under ${MAX_BUFFERED_BYTES} bytes, got ${this.highWater}`,
+        `highWaterMark must be in [${this.maxFrameBytes}, ${MAX_BUFFERED_BYTES - this.maxFrameBytes}] ` +
+          `so the send buffer stays under ${MAX_BUFFERED_BYTES} bytes, got ${this.highWater}`,
       );
     }
     if (!(this.lowWater >= 0 && this.lowWater < this.highWater)) {

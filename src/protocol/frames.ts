@@ -169,7 +169,8 @@ export class Reassembler {
     const maxCount = Math.max(1, totalBytes);
     if (count < minCount || count > maxCount) {
       throw new ProtocolError(
-        `frame count ${count} cannot carry ${totalBytes} bytes in frames of at most ${this.maxFrameBytes} bytes (${where})`,
+        `frame count ${count} cannot carry ${totalBytes} bytes in ` +
+          `frames of at most ${this.maxFrameBytes} bytes (${where})`,
       );
     }
 
@@ -177,7 +178,8 @@ export class Reassembler {
     if (p) {
       if (p.count !== count || p.totalBytes !== totalBytes) {
         throw new ProtocolError(
-          `frame says ${count} frames / ${totalBytes} bytes but earlier frames of ${where} said ${p.count} / ${p.totalBytes}`,
+          `frame says ${count} frames / ${totalBytes} bytes but ` +
+            `earlier frames of ${where} said ${p.count} / ${p.totalBytes}`,
         );
       }
       if (p.chunks.has(index)) throw new ProtocolError(`duplicate frame index ${index} (${where})`);
@@ -205,14 +207,16 @@ export class Reassembler {
         // The first non-last frame fixes the payload size; it must make `count` frames hold totalBytes.
         if (length < 1 || (count - 1) * length >= totalBytes || count * length < totalBytes) {
           throw new ProtocolError(
-            `frame ${index} carries ${length} payload bytes, which cannot split ${totalBytes} bytes into ${count} frames (${where})`,
+            `frame ${index} carries ${length} payload bytes, which cannot ` +
+              `split ${totalBytes} bytes into ${count} frames (${where})`,
           );
         }
         partial.chunkSize = length;
         if (partial.lastLength !== null) this.checkLast(partial, partial.lastLength, where);
       } else if (length !== partial.chunkSize) {
         throw new ProtocolError(
-          `frame ${index} carries ${length} payload bytes; every frame but the last must carry ${partial.chunkSize} (${where})`,
+          `frame ${index} carries ${length} payload bytes; every frame ` +
+            `but the last must carry ${partial.chunkSize} (${where})`,
         );
       }
     } else if (partial.chunkSize !== null) {
@@ -220,7 +224,8 @@ export class Reassembler {
     } else {
       if (length < 1 || length > totalBytes - (count - 1)) {
         throw new ProtocolError(
-          `last frame carries ${length} payload bytes, impossible for ${totalBytes} bytes in ${count} frames (${where})`,
+          `last frame carries ${length} payload bytes, impossible ` +
+            `for ${totalBytes} bytes in ${count} frames (${where})`,
         );
       }
       partial.lastLength = length;
@@ -241,7 +246,8 @@ export class Reassembler {
     const expected = p.totalBytes - (p.count - 1) * p.chunkSize!;
     if (length !== expected) {
       throw new ProtocolError(
-        `last frame carries ${length} payload bytes; ${p.totalBytes} bytes in ${p.count} frames of ${p.chunkSize} leave ${expected} (${where})`,
+        `last frame carries ${length} payload bytes; ${p.totalBytes} bytes ` +
+          `in ${p.count} frames of ${p.chunkSize} leave ${expected} (${where})`,
       );
     }
   }

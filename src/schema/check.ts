@@ -42,7 +42,8 @@ export function describeSchema(s: TSchema, value: unknown, opts: DescribeOptions
       const lo = (s.exclusiveMinimum ?? s.minimum) as number | undefined;
       const hi = (s.exclusiveMaximum ?? s.maximum) as number | undefined;
       if (lo === undefined && hi === undefined) return noun;
-      const range = interval(lo ?? '-∞', hi ?? '∞', s.exclusiveMinimum !== undefined, s.exclusiveMaximum !== undefined);
+      const exclusiveLo = s.exclusiveMinimum !== undefined;
+      const range = interval(lo ?? '-∞', hi ?? '∞', exclusiveLo, s.exclusiveMaximum !== undefined);
       return `${noun} in ${range}`;
     }
     case 'Boolean':

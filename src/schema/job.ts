@@ -150,9 +150,9 @@ export const JobTrain = Type.Object(
         'ended level with dense and the default 16.8% behind (docs/BENCHMARKS.md)',
     }),
     codec: codec(
-      'how donors encode their update Δ = θ_v − θ_local (with error feedback): a codec name, `f32`, `f16`, `int8`, ' +
-        '`q8`/`q4`/`q2`[`:sr`], `topk:F`[`/V`], `randomk:F`[`/V`], `cocktail`[`:F,F`], `powersgd:R`[`/V`] ' +
-        '(docs/COMPRESSION.md, "Codec names")',
+      'how donors encode their update Δ = θ_v − θ_local (with ' +
+        'error feedback): a codec name, `f32`, `f16`, `int8`, `q8`/`q4`/`q2`[`:sr`], `topk:F`[`/V`], ' +
+        '`randomk:F`[`/V`], `cocktail`[`:F,F`], `powersgd:R`[`/V`] (docs/COMPRESSION.md, "Codec names")',
     ),
     downCodec: codec(
       'how the coordinator encodes the broadcast step (with its own error feedback)',

@@ -167,13 +167,15 @@ export class GpuUpdateEncoder implements UpdateEncoder {
           this.valueAt(this.buffers.local, badDelta),
         ]);
         throw new RangeError(
-          `the update holds ${Math.fround(b - l)} at parameter ${badDelta}: local training diverged; lower the learning rate`,
+          `the update holds ${Math.fround(b - l)} at parameter ` +
+            `${badDelta}: local training diverged; lower the learning rate`,
         );
       }
       if (badD !== EF_FLAG_NONE) {
         const v = await this.valueAt(this.d, badD);
         throw new RangeError(
-          `model codec encode: tensor 0 (${this.codec.layout[0].name}) element ${badD} (flat ${badD}) is ${v}; only finite values can be encoded`,
+          `model codec encode: tensor 0 (${this.codec.layout[0].name}) element ` +
+            `${badD} (flat ${badD}) is ${v}; only finite values can be encoded`,
         );
       }
       const payload = part.payload(raw, ctx);

@@ -31,12 +31,16 @@ export function checkPayloadSize(codec: ModelCodec, bytes: number, what: string)
   const limit = codec.encodedBytes(codec.n);
   if (codec.fixedSize ? bytes !== limit : bytes > limit) {
     throw new RangeError(
-      `${what} is ${bytes} bytes; ${codec.name} of ${codec.n} parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`,
+      `${what} is ${bytes} bytes; ${codec.name} of ${codec.n} ` +
+        `parameters is ${codec.fixedSize ? 'exactly' : 'at most'} ${limit}`,
     );
   }
 }
 
-/** Decodes a payload and checks its size against the codec (exact, or at most the maximum) and that every value is finite. */
+/**
+ * Decodes a payload and checks its size against the codec (exact, or at most the maximum) and that every value is
+ * finite.
+ */
 export function decodeChecked(codec: ModelCodec, bytes: Uint8Array, ctx: CodecContext, what: string): Float32Array {
   checkPayloadSize(codec, bytes.byteLength, what);
   let x: Float32Array;

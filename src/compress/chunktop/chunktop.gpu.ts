@@ -72,7 +72,8 @@ export function chunkTopPayload(
   for (let j = 0; j < kept.values.length; j++) {
     if (!Number.isFinite(kept.values[j])) {
       throw new RangeError(
-        `${codec.name} encode: element ${kept.indices[j]} of ${n} is ${kept.values[j]}; only finite values can be encoded`,
+        `${codec.name} encode: element ${kept.indices[j]} of ${n} ` +
+          `is ${kept.values[j]}; only finite values can be encoded`,
       );
     }
   }

@@ -72,7 +72,8 @@ export function chunkTopPack(
   const m = Math.ceil(n / chunk);
   if (idx.length !== m || kept.length !== m)
     throw new RangeError(
-      `chunk top pack: expected ${m} indices and values for ${n} values in chunks of ${chunk}, got ${idx.length} and ${kept.length}`,
+      `chunk top pack: expected ${m} indices and values for ${n} values ` +
+        `in chunks of ${chunk}, got ${idx.length} and ${kept.length}`,
     );
   const b = bitLength(chunk - 1);
   const ob = offsetBytes(n, chunk);

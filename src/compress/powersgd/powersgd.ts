@@ -235,7 +235,8 @@ export function powerSgdCodec(rows: number, cols: number, rank: number): PowerSg
       if (Q === null) {
         if (ctx === undefined) {
           throw new RangeError(
-            `powersgd encode: the first encode after construction or reset() draws Q and needs a CodecContext {seed, round, stream} (or call start(ctx) first)`,
+            `powersgd encode: the first encode after construction or reset() draws Q ` +
+              `and needs a CodecContext {seed, round, stream} (or call start(ctx) first)`,
           );
         }
         q0 = draw(ctx);
@@ -308,7 +309,8 @@ export function powerSgdCodec(rows: number, cols: number, rank: number): PowerSg
       checkN(m, 'decode');
       if (payload.length !== bytes) {
         throw new RangeError(
-          `powersgd decode: expected ${bytes} bytes (4·${r}·(${rows} + ${cols})) for a ${shape} matrix at rank ${r}, got ${payload.length}`,
+          `powersgd decode: expected ${bytes} bytes (4·${r}·(${rows} + ` +
+            `${cols})) for a ${shape} matrix at rank ${r}, got ${payload.length}`,
         );
       }
       const dv = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);

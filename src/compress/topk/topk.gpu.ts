@@ -269,7 +269,10 @@ export function topkScatterLaunch(
   });
 }
 
-/** Test probe: cases (4 u32 each: d bits, r bits, β's f64 high word, low word) → out (u32 each): fround(d + β·r) as JS computes it. */
+/**
+ * Test probe: cases (4 u32 each: d bits, r bits, β's f64 high word, low word) → out (u32 each): fround(d + β·r) as
+ * JS computes it.
+ */
 export function probeEfMulAddLaunch(device: GPUDevice, count: number, b: { cases: Binding; out: Binding }): Launch {
   requireDims('probe_ef_mul_add', { count });
   requireBytes('probe_ef_mul_add cases', b.cases, 16 * count);
@@ -329,7 +332,8 @@ export function topkPayload(codec: SparseCodec, n: number, kept: TopkKept, ctx?:
   for (let j = 0; j < k; j++) {
     if (!Number.isFinite(kept.values[j])) {
       throw new RangeError(
-        `${codec.name} encode: element ${kept.indices[j]} of ${n} is ${kept.values[j]}; only finite values can be encoded`,
+        `${codec.name} encode: element ${kept.indices[j]} of ${n} ` +
+          `is ${kept.values[j]}; only finite values can be encoded`,
       );
     }
   }

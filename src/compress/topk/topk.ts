@@ -227,7 +227,8 @@ export function topkCodec(options: TopKOptions): SparseCodec {
         (mode === TOPK_DELTA ? w > 32 : mode === TOPK_RICE ? w > 31 : w !== 0)
       ) {
         throw new RangeError(
-          `${name} decode: bad format word 0x${fmt.toString(16)} (mode 0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31)`,
+          `${name} decode: bad format word 0x${fmt.toString(16)} (mode ` +
+            `0 with w <= 32, mode 1 with w = 0, or mode 2 with w <= 31)`,
         );
       }
       let ib: number;
@@ -258,14 +259,16 @@ export function topkCodec(options: TopKOptions): SparseCodec {
         const expected = start + values.encodedBytes(k);
         if (bytes.length !== expected) {
           throw new RangeError(
-            `${name} decode: expected ${expected} bytes for ${n} values (header: k = ${k}, ${layout}), got ${bytes.length}`,
+            `${name} decode: expected ${expected} bytes for ${n} ` +
+              `values (header: k = ${k}, ${layout}), got ${bytes.length}`,
           );
         }
       } else {
         const most = start + values.encodedBytes(k);
         if (bytes.length < start || bytes.length > most) {
           throw new RangeError(
-            `${name} decode: expected ${start} to ${most} bytes for ${n} values (header: k = ${k}, ${layout}), got ${bytes.length}`,
+            `${name} decode: expected ${start} to ${most} bytes for ${n} ` +
+              `values (header: k = ${k}, ${layout}), got ${bytes.length}`,
           );
         }
       }

@@ -204,13 +204,19 @@ export const MATMUL_VARIANTS: Readonly<Record<MatmulVariantName, MatmulVariant>>
 export function limitsMisfit(v: MatmulVariant, limits: MatmulLimits): string | null {
   const [x, y] = v.workgroup;
   if (v.workgroupStorageBytes > limits.maxComputeWorkgroupStorageSize) {
-    return `needs ${v.workgroupStorageBytes} bytes of workgroup storage, the device allows ${limits.maxComputeWorkgroupStorageSize}`;
+    return (
+      `needs ${v.workgroupStorageBytes} bytes of workgroup storage, ` +
+      `the device allows ${limits.maxComputeWorkgroupStorageSize}`
+    );
   }
   if (x * y > limits.maxComputeInvocationsPerWorkgroup) {
     return `needs ${x * y} invocations per workgroup, the device allows ${limits.maxComputeInvocationsPerWorkgroup}`;
   }
   if (x > limits.maxComputeWorkgroupSizeX || y > limits.maxComputeWorkgroupSizeY) {
-    return `needs a ${x}×${y} workgroup, the device allows ${limits.maxComputeWorkgroupSizeX}×${limits.maxComputeWorkgroupSizeY}`;
+    return (
+      `needs a ${x}×${y} workgroup, the device allows ` +
+      `${limits.maxComputeWorkgroupSizeX}×${limits.maxComputeWorkgroupSizeY}`
+    );
   }
   return null;
 }
@@ -271,13 +277,19 @@ export function matmulVariantSupport(
     if (!v.splitK) return 'cannot split K';
     const reduceGroups = Math.ceil((shape.M * shape.N) / REDUCE_WORKGROUP);
     if (reduceGroups > limits.maxComputeWorkgroupsPerDimension) {
-      return `the split-K reduction needs ${reduceGroups} workgroups, the device allows ${limits.maxComputeWorkgroupsPerDimension} per dimension`;
+      return (
+        `the split-K reduction needs ${reduceGroups} workgroups, the device ` +
+        `allows ${limits.maxComputeWorkgroupsPerDimension} per dimension`
+      );
     }
   }
   const grid = matmulGrid(v, shape, split);
   const worst = Math.max(...grid);
   if (worst > limits.maxComputeWorkgroupsPerDimension) {
-    return `needs a ${grid.join('×')} grid, the device allows ${limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`;
+    return (
+      `needs a ${grid.join('×')} grid, the device allows ` +
+      `${limits.maxComputeWorkgroupsPerDimension} workgroups per dimension`
+    );
   }
   return null;
 }
@@ -405,7 +417,8 @@ export function matmulScratchBytes(limits: MatmulLimits, shape: MatmulShape): nu
 
 function describeShape(shape: MatmulShape): string {
   const s = resolveMatmulShape(shape);
-  return `${s.batch > 1 ? `${s.batch}× ` : ''}${s.M}×${s.N}×${s.K}${s.transA ? ' transA' : ''}${s.transB ? ' transB' : ''}`;
+  const batch = s.batch > 1 ? `${s.batch}× ` : '';
+  return `${batch}${s.M}×${s.N}×${s.K}${s.transA ? ' transA' : ''}${s.transB ? ' transB' : ''}`;
 }
 
 // ---- CPU reference and launches --------------------------------------------------------------------
@@ -551,7 +564,8 @@ function forcedPlan(
   } catch (e) {
     if (!forced || !(e instanceof RangeError)) throw e;
     const v = opts.variant ? MATMUL_VARIANTS[opts.variant] : undefined;
-    const what = `${v ? `variant "${v.name}"` : 'matmul'}${(opts.splits ?? 1) > 1 ? ` with ${opts.splits} splits` : ''}`;
+    const splits = (opts.splits ?? 1) > 1 ? ` with ${opts.splits} splits` : '';
+    const what = `${v ? `variant "${v.name}"` : 'matmul'}${splits}`;
     const split = v ? matmulSplit(v, s, opts.splits ?? 1) : undefined;
     const why =
       v && split
