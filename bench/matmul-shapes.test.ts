@@ -27,7 +27,8 @@ test('gpt-shapes lists every product of a step: 12 per block and 3 for the head 
     low.reduce((n, g) => n + g.count, 0),
     2 * 24 + 3,
   );
-  // Shared shapes merge: h = inp·V is 1024×16×64 for c_attn, attn.c_proj and c_fc, and dh of attn.c_proj and mlp.c_proj.
+  // Shared shapes merge: h = inp·V is 1024×16×64 for c_attn, attn.c_proj and c_fc, and dh of attn.c_proj and
+  // mlp.c_proj.
   const h = low.find((g) => describeGptShape(g.shape) === '1024×16×64');
   assert.equal(h?.count, 10);
   assert.match(h?.label ?? '', /c_attn fwd h, attn\.c_proj fwd h, attn\.c_proj dh, c_fc fwd h, mlp\.c_proj dh/);

@@ -413,7 +413,8 @@ test(
 );
 
 test(
-  'a donor that could not apply the step (ready with version -1 mid-round) is released from the round, which ends without it',
+  'a donor that could not apply the step (ready with version -1 ' +
+    'mid-round) is released from the round, which ends without it',
   { timeout: 10_000 },
   async (t) => {
     t.mock.timers.enable({ apis: ['setTimeout'] }); // the deadline can only pass if the test ticks

@@ -25,7 +25,10 @@ import { bitLength } from './bits';
 import { topkIndices } from './topk/topk';
 import { layoutOf } from './layout.test-helper';
 
-/** Odd sizes; 2-D tensors on both sides of PowerSGD's r·(rows+cols) < rows·cols rule; ln spans 2 int8 blocks and 5 q blocks. */
+/**
+ * Odd sizes; 2-D tensors on both sides of PowerSGD's r·(rows+cols) < rows·cols rule; ln spans 2 int8 blocks and 5 q
+ * blocks.
+ */
 const LAYOUT = layoutOf([
   ['w1', [13, 37]],
   ['b1', [37]],
@@ -120,7 +123,9 @@ test('codec names: every accepted form parses, formats to its canonical string, 
 });
 
 const FORMS_TAIL =
-  '; accepted forms: f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | cocktail[:F,F] | powersgd:R[/V] (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [2, 65536], V one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr))';
+  '; accepted forms: f32 | f16 | int8 | q8, q4, q2 [:sr] | topk:F[/V] | randomk:F[/V] | chunktop:C[/V] | ' +
+  'cocktail[:F,F] | powersgd:R[/V] (F a fraction in (0, 1], R an integer rank >= 1, C an integer chunk length in [2, ' +
+  '65536], V one of f32, f16, int8, q8, q4, q2 (q8/q4/q2 optionally with :sr))';
 
 test('codec names: bad strings are RangeErrors naming the string, the bad part, the limit and the accepted forms', () => {
   const bad: [string, string][] = [
@@ -239,14 +244,18 @@ function checkKept(where: string, y: Float32Array, x: Float32Array, pos: ArrayLi
   for (let j = 0; j < pos.length; j++) {
     isKept[pos[j]] = 1;
     const err = Math.abs(y[pos[j]] - kept[j]);
-    assert.ok(err <= bound[j], `${where}: kept element ${pos[j]}: |${y[pos[j]]} − ${kept[j]}| = ${err} > ${bound[j]}`);
+    const msg = `${where}: kept element ${pos[j]}: |${y[pos[j]]} − ${kept[j]}| = ${err} > ${bound[j]}`;
+    assert.ok(err <= bound[j], msg);
   }
   for (let i = 0; i < x.length; i++) if (!isKept[i]) assert.equal(y[i], 0, `${where}: dropped element ${i}`);
 }
 
 const powerSgdApplies = (t: TensorSpec, r: number) => t.shape.length === 2 && r * (t.shape[0] + t.shape[1]) < t.size;
 
-/** Fresh values: uniform, except PowerSGD's tensors, which get a random rank-r product (so one round is exact up to rounding). */
+/**
+ * Fresh values: uniform, except PowerSGD's tensors, which get a random rank-r product (so one round is exact up to
+ * rounding).
+ */
 function freshValues(spec: CodecSpec, rng: Rng): Float32Array {
   const x = rng.uniformArray(N);
   if (spec.kind !== 'powersgd') return x;
@@ -314,9 +323,9 @@ test('codec names: every codec round-trips a fresh random model within its docum
         }
         case 'powersgd': {
           if (!powerSgdApplies(t, spec.rank)) return checkKept(where, ys, xs, all, spec.fallback);
-          // COMPRESSION-powersgd.md states ‖decode − M‖_F <= (2 + 2√r)·2^-24·‖M‖_F for rank(M) <= r. Here M is a
-          // rank-r product rounded to f32 (so only nearly rank r); seen up to 8.3·2^-24·‖M‖_F (29×11, r = 2,
-          // f16 fallback case), above that bound, so this checks 16·2^-24·‖M‖_F: exact up to rounding.
+          // COMPRESSION-powersgd.md states ‖decode − M‖_F <= (2 + 2√r)·2^-24·‖M‖_F for rank(M) <= r. Here
+          // M is a rank-r product rounded to f32 (so only nearly rank r); seen up to 8.3·2^-24·‖M‖_F (29×11, r =
+          // 2, f16 fallback case), above that bound, so this checks 16·2^-24·‖M‖_F: exact up to rounding.
 
           let err = 0;
           let norm = 0;
@@ -379,7 +388,9 @@ function tensorBytes(spec: CodecSpec, t: TensorSpec): number {
   }
 }
 
-/** Model payload bytes over LAYOUT (1164 parameters; f32 would be 4688): exact, or the maximum where top-k is involved. */
+/**
+ * Model payload bytes over LAYOUT (1164 parameters; f32 would be 4688): exact, or the maximum where top-k is involved.
+ */
 const BYTES: Record<string, number> = {
   f32: 4688,
   f16: 2372,

@@ -58,7 +58,8 @@ function checkFiniteDifferences(cfg: GptConfig, seed: number, B: number, T: numb
   }
   if (PRINT)
     console.log(
-      `finite differences ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: worst error/bound ${worst.toFixed(3)}`,
+      `finite differences ${JSON.stringify(cfg.lowRank ?? 'full')} ` +
+        `tied=${cfg.tiedEmbeddings}: worst error/bound ${worst.toFixed(3)}`,
     );
 }
 
@@ -109,7 +110,8 @@ async function checkAgainstTf(cfg: GptConfig, seed: number, B: number, T: number
   }
   if (PRINT)
     console.log(
-      `TF.js ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: loss rel err ${Math.abs(tfLoss - ours.loss) / ours.loss}, worst grad error/bound ${worst.toFixed(3)}`,
+      `TF.js ${JSON.stringify(cfg.lowRank ?? 'full')} tied=${cfg.tiedEmbeddings}: loss rel err ` +
+        `${Math.abs(tfLoss - ours.loss) / ours.loss}, worst grad error/bound ${worst.toFixed(3)}`,
     );
   tf.dispose([value, ...Object.values(grads), tokT, tgtT]);
   model.dispose();

@@ -63,7 +63,8 @@ test('toLowRank: ‖W − U·Vᵀ‖² is the discarded energy Σ_{i>r} s_i², a
       const R = product(f.U, f.V, out, inn, r);
       const err2 = frobeniusSq(W.map((x, i) => x - R[i]));
       const best = sumSq(s.slice(r));
-      assert.ok(Math.abs(err2 - best) <= TOL * s[0] ** 2, `${out}×${inn} r=${r}: ‖W − UVᵀ‖² ${err2} vs ${best}`);
+      const what = `${out}×${inn} r=${r}`;
+      assert.ok(Math.abs(err2 - best) <= TOL * s[0] ** 2, `${what}: ‖W − UVᵀ‖² ${err2} vs ${best}`);
       assert.ok(Math.abs(f.discarded - best) <= TOL * s[0] ** 2, `reported discarded ${f.discarded} vs ${best}`);
       const gu = gram(f.U, out, r);
       const gv = gram(f.V, inn, r);

@@ -265,7 +265,8 @@ test('option limits are enforced, naming the 16 MiB buffer ceiling', () => {
   assert.throws(
     () => new FramedChannel(ra, { highWaterMark: MAX_BUFFERED_BYTES }),
     new RegExp(
-      `highWaterMark must be in \\[${MAX_FRAME_BYTES}, ${MAX_BUFFERED_BYTES - MAX_FRAME_BYTES}\\] so the send buffer stays under ${MAX_BUFFERED_BYTES} bytes`,
+      `highWaterMark must be in \\[${MAX_FRAME_BYTES}, ${MAX_BUFFERED_BYTES - MAX_FRAME_BYTES}\\] ` +
+        `so the send buffer stays under ${MAX_BUFFERED_BYTES} bytes`,
     ),
   );
   assert.throws(

@@ -281,7 +281,8 @@ test('too many messages in flight are rejected, and finishing one frees a slot',
     r,
     frames[MAX_MESSAGES_IN_FLIGHT][0],
     new RegExp(
-      `too many messages in flight: message 104 would be number ${MAX_MESSAGES_IN_FLIGHT + 1}, limit ${MAX_MESSAGES_IN_FLIGHT}`,
+      `too many messages in flight: message 104 would be number ` +
+        `${MAX_MESSAGES_IN_FLIGHT + 1}, limit ${MAX_MESSAGES_IN_FLIGHT}`,
     ),
   );
   // the refused message's later frames are discarded, not counted as a new message

@@ -46,7 +46,10 @@ function layoutOf(n: number): TensorSpec[] {
   });
 }
 
-/** Fresh weights, never 0: base ~ ±U(0.01, 1), local = base − a step of 10^-5..10^-1 (varying by stretch), some equal to base. */
+/**
+ * Fresh weights, never 0: base ~ ±U(0.01, 1), local = base − a step of 10^-5..10^-1 (varying by stretch), some equal
+ * to base.
+ */
 function weights(n: number, rng: Rng): { base: Float32Array; local: Float32Array } {
   const base = new Float32Array(n);
   const local = new Float32Array(n);
@@ -65,18 +68,25 @@ function assertSameBytes(what: string, gpu: Uint8Array, cpu: Uint8Array): void {
   if (gpu.length === cpu.length && gpu.every((b, i) => b === cpu[i])) return;
   const at = gpu.findIndex((b, i) => b !== cpu[i]);
   assert.fail(
-    `${what}: GPU ${gpu.length} bytes, CPU ${cpu.length}; first difference at byte ${at < 0 ? Math.min(gpu.length, cpu.length) : at}`,
+    `${what}: GPU ${gpu.length} bytes, CPU ${cpu.length}; first ` +
+      `difference at byte ${at < 0 ? Math.min(gpu.length, cpu.length) : at}`,
   );
 }
 
-/** Donor-side state on both ends: DonorSync (the bytes to match), a CPU ErrorFeedback beside it (the residual), the GPU encoder. */
+/**
+ * Donor-side state on both ends: DonorSync (the bytes to match), a CPU ErrorFeedback beside it (the residual), the GPU
+ * encoder.
+ */
 class Pair {
   readonly sync: DonorSync;
   readonly ef: ErrorFeedback;
   readonly base: GPUBuffer;
   readonly local: GPUBuffer;
   readonly residual: GPUBuffer;
-  /** Odd rounds upload θ_local here and copy it to `local` through encode's `record` (as the worker copies the padded weights). */
+  /**
+   * Odd rounds upload θ_local here and copy it to `local` through encode's `record` (as the worker copies the padded
+   * weights).
+   */
   readonly staged: GPUBuffer;
   readonly gpu: GpuUpdateEncoder;
   private readonly seed = 0xc0ffee;

@@ -1,5 +1,5 @@
-// GPU chunked top-1 (src/compress/chunktop/chunktop.wgsl) against the CPU codec (src/compress/chunktop/chunktop.ts): the
-// kept indices, the kept value bits and the payload bytes must be identical. Inputs are fresh random bit
+// GPU chunked top-1 (src/compress/chunktop/chunktop.wgsl) against the CPU codec (src/compress/chunktop/chunktop.ts):
+// the kept indices, the kept value bits and the payload bytes must be identical. Inputs are fresh random bit
 // patterns (never zero): both signs, magnitudes from subnormal to 2^63, and in a third of the chunks
 // the winning magnitude copied to a later element (with either sign), so ties must go to the lower
 // index. Output buffers are NaN-poisoned so an unwritten entry fails.

@@ -60,7 +60,10 @@ function orthoError(P: ArrayLike<number>, len: number, r: number): number {
   return worst;
 }
 
-/** One round's f32 rounding bound when rank(M) ≤ r: ‖decode − M‖_F ≤ (2 + 2√r)·2^-24·‖M‖_F (+ f64 slack). */
+/**
+ * One round's f32 rounding bound when rank(M) ≤ r: ‖decode − M‖_F ≤ (2 + 2√r)·2^-24·‖M‖_F (+ f64
+ * slack).
+ */
 const exactBound = (r: number, norm: number) => ((2 + 2 * Math.sqrt(r)) * 2 ** -24 * 1.01 + 1e-12) * norm;
 
 const EXACT_CASES: [rows: number, cols: number, r: number, k: number][] = [
@@ -86,7 +89,8 @@ for (const [rows, cols, r, k] of EXACT_CASES) {
     assert.ok(orthoError(P, rows, r) <= 4 * rows * 2 ** -24, `PᵀP − I = ${orthoError(P, rows, r)}`);
     const y = codec.decode(bytes, rows * cols);
     const err = diffNorm(y, M);
-    assert.ok(err <= exactBound(r, frob(M)), `‖D − M‖ = ${err}, ‖M‖ = ${frob(M)}, bound ${exactBound(r, frob(M))}`);
+    const bound = exactBound(r, frob(M));
+    assert.ok(err <= bound, `‖D − M‖ = ${err}, ‖M‖ = ${frob(M)}, bound ${bound}`);
   });
 }
 

@@ -540,7 +540,8 @@ test('GPU error-feedback residual of a payload: d − decode exactly (code 0 cop
       for (let i = 0; i < n; i++) {
         if (got[i] !== want[i])
           assert.fail(
-            `q${bits} n=${n} block=${block}: residual ${i} is 0x${got[i].toString(16)}, the CPU has 0x${want[i].toString(16)} (d = ${d[i]})`,
+            `q${bits} n=${n} block=${block}: residual ${i} is 0x${got[i].toString(16)}, ` +
+              `the CPU has 0x${want[i].toString(16)} (d = ${d[i]})`,
           );
       }
       // A flagged non-finite d (word 1) leaves the residual alone.

@@ -248,7 +248,8 @@ test('GPU error-feedback prepare: (base − local) + residual is the IEEE f32 re
       nonFinite++;
     } else if (got[i] !== want[i]) {
       assert.fail(
-        `element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, CPU 0x${want[i].toString(16)}`,
+        `element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + ` +
+          `0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, CPU 0x${want[i].toString(16)}`,
       );
     }
   }
@@ -399,7 +400,8 @@ test('GPU error-feedback decay: fround(d + β·r) equals JavaScript f64 arithmet
     const want = jsMulAdd(c.d, c.r, c.beta);
     if (got[i] !== want) {
       assert.fail(
-        `case ${i}: 0x${c.d.toString(16)} + ${c.beta} · 0x${c.r.toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want.toString(16)}`,
+        `case ${i}: 0x${c.d.toString(16)} + ${c.beta} · 0x${c.r.toString(16)}: ` +
+          `GPU 0x${got[i].toString(16)}, JavaScript 0x${want.toString(16)}`,
       );
     }
     if (want !== bitsOfF32(f32Of(c.d) + Math.fround(Math.fround(c.beta) * f32Of(c.r)))) naiveDiffers++;
@@ -434,7 +436,8 @@ test('GPU error-feedback prepare with decay 0.9: JavaScript d bit for bit; flags
       const bad = (want[i] & ABS) >= 0x7f800000;
       if (bad ? (got[i] & ABS) < 0x7f800000 : got[i] !== want[i]) {
         assert.fail(
-          `flags ${withFlags}, element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0.9 · 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want[i].toString(16)}`,
+          `flags ${withFlags}, element ${i}: (0x${b[i].toString(16)} − 0x${l[i].toString(16)}) + 0.9 ` +
+            `· 0x${r[i].toString(16)}: GPU 0x${got[i].toString(16)}, JavaScript 0x${want[i].toString(16)}`,
         );
       }
     }

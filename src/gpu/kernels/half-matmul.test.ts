@@ -147,7 +147,8 @@ test('half_matmul runs on this device whatever its shader-f16; worst errors repo
   // Runs last in this file (node:test runs a file's tests in order): the products above filled `worst`.
   assert.ok(worst.rounded > 0 || worst.inputs > 0, 'no product ran');
   const msg =
-    `worst error/bound: ${worst.rounded.toExponential(2)} vs f16-rounded operands, ${worst.inputs.toExponential(2)} vs f32 inputs; ` +
+    `worst error/bound: ${worst.rounded.toExponential(2)} vs f16-rounded ` +
+    `operands, ${worst.inputs.toExponential(2)} vs f32 inputs; ` +
     `f16 storage cost: up to ${worst.f16CostOverF32Bound.toFixed(1)}× the f32 matmul bound, ` +
     `${worst.f16CostRelative.toFixed(3)}·2^-11·Σ|a·b| at worst`;
   t.diagnostic(msg);

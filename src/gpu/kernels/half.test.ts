@@ -106,7 +106,9 @@ test('f16 bits → value: known values', () => {
   );
 });
 
-/** Positive finite f16 values by their bits, built by stepping one ulp at a time (independent of the code under test). */
+/**
+ * Positive finite f16 values by their bits, built by stepping one ulp at a time (independent of the code under test).
+ */
 function positiveHalves(): Float64Array {
   const v = new Float64Array(0x7c01);
   for (let h = 1; h <= 0x7c00; h++) v[h] = v[h - 1] + 2 ** (Math.max(1, (h - 1) >> 10) - 25);
@@ -243,7 +245,8 @@ test('GPU f32_to_half / half_to_f32 match the CPU bit for bit (every f16, every 
       const want = (lo | (hi << 16)) >>> 0;
       if (half[w] !== want) {
         assert.fail(
-          `${tag}: word ${w} is ${hex(half[w], 8)}, expected ${hex(want, 8)} (inputs ${hex(x[2 * w], 8)}, ${hex(x[2 * w + 1] ?? 0, 8)})`,
+          `${tag}: word ${w} is ${hex(half[w], 8)}, expected ${hex(want, 8)} ` +
+            `(inputs ${hex(x[2 * w], 8)}, ${hex(x[2 * w + 1] ?? 0, 8)})`,
         );
       }
     }
@@ -362,7 +365,9 @@ test('WGSL unpack2x16float (used by half_matmul) is exact on every finite f16 he
       `pack2x16float(${x}) = ${hex(gotH)}: not a neighbour of ${x}`,
     );
   }
-  const msg = `pack2x16float: ${differ} of ${n} in-range inputs (mostly exact ties) differ from round-to-nearest-even on this device`;
+  const msg =
+    `pack2x16float: ${differ} of ${n} in-range inputs (mostly ` +
+    `exact ties) differ from round-to-nearest-even on this device`;
   t.diagnostic(msg);
   if (process.env.STARLING_PRINT_ERRORS) console.log(`[half] ${msg}`);
 });
@@ -389,7 +394,9 @@ test("shader-f16: reported for this device; the packed layout is native array<f1
     [adapter.info?.vendor, adapter.info?.architecture, adapter.info?.description].filter(Boolean).join(' ') ||
     'unknown adapter';
   if (!adapter.features.has('shader-f16')) {
-    const reason = `native f16 check skipped: adapter "${name}" does not offer 'shader-f16' (features: ${[...adapter.features].sort().join(', ') || 'none'})`;
+    const reason =
+      `native f16 check skipped: adapter "${name}" does not offer 'shader-f16' ` +
+      `(features: ${[...adapter.features].sort().join(', ') || 'none'})`;
     console.log(`[half] ${reason}`);
     t.skip(reason);
     return;

@@ -70,7 +70,8 @@ test('the variant table matches each shader: workgroup size, tile sizes, workgro
 
 test('the selector picks by estimated time: direct tiles for GPT-step shapes and squares, narrow or small tiles where they pad less', () => {
   const pick = (s: MatmulShape) => chooseMatmulVariant(WEBGPU_DEFAULT_LIMITS, s).name;
-  // Full tiles: all direct variants tie on work; direct-64 (first) wins. The barrier kernels' fixed cost per workgroup loses.
+  // Full tiles: all direct variants tie on work; direct-64 (first) wins. The barrier kernels' fixed cost per workgroup
+  // loses.
   for (const n of [128, 256, 512, 1024, 4096]) assert.equal(pick({ M: n, N: n, K: n }), 'direct-64', `${n}³`);
   for (const [transA, transB] of [
     [false, true],
