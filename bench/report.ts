@@ -161,8 +161,8 @@ export function matmulSection(res: MatmulResults): string {
       `64×64 tiles, scalar loads), timed the same way for comparison. ` +
       `"batch×repeats": products submitted back to back per timed sample × timed samples.` +
       (bad.length
-        ? ` **${bad.length} size(s) failed the correctness check (marked ` +
-          `✗ / FAIL): no speed is posted for a side that is wrong.**`
+        ? ` **${bad.length} size(s) failed the correctness check ` +
+          `(marked ✗ / FAIL): no speed is posted for a side that is wrong.**`
         : ''),
     '',
     '**Machine.**',

@@ -176,8 +176,8 @@ export function trainStepSection(res: TrainStepResults): string {
       `step (tf.profile); ours launches a fixed list per step in one command buffer ` +
       `(docs/KERNELS.md). "steps×repeats": steps per timed sample × timed samples per side.` +
       (bad.length
-        ? ` **${bad.length} model(s) failed the agreement check (✗ ` +
-          `/ FAIL): no time is posted for a side that is wrong.**`
+        ? ` **${bad.length} model(s) failed the agreement check ` +
+          `(✗ / FAIL): no time is posted for a side that is wrong.**`
         : ''),
     '',
     '**Machine.**',

@@ -31,8 +31,8 @@ commands:
             flags that set job fields (ranges and defaults of the job schema, docs/JOBS.md):
 ${jobFlagUsage('              ')}
   sample  generate text from a checkpoint (safetensors) on the CPU
-            --checkpoint FILE  --prompt TEXT ('')  --tokens N (200)  --temperature T (0.8; 0 = greedy)  \
---top-k K  --seed S (1)
+            --checkpoint FILE  --prompt TEXT ('')  --tokens N (200)  --temperature T (0.8; 0 = greedy)
+            --top-k K  --seed S (1)
 
 environment: STARLING_TOKEN (API token), STARLING_CHROMIUM (browser path), STARLING_GPU=vulkan (real GPU)`;
 
