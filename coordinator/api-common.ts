@@ -3,7 +3,7 @@
 // They live here, not in api.ts, so the route modules need not import the module that composes them;
 // api.ts re-exports the public ones.
 import express, { type NextFunction, type Request, type RequestHandler, type Response } from 'express';
-import { CorpusError } from './corpus';
+import { CorpusError, type DataRoots } from './corpus';
 import { ID_RE, JobSpecError } from './job-spec';
 import { StoreNotFoundError, type JobRecord, type Store } from './store';
 import type { DonorConfig, RouteDoc } from './api-schemas';
@@ -44,6 +44,8 @@ export interface ApiContext {
   store: Store;
   runner: JobRunner;
   dataDir: string;
+  /** Where `file:` data sources may lie. */
+  fileRoots: DataRoots;
   limits: ApiLimits;
   /** API responses by HTTP status since start (for /api/metrics). */
   responses: ReadonlyMap<number, number>;

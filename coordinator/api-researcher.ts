@@ -54,10 +54,10 @@ function runnerFailed(store: Store, job: JobRecord, action: string, e: unknown):
   return new ApiError(status, `job ${quote(job.id)} could not ${action}: ${msg}`);
 }
 
-async function createJob({ store, runner }: ApiContext, req: Request, res: Response): Promise<void> {
+async function createJob({ store, runner, fileRoots }: ApiContext, req: Request, res: Response): Promise<void> {
   const spec = parseJobSpec(req.body);
   // Load and tokenize now, so a bad source or a corpus that does not fit fails the request.
-  const corpus = await loadCorpus(spec.data.source, { maxBytes: spec.data.maxBytes, store });
+  const corpus = await loadCorpus(spec.data.source, { maxBytes: spec.data.maxBytes, store, fileRoots });
   const data = buildJobData(spec, corpus);
   const created = store.createJob({
     name: spec.name,

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, createApiRouter, prepareJobData, type JobRunner } from './api';
@@ -8,7 +8,7 @@ import { decodeSafetensors, writeCheckpoint, tensorsToParams } from './checkpoin
 import { Store } from './store';
 import { serveApi, type ServedApi } from './api.test-helper';
 import { modelInit } from '../src/model/model';
-import { jobModelConfig } from './job-spec';
+import { jobModelConfig, parseJobSpec } from './job-spec';
 import { shardRange } from '../src/data/split';
 
 const TOKEN = 'test-token-0123456789abcdef';
@@ -53,7 +53,8 @@ const corpusText = 'the quick brown fox jumps over the lazy dog.\n'.repeat(40);
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'starling-api-'));
   store = Store.open(join(dir, 'data'));
-  corpusPath = join(dir, 'corpus.txt');
+  mkdirSync(join(dir, 'corpora'));
+  corpusPath = join(dir, 'corpora', 'corpus.txt');
   writeFileSync(corpusPath, corpusText);
   served = await serveApi(
     createApiRouter({
@@ -61,6 +62,7 @@ before(async () => {
       runner,
       token: TOKEN,
       dataDir: join(dir, 'data'),
+      dataRoots: [join(dir, 'corpora')],
       limits: { uploadBytes: UPLOAD_LIMIT },
       log: (l) => logged.push(l),
     }),
@@ -157,8 +159,62 @@ test('a bad spec is a 400 naming the field', async () => {
   await assertAlive();
 });
 
+test('file: sources outside the data roots are refused, naming the roots; inside one they are accepted', async () => {
+  const roots = `(${join(dir, 'data')}, ${join(dir, 'corpora')})`;
+  const outside = (src: string) =>
+    `data.source ${JSON.stringify(src)} is outside the allowed data roots ${roots}; ` +
+    'start the coordinator with --data-root DIR to allow another';
+  const passwd = await call('POST', '/api/jobs', { body: smallSpec({ data: { source: 'file:/etc/passwd' } }) });
+  assert.equal(passwd.status, 400);
+  assert.equal(passwd.data.error, outside('file:/etc/passwd'));
+  // A file beside the roots, named through `..` from inside one.
+  writeFileSync(join(dir, 'beside.txt'), corpusText);
+  const dotdot = `file:${join(dir, 'corpora')}/../beside.txt`;
+  const escaped = await call('POST', '/api/jobs', { body: smallSpec({ data: { source: dotdot } }) });
+  assert.equal(escaped.status, 400);
+  assert.equal(escaped.data.error, outside(dotdot));
+  // A symlink inside a root pointing outside it.
+  symlinkSync(join(dir, 'beside.txt'), join(dir, 'corpora', 'link.txt'));
+  const link = `file:${join(dir, 'corpora', 'link.txt')}`;
+  const linked = await call('POST', '/api/jobs', { body: smallSpec({ data: { source: link } }) });
+  assert.equal(linked.status, 400);
+  assert.equal(linked.data.error, outside(link));
+  // The coordinator's token is in its data directory, a root, and still refused.
+  writeFileSync(join(dir, 'data', 'token'), corpusText);
+  const tokenSrc = `file:${join(dir, 'data', 'token')}`;
+  const token = await call('POST', '/api/jobs', { body: smallSpec({ data: { source: tokenSrc } }) });
+  assert.equal(token.status, 400);
+  assert.match(token.data.error, /is the coordinator's token or database, never a data source/);
+  // `..` that stays inside a root is fine.
+  const inside = `file:${join(dir, 'corpora')}/../corpora/corpus.txt`;
+  const ok = await call('POST', '/api/jobs', { body: smallSpec({ data: { source: inside } }) });
+  assert.equal(ok.status, 201, JSON.stringify(ok.data));
+  await call('POST', `/api/jobs/${ok.data.id}/stop`);
+  await assertAlive();
+});
+
+test('a stored job naming a file outside the roots gives donors nothing of it', async () => {
+  const spec = { ...parseJobSpec(smallSpec({ data: { source: 'file:/etc/passwd' } })) };
+  const job = store.createJob({
+    name: 'old',
+    spec,
+    vocab: ['a', 'b'],
+    corpusSha256: '0'.repeat(64),
+    status: 'running',
+  });
+  for (const path of ['/api/donor/job', `/api/donor/jobs/${job.id}/shards/0`]) {
+    runner.active = job.id;
+    const r = await call('GET', path, { token: null });
+    assert.equal(r.status, 500, path);
+    assert.match(r.data.error, /is outside the allowed data roots/);
+    assert.ok(!(r.data.error as string).includes('root:'), 'no line of the file');
+  }
+  runner.active = null;
+  store.setJobStatus(job.id, 'stopped');
+});
+
 test('a bad data source fails at creation with a 400', async () => {
-  const missing = join(dir, 'missing.txt');
+  const missing = join(dir, 'corpora', 'missing.txt');
   const r = await call('POST', '/api/jobs', { body: smallSpec({ data: { source: `file:${missing}` } }) });
   assert.equal(r.status, 400);
   assert.match(r.data.error, /does not exist/);

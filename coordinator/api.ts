@@ -24,6 +24,7 @@ import { OpenApiDocument, type DonorConfig } from './api-schemas';
 import { RESEARCHER_ROUTES } from './api-researcher';
 import { DONOR_ROUTES } from './api-donor';
 import { buildOpenApi } from './openapi';
+import { dataRoots, setDataRoots } from './corpus';
 
 export { ApiError, apiNotFound, type ApiLimits, type JobRunner } from './api-common';
 export { prepareJobData, type JobData } from './corpus';
@@ -35,6 +36,11 @@ export interface ApiDeps {
   runner: JobRunner;
   token: string;
   dataDir: string;
+  /**
+   * Folders besides dataDir that `file:` data sources may name (`starling serve --data-root`);
+   * each must exist. Files anywhere else are refused, after `..` and symlinks are resolved.
+   */
+  dataRoots?: readonly string[];
   limits?: Partial<ApiLimits>;
   /** What GET /api/donor/config answers (the coordinator's WebRTC peer); without it that route is a 404. */
   donorConfig?: DonorConfig;
@@ -68,10 +74,14 @@ export function openApiDocument(): object {
 
 export function createApiRouter(deps: ApiDeps): Router {
   const responses = new Map<number, number>();
+  const fileRoots = dataRoots(deps.dataDir, deps.dataRoots);
+  // The runner and the donor routes reload corpora through prepareJobData: the same roots apply.
+  setDataRoots(deps.store, fileRoots);
   const ctx: ApiContext = {
     store: deps.store,
     runner: deps.runner,
     dataDir: deps.dataDir,
+    fileRoots,
     limits: { ...DEFAULT_LIMITS, ...deps.limits },
     responses,
     donorConfig: deps.donorConfig,

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import {
   buildJobData,
   CorpusError,
+  dataRoots,
+  setDataRoots,
   decodeText,
   loadCorpus,
   prepareJobData,
@@ -207,6 +209,17 @@ test('buildJobData checks vocabulary limits, shard sizes and the stored vocabula
   );
 });
 
+test('dataRoots: every root must be an existing directory', (t) => {
+  const dir = tempDir(t);
+  writeFileSync(join(dir, 'f.txt'), 'x');
+  assert.throws(
+    () => dataRoots(dir, [join(dir, 'nope')]),
+    /data root .*nope is not a usable directory: does not exist/,
+  );
+  assert.throws(() => dataRoots(dir, [join(dir, 'f.txt')]), /data root .*f\.txt is not a usable directory/);
+  assert.equal(dataRoots(dir, [dir]).dirs.length, 1, 'duplicates collapse');
+});
+
 test('prepareJobData caches per job and refuses a corpus that changed since creation', async (t) => {
   const dir = tempDir(t);
   const store = Store.open(join(dir, 'db'));
@@ -218,6 +231,9 @@ test('prepareJobData caches per job and refuses a corpus that changed since crea
   const spec = parseJobSpec({ data: { source: `file:${path}` }, train: { shards: 2 } });
   const built = buildJobData(spec, await loadCorpus(spec.data.source));
   const job = store.createJob({ name: 'c', spec, vocab: [...built.tokenizer.vocab], corpusSha256: sha256Hex(text) });
+  // A store nobody configured allows files in its own data directory only.
+  await assert.rejects(prepareJobData(store, job), /is outside the allowed data roots \(.*db\); start the coordinator/);
+  setDataRoots(store, dataRoots(join(dir, 'db'), [join(dir, 'src')]));
   const first = prepareJobData(store, job);
   assert.equal(prepareJobData(store, job), first, 'second call shares the first');
   const data = await first;

@@ -11,14 +11,18 @@
 //                    shared:tinyshakespeare); it is not part of the project, so its absence is an
 //                    error that says where it was looked for.
 //   file:<path>      a UTF-8 text file on the coordinator's machine, relative to its working directory
-//                    unless absolute (any file the process can read: the researcher holds the token).
+//                    unless absolute. The coordinator allows only files under its data roots (its data
+//                    directory and each --data-root), checked after `..` and symlinks are resolved,
+//                    because the text is served to donors without a token; its token and database are
+//                    never a source. The local `starling train` passes no roots: any file it can read.
 //   upload:<id>      a text uploaded through POST /api/uploads and kept by the store.
 // Every source is capped at the job's data.maxBytes (whole lines where possible), CRLF becomes LF and
 // a BOM is dropped, so the same source always yields the same text.
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { realpathSync, statSync } from 'node:fs';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CharTokenizer } from '../src/data/tokenizer';
 import { minShardLength, splitTokens } from '../src/data/split';
@@ -41,6 +45,57 @@ export interface CorpusOptions {
   maxBytes?: number;
   /** Needed for `upload:<id>` sources. */
   store?: Pick<Store, 'getUpload' | 'readUpload'>;
+  /** Where `file:` sources may lie (see dataRoots); absent: anywhere (the local, single-user `starling train`). */
+  fileRoots?: DataRoots;
+}
+
+/** The folders `file:` sources must lie in, and the coordinator's own files that are never a source. */
+export interface DataRoots {
+  /** Each root as configured (absolute) and as its real path (symlinks resolved). */
+  dirs: readonly { shown: string; real: string }[];
+  /** Real paths of files refused even inside a root: the token and the database. */
+  secrets: readonly string[];
+}
+
+/**
+ * The data roots of a coordinator whose data directory is `dataDir`: that directory plus `extra`
+ * (each must be an existing directory). Throws an Error naming a root that is not.
+ */
+export function dataRoots(dataDir: string, extra: readonly string[] = []): DataRoots {
+  const dirs: { shown: string; real: string }[] = [];
+  for (const d of [dataDir, ...extra]) {
+    const shown = resolve(d);
+    let real: string;
+    try {
+      real = realpathSync(shown);
+      if (!statSync(real).isDirectory()) throw new Error('not a directory');
+    } catch (e) {
+      const why = (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : (e as Error).message;
+      throw new Error(`data root ${shown} is not a usable directory: ${why}`);
+    }
+    if (!dirs.some((x) => x.real === real)) dirs.push({ shown, real });
+  }
+  const base = dirs[0].real;
+  const secrets = ['token', 'starling.db', 'starling.db-wal', 'starling.db-shm'].map((f) => join(base, f));
+  return { dirs, secrets };
+}
+
+function within(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+// The roots prepareJobData checks for each store: set by the API (createApiRouter); a store nobody
+// configured allows only its own data directory.
+const storeRoots = new WeakMap<object, DataRoots>();
+
+export function setDataRoots(store: object, roots: DataRoots): void {
+  storeRoots.set(store, roots);
+}
+
+function rootsFor(store: Store): DataRoots {
+  let r = storeRoots.get(store);
+  if (!r) storeRoots.set(store, (r = dataRoots(store.dataDir)));
+  return r;
 }
 
 const MiB = 1024 * 1024;
@@ -52,7 +107,7 @@ export async function loadCorpus(source: string, opts: CorpusOptions = {}): Prom
   }
   if (source === 'builtin:cmudict') return cmudictCorpus(maxBytes);
   if (source.startsWith('shared:')) return sharedCorpus(source.slice('shared:'.length), maxBytes);
-  if (source.startsWith('file:')) return fileCorpus(source.slice('file:'.length), maxBytes);
+  if (source.startsWith('file:')) return fileCorpus(source.slice('file:'.length), maxBytes, opts.fileRoots);
   if (source.startsWith('upload:')) return uploadCorpus(source.slice('upload:'.length), maxBytes, opts.store);
   throw new CorpusError(
     `unknown data source ${JSON.stringify(source.slice(0, 100))}: use ` +
@@ -140,24 +195,61 @@ async function sharedCorpus(name: string, maxBytes: number): Promise<Corpus> {
 
 // ---- file:<path> and upload:<id> ----
 
-async function fileCorpus(pathArg: string, maxBytes: number): Promise<Corpus> {
+function fileError(path: string, e: unknown): CorpusError {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new CorpusError(`file ${path} does not exist`);
+  if (code === 'EACCES') return new CorpusError(`file ${path} is not readable (permission denied)`);
+  return new CorpusError(`cannot read file ${path}: ${(e as Error).message}`);
+}
+
+/**
+ * The real path to read for `file:<pathArg>` under `roots`: the lexical path must lie in a root
+ * (so nothing outside is even looked up), then its real path (`..` and symlinks resolved) must too.
+ */
+async function pathInRoots(pathArg: string, roots: DataRoots): Promise<string> {
+  const path = resolve(pathArg);
+  const outside = () =>
+    new CorpusError(
+      `data.source ${quoteSource(`file:${pathArg}`)} is outside the allowed data roots ` +
+        `(${roots.dirs.map((d) => d.shown).join(', ')}); start the coordinator with --data-root DIR to allow another`,
+    );
+  if (!roots.dirs.some((d) => within(path, d.shown) || within(path, d.real))) throw outside();
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch (e) {
+    throw fileError(path, e);
+  }
+  if (!roots.dirs.some((d) => within(real, d.real))) throw outside();
+  if (roots.secrets.includes(real)) {
+    throw new CorpusError(
+      `data.source ${quoteSource(`file:${pathArg}`)} is the coordinator's token or database, never a data source`,
+    );
+  }
+  return real;
+}
+
+function quoteSource(s: string): string {
+  return JSON.stringify(s.length > 200 ? `${s.slice(0, 197)}...` : s);
+}
+
+async function fileCorpus(pathArg: string, maxBytes: number, roots?: DataRoots): Promise<Corpus> {
   if (pathArg === '') throw new CorpusError('file: source needs a path, e.g. "file:/data/input.txt"');
   const path = resolve(pathArg);
+  // Read the resolved real path, so what was checked is what is read.
+  const readPath = roots ? await pathInRoots(pathArg, roots) : path;
   let info;
   try {
-    info = await stat(path);
+    info = await stat(readPath);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new CorpusError(`file ${path} does not exist`);
-    if (code === 'EACCES') throw new CorpusError(`file ${path} is not readable (permission denied)`);
-    throw new CorpusError(`cannot read file ${path}: ${(e as Error).message}`);
+    throw fileError(path, e);
   }
   // Not a device or FIFO (file:/dev/zero would never end) and not a directory.
   if (!info.isFile()) throw new CorpusError(`${path} is not a regular file`);
   if (info.size > MAX_CORPUS_BYTES) {
     throw new CorpusError(`file ${path} is ${info.size} bytes, over the ${MAX_CORPUS_BYTES / MiB} MiB limit`);
   }
-  const bytes = await readFile(path);
+  const bytes = await readFile(readPath);
   const text = decodeText(bytes, `file ${path}`);
   return capped(text, maxBytes, `file ${path}`);
 }
@@ -316,7 +408,8 @@ export function prepareJobData(store: Store, job: JobRecord): Promise<JobData> {
     return hit;
   }
   const p = (async () => {
-    const corpus = await loadCorpus(job.spec.data.source, { maxBytes: job.spec.data.maxBytes, store });
+    const { source, maxBytes } = job.spec.data;
+    const corpus = await loadCorpus(source, { maxBytes, store, fileRoots: rootsFor(store) });
     if (sha256Hex(corpus.text) !== job.corpusSha256) {
       throw new CorpusError(
         `the corpus of job "${job.id}" (${job.spec.data.source}) changed since the job was created; ` +

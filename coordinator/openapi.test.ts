@@ -38,7 +38,14 @@ before(async () => {
   store = Store.open(join(dir, 'data'));
   corpusPath = join(dir, 'corpus.txt');
   writeFileSync(corpusPath, 'pack my box with five dozen liquor jugs.\n'.repeat(40));
-  router = createApiRouter({ store, runner, token: TOKEN, dataDir: join(dir, 'data'), donorConfig: DONOR_CONFIG });
+  router = createApiRouter({
+    store,
+    runner,
+    token: TOKEN,
+    dataDir: join(dir, 'data'),
+    dataRoots: [dir],
+    donorConfig: DONOR_CONFIG,
+  });
   served = await serveApi(router);
   base = served.base;
 });

@@ -18,6 +18,8 @@ export interface ServeOptions {
   port?: number;
   host?: string;
   dataDir?: string;
+  /** Folders besides dataDir that jobs' `file:` sources may name (--data-root); each must exist. */
+  dataRoots?: readonly string[];
   token?: string;
   /** Folder of the built app (vite build). */
   appDir?: string;
@@ -62,7 +64,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     next();
   });
   const donorConfig: DonorConfig = { peerPath: PEER_PATH, coordinatorPeerId, iceServers };
-  app.use(createApiRouter({ store, runner, token, dataDir, donorConfig }));
+  app.use(createApiRouter({ store, runner, token, dataDir, dataRoots: opts.dataRoots, donorConfig }));
   const signalling = attachPeerServer(app, http, PEER_PATH);
 
   const appDir = resolve(opts.appDir ?? 'dist');

@@ -42,7 +42,9 @@ export const JobData = Type.Object(
       pattern: '^(builtin:cmudict|shared:[a-z0-9_-]{1,64}|file:[\\s\\S]+|upload:[A-Za-z0-9_-]{1,64})$',
       patternText: '"builtin:cmudict", "shared:<name>", "file:<path>" or "upload:<id>"',
       default: 'builtin:cmudict',
-      description: 'where the text comes from (see [Data sources](#data-sources))',
+      description:
+        'where the text comes from (see [Data sources](#data-sources)); a `file:` path must lie under ' +
+        "the coordinator's data roots (its data directory and each `--data-root`)",
       allowedText:
         '`"builtin:cmudict"`, `"shared:<name>"` (`<name>`: 1..64 of `a-z 0-9 _ -`), `"file:<path>"` or ' +
         '`"upload:<id>"` (`<id>`: 1..64 of `A-Z a-z 0-9 _ -`); 1..4096 characters',
