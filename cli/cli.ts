@@ -11,12 +11,15 @@ import { trainLocal } from './train-local';
 import { jobFlagUsage, parseTrainArgs } from './train-args';
 import { DEMO_GPT_JOB } from './demo-jobs';
 import { fmtBytes } from '../src/util/format';
+import { tokenHint } from './token-hint';
 
 const USAGE = `usage: starling <command> [options]
 
 commands:
   serve   run the coordinator (HTTP API, console, donor page, signalling, rounds)
             --port N (8080)  --host H (127.0.0.1)  --data-dir DIR (.starling)
+            --data-root DIR (repeatable or comma-separated): folders jobs' file: sources may name,
+              besides the data dir; any other file is refused
   fleet   launch headless Chromium donors against a coordinator
             --url URL (http://127.0.0.1:8080)  --donors N (2)  --verbose
   demo    start a coordinator and local headless donors, train the default job, print a summary
@@ -51,17 +54,28 @@ function intOpt(v: string | undefined, name: string, def: number, lo: number, hi
 async function serve(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
-    options: { port: { type: 'string' }, host: { type: 'string' }, 'data-dir': { type: 'string' } },
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'data-dir': { type: 'string' },
+      'data-root': { type: 'string', multiple: true },
+    },
   });
+  const dataRoots = (values['data-root'] ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
   const s = await startServer({
     port: intOpt(values.port, 'port', 8080, 0, 65535),
     host: values.host ?? '127.0.0.1',
     dataDir: values['data-dir'] ?? '.starling',
+    dataRoots,
   });
   console.log(`Starling coordinator on ${s.url}  (data in ${s.dataDir})`);
   console.log(`  donors open:   ${s.url}/`);
-  console.log(`  console:       ${s.url}/console#token=${s.token}`);
-  if (s.tokenCreated) console.log(`  API token (new, saved in ${join(s.dataDir, 'token')}): ${s.token}`);
+  // Logs get copied and shared: the token itself is never printed, only where it is kept.
+  console.log(`  console:       ${s.url}/console  (paste the API token there)`);
+  const kept = process.env.STARLING_TOKEN ? 'STARLING_TOKEN' : join(s.dataDir, 'token');
+  console.log(`  ${tokenHint(s.token, kept, s.tokenCreated)}`);
+  const roots = [s.dataDir, ...dataRoots].join(', ');
+  console.log(`  file: data sources allowed under: ${roots}`);
   s.runner.on('round', (r: RoundResult) => console.log(progressLine(r)));
   const stop = async () => {
     console.log('shutting down; running jobs resume at the next start');
