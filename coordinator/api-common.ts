@@ -64,6 +64,8 @@ export interface ApiRoute {
   auth: boolean;
   /** The body parser it needs: a JSON object (optional, `{}` when empty) or the raw bytes. */
   body?: 'json' | 'raw';
+  /** Counts against the tighter creation limit too (it loads a corpus): job creation, uploads. */
+  costly?: boolean;
   handler: RouteHandler;
   doc: RouteDoc;
 }
@@ -102,13 +104,32 @@ function requireJsonIfBody(req: Request, _res: Response, next: NextFunction): vo
   next();
 }
 
+/**
+ * Bodies are accepted uncompressed only: a compressed body would be inflated before its size is
+ * known, and a `gzip` label on plain bytes would fail deep in zlib. Any other encoding is a 415.
+ */
+function refuseContentEncoding(req: Request, _res: Response, next: NextFunction): void {
+  const enc = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
+  if (enc !== 'identity' && enc !== '') {
+    const got = quote(req.get('content-encoding') ?? '');
+    next(
+      new ApiError(
+        415,
+        `Content-Encoding ${got} is not accepted: send the body uncompressed, without Content-Encoding`,
+      ),
+    );
+    return;
+  }
+  next();
+}
+
 /** Middleware that parses the body a route declares, within the API's size limits. */
 export function bodyParsers(kind: ApiRoute['body'], limits: ApiLimits): RequestHandler[] {
   if (kind === 'json') {
     const json = express.json({ limit: limits.jsonBytes, strict: false, type: ['application/json', '+json'] });
-    return [requireJsonIfBody, json];
+    return [refuseContentEncoding, requireJsonIfBody, json];
   }
-  if (kind === 'raw') return [express.raw({ limit: limits.uploadBytes, type: () => true })];
+  if (kind === 'raw') return [refuseContentEncoding, express.raw({ limit: limits.uploadBytes, type: () => true })];
   return [];
 }
 
@@ -138,7 +159,7 @@ export function apiErrorHandler(log: (line: string) => void) {
       next(err);
       return;
     }
-    const e = err as Error & { type?: string; status?: number; limit?: number; length?: number };
+    const e = err as Error & { type?: string; status?: number; expose?: boolean; limit?: number; length?: number };
     let status = 500;
     let message: string;
     if (e instanceof ApiError) {
@@ -163,6 +184,14 @@ export function apiErrorHandler(log: (line: string) => void) {
       message = e.message;
     } else if (e?.type === 'request.aborted' || e?.type === 'request.size.invalid') {
       status = 400;
+      message = e.message;
+    } else if (e instanceof URIError) {
+      // express decodes path parameters before any handler runs: `/api/jobs/%ff` throws here.
+      status = 400;
+      message = `malformed URL escape in path ${quote(req.originalUrl.split('?')[0])}: not valid percent-encoded UTF-8`;
+    } else if (typeof e?.status === 'number' && e.status >= 400 && e.status < 500 && e.expose !== false) {
+      // Any other client error raised by express or body-parser (http-errors): the client's fault, no stack.
+      status = e.status;
       message = e.message;
     } else {
       message = `internal error: ${e?.message ?? String(err)}`;

@@ -240,6 +240,7 @@ export const RESEARCHER_ROUTES: readonly ApiRoute[] = [
     path: '/api/jobs',
     auth: true,
     body: 'json',
+    costly: true,
     handler: createJob,
     doc: {
       summary: 'Create a job and start it (it is queued behind running jobs)',
@@ -358,6 +359,7 @@ export const RESEARCHER_ROUTES: readonly ApiRoute[] = [
     path: '/api/uploads',
     auth: true,
     body: 'raw',
+    costly: true,
     handler: uploadText,
     doc: {
       summary: 'Upload a UTF-8 text to train on (name it as data.source "upload:<id>")',

@@ -64,6 +64,8 @@ before(async () => {
       dataDir: join(dir, 'data'),
       dataRoots: [join(dir, 'corpora')],
       limits: { uploadBytes: UPLOAD_LIMIT },
+      // These tests create many jobs; rate-limits.test.ts tests the limits.
+      rateLimits: { create: 1000 },
       log: (l) => logged.push(l),
     }),
   );
@@ -211,6 +213,39 @@ test('a stored job naming a file outside the roots gives donors nothing of it', 
   }
   runner.active = null;
   store.setJobStatus(job.id, 'stopped');
+});
+
+test('malformed requests are 4xx naming the problem, with no stack trace logged', async () => {
+  const before = logged.length;
+  const escape = await call('GET', '/api/jobs/%ff/rounds');
+  assert.equal(escape.status, 400);
+  assert.equal(
+    escape.data.error,
+    'malformed URL escape in path "/api/jobs/%ff/rounds": not valid percent-encoded UTF-8',
+  );
+  const donor = await call('GET', '/api/donor/jobs/%c0/shards/0', { token: null });
+  assert.equal(donor.status, 400);
+  assert.match(donor.data.error, /^malformed URL escape in path "\/api\/donor\/jobs\/%c0\/shards\/0"/);
+  const gzip = await fetch(`${base}/api/jobs`, {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'application/json', 'Content-Encoding': 'gzip' },
+    body: '{"name":"not gzip"}',
+  });
+  assert.equal(gzip.status, 415);
+  const gzipError = ((await gzip.json()) as { error: string }).error;
+  assert.equal(
+    gzipError,
+    'Content-Encoding "gzip" is not accepted: send the body uncompressed, without Content-Encoding',
+  );
+  const br = await fetch(`${base}/api/uploads`, {
+    method: 'POST',
+    headers: { ...auth, 'Content-Type': 'text/plain', 'Content-Encoding': 'br' },
+    body: 'hello',
+  });
+  assert.equal(br.status, 415);
+  assert.match(((await br.json()) as { error: string }).error, /Content-Encoding "br" is not accepted/);
+  assert.deepEqual(logged.slice(before), [], 'client errors log nothing');
+  await assertAlive();
 });
 
 test('a bad data source fails at creation with a 400', async () => {

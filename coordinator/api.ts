@@ -25,9 +25,11 @@ import { RESEARCHER_ROUTES } from './api-researcher';
 import { DONOR_ROUTES } from './api-donor';
 import { buildOpenApi } from './openapi';
 import { dataRoots, setDataRoots } from './corpus';
+import { apiLimiters, DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits';
 
-export { ApiError, apiNotFound, type ApiLimits, type JobRunner } from './api-common';
+export { ApiError, apiErrorHandler, apiNotFound, type ApiLimits, type JobRunner } from './api-common';
 export { prepareJobData, type JobData } from './corpus';
+export { DEFAULT_RATE_LIMITS, type RateLimits } from './rate-limits';
 
 export const DEFAULT_LIMITS: ApiLimits = { jsonBytes: 64 * 1024, uploadBytes: MAX_CORPUS_BYTES };
 
@@ -42,6 +44,8 @@ export interface ApiDeps {
    */
   dataRoots?: readonly string[];
   limits?: Partial<ApiLimits>;
+  /** Per-IP request limits (rate-limits.ts); default DEFAULT_RATE_LIMITS. */
+  rateLimits?: Partial<RateLimits>;
   /** What GET /api/donor/config answers (the coordinator's WebRTC peer); without it that route is a 404. */
   donorConfig?: DonorConfig;
   /** Where unexpected (500) errors are logged; default console.error. */
@@ -87,6 +91,7 @@ export function createApiRouter(deps: ApiDeps): Router {
     donorConfig: deps.donorConfig,
   };
   const auth = [requireToken(deps.token)];
+  const limit = apiLimiters({ ...DEFAULT_RATE_LIMITS, ...deps.rateLimits });
   const router = express.Router();
 
   router.use('/api', (_req, res, next) => {
@@ -94,8 +99,11 @@ export function createApiRouter(deps: ApiDeps): Router {
     next();
   });
   for (const route of API_ROUTES) {
+    // Limits come before the token check, so guessing tokens is limited too.
+    const limits = route.auth ? [limit.researcher, ...(route.costly ? [limit.create] : [])] : [limit.donor];
     const guard = route.auth ? auth : [];
-    router[route.method](route.path, ...guard, ...bodyParsers(route.body, ctx.limits), serve(ctx, route.handler));
+    const parse = bodyParsers(route.body, ctx.limits);
+    router[route.method](route.path, ...limits, ...guard, ...parse, serve(ctx, route.handler));
   }
   router.use(apiErrorHandler(deps.log ?? ((line: string) => console.error(line))));
   return router;

@@ -59,6 +59,12 @@ const UNAUTHORIZED: ResponseDoc = {
   headers: { 'WWW-Authenticate': { description: 'Bearer realm="starling"', schema: Type.String() } },
 };
 
+const TOO_MANY: ResponseDoc = {
+  description: "over the route class's per-IP request limit (the error names it and when to retry)",
+  schema: ErrorBody,
+  headers: { 'Retry-After': { description: 'seconds until the window resets', schema: Type.Integer() } },
+};
+
 const INTERNAL: ResponseDoc = { description: 'internal error (logged by the coordinator)', schema: ErrorBody };
 
 function operation(route: ApiRoute, refs: Map<unknown, string>): Json {
@@ -80,6 +86,7 @@ function operation(route: ApiRoute, refs: Map<unknown, string>): Json {
   // Any route can fail unexpectedly; the error handler answers 500 with the message then.
   const responses: Record<number, ResponseDoc> = { 500: INTERNAL, ...doc.responses };
   if (route.auth) responses[401] = UNAUTHORIZED;
+  responses[429] = TOO_MANY;
   op.responses = Object.fromEntries(
     Object.keys(responses)
       .map(Number)

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Store } from './store';
-import { createApiRouter } from './api';
+import { apiErrorHandler, createApiRouter, type RateLimits } from './api';
+import { securityHeaders } from './security-headers';
 import type { DonorConfig } from './api-schemas';
 import { loadOrCreateToken } from './auth';
 import { attachPeerServer, createNodePeer } from './rtc-node';
@@ -24,6 +25,8 @@ export interface ServeOptions {
   /** Folder of the built app (vite build). */
   appDir?: string;
   log?: (line: string) => void;
+  /** Per-IP request limits on the API; default DEFAULT_RATE_LIMITS (coordinator/rate-limits.ts). */
+  rateLimits?: Partial<RateLimits>;
   /** ICE servers for donors behind NAT (STARLING_ICE_SERVERS as JSON); none on loopback/LAN. */
   iceServers?: RTCIceServer[];
 }
@@ -56,6 +59,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const iceServers = opts.iceServers ?? parseIceServers(process.env.STARLING_ICE_SERVERS);
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders());
   const http: Server = createServer(app);
   const coordinatorPeerId = `starling-coordinator-${randomBytes(6).toString('hex')}`;
   const counters = { shardDownloads: 0 };
@@ -64,7 +68,17 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     next();
   });
   const donorConfig: DonorConfig = { peerPath: PEER_PATH, coordinatorPeerId, iceServers };
-  app.use(createApiRouter({ store, runner, token, dataDir, dataRoots: opts.dataRoots, donorConfig }));
+  app.use(
+    createApiRouter({
+      store,
+      runner,
+      token,
+      dataDir,
+      dataRoots: opts.dataRoots,
+      rateLimits: opts.rateLimits,
+      donorConfig,
+    }),
+  );
   const signalling = attachPeerServer(app, http, PEER_PATH);
 
   const appDir = resolve(opts.appDir ?? 'dist');
@@ -76,12 +90,10 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
       res.status(503).type('text/plain').send(`The app is not built: run "npm run build" (looked in ${appDir}).`),
     );
   }
-  // Unknown routes and thrown errors answer JSON naming the problem; the process keeps serving.
+  // Unknown routes and thrown errors answer JSON naming the problem (a client's error a 4xx with no
+  // stack logged, e.g. a bad escape caught while matching the path); the process keeps serving.
   app.use((req, res) => res.status(404).json({ error: `no route ${req.method} ${req.path}` }));
-  app.use((err: Error, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
-    log(`request failed: ${err.message}`);
-    res.status(500).json({ error: err.message });
-  });
+  app.use(apiErrorHandler(log));
 
   await new Promise<void>((ok, fail) => {
     http.once('error', fail);
