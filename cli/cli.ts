@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // starling serve | fleet | demo — one CLI for the operator and the quick start.
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { startServer } from '../coordinator/server';
 import { Fleet } from './fleet';
 import { runLocalJob } from './local-job';
@@ -74,7 +74,7 @@ async function serve(args: string[]): Promise<void> {
   console.log(`  console:       ${s.url}/console  (paste the API token there)`);
   const kept = process.env.STARLING_TOKEN ? 'STARLING_TOKEN' : join(s.dataDir, 'token');
   console.log(`  ${tokenHint(s.token, kept, s.tokenCreated)}`);
-  const roots = [s.dataDir, ...dataRoots].join(', ');
+  const roots = [s.dataDir, ...dataRoots.map((r) => resolve(r))].join(', ');
   console.log(`  file: data sources allowed under: ${roots}`);
   s.runner.on('round', (r: RoundResult) => console.log(progressLine(r)));
   const stop = async () => {
