@@ -1,6 +1,8 @@
 // A coordinator killed with SIGKILL mid-job and restarted on the same data directory and port: the job
 // resumes where its last completed round left it, and the same headless donor pages (never reopened)
-// notice the loss, reconnect to the coordinator's unchanged peer id and train again.
+// notice the loss, reconnect to the coordinator's unchanged peer id and train again. And a coordinator
+// frozen with SIGSTOP, whose sockets stay open so only the heartbeat can tell: the donors give it up
+// within the timeout and come back once it runs again.
 import { test, expect } from '@playwright/test';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -17,10 +19,10 @@ class Coordinator {
   readonly exited: Promise<void>;
   private readonly child: ChildProcess;
 
-  constructor(port: number, dataDir: string) {
+  constructor(port: number, dataDir: string, flags: string[] = []) {
     this.child = spawn(
       process.execPath,
-      ['--import', 'tsx', 'cli/cli.ts', 'serve', '--port', String(port), '--data-dir', dataDir],
+      ['--import', 'tsx', 'cli/cli.ts', 'serve', '--port', String(port), '--data-dir', dataDir, ...flags],
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, STARLING_TOKEN: '' } },
     );
     this.exited = new Promise((r) => this.child.once('exit', () => r()));
@@ -169,6 +171,63 @@ test('donors come back to a coordinator restarted after kill -9, and the job res
     first?.kill('SIGKILL');
     second?.kill('SIGKILL');
     await Promise.all([first?.exited, second?.exited]);
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('donors notice a frozen coordinator by the heartbeat alone, and come back when it runs again', async () => {
+  test.setTimeout(120_000);
+  const dataDir = mkdtempSync(join(tmpdir(), 'starling-e2e-freeze-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const heartbeat = { intervalMs: 500, timeoutMs: 2000 };
+  const flags = ['--heartbeat-ms', '500', '--heartbeat-timeout-ms', '2000'];
+  const coordinator = new Coordinator(port, dataDir, flags);
+  let fleet: Fleet | null = null;
+  try {
+    await coordinator.waitFor(/^Starling coordinator on /);
+    const token = readFileSync(join(dataDir, 'token'), 'utf8').trim();
+    const res = await fetch(`${url}/api/jobs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'e2e-freeze', train: { rounds: 200, minDonors: 2 } }),
+    });
+    expect(res.status, await res.clone().text()).toBe(201);
+    fleet = await Fleet.launch({ url, donors: 2, prefix: 'freeze', log: () => {}, heartbeat });
+    await coordinator.waitFor(/^round +2 /, 60_000);
+
+    // Frozen: its TCP sockets stay open (no close, no signalling loss), it just says nothing.
+    coordinator.kill('SIGSTOP');
+    const frozenAt = Date.now();
+    await Promise.all(
+      fleet.donors.map((d) =>
+        d.page.waitForFunction(() => document.body.dataset.state === 'connecting', undefined, {
+          timeout: heartbeat.timeoutMs + 3000,
+        }),
+      ),
+    );
+    const noticedAfter = Date.now() - frozenAt;
+    const notices = await Promise.all(fleet.donors.map((d) => d.page.locator('#error').textContent()));
+    for (const n of notices) expect(n).toMatch(/no message from the coordinator for \d+\.\d s.*retrying in/);
+    // Silence counts from the last beat heard, up to one interval before the freeze.
+    expect(noticedAfter).toBeGreaterThanOrEqual(heartbeat.timeoutMs - heartbeat.intervalMs);
+
+    const from = coordinator.lines.length;
+    coordinator.kill('SIGCONT');
+    const resumedAt = Date.now();
+    const ids = fleet.donors.map((d) => d.id);
+    await Promise.all(ids.map((id) => coordinator.waitFor(new RegExp(`donor ${id} joined`), 10_000, from)));
+    // A round that ends after both joined, trained by both.
+    await coordinator.waitFor(/^round +\d+ .* donors 2\/2/, 30_000, coordinator.lines.length);
+    console.log(
+      `freeze e2e: both donors noticed the frozen coordinator after ${noticedAfter} ms ` +
+        `(timeout ${heartbeat.timeoutMs} ms) and were back ${Date.now() - resumedAt} ms after it resumed`,
+    );
+  } finally {
+    await fleet?.close().catch(() => {});
+    coordinator.kill('SIGCONT');
+    coordinator.kill('SIGKILL');
+    await coordinator.exited;
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
