@@ -63,6 +63,11 @@ test('a donor that keeps sending pings stays attached; pings never reach the run
   assert.deepEqual(s.target.messages, []);
   assert.ok(s.fromHub.filter((m) => m.kind === 'pong').length >= 25, 'the hub beats too');
   assert.equal(s.hub.stats.timedOut, 0);
+  // The link's byte counts (a round's bytes up and down) leave the beats out: only the hello came up.
+  const link = s.target.attached[0];
+  assert.equal(link.bytesReceived(), s.hubSide.stats.bytesReceived - s.hubSide.stats.heartbeatBytesReceived);
+  assert.ok(link.bytesReceived() > 0 && link.bytesReceived() < 200, `${link.bytesReceived()} bytes`);
+  assert.equal(link.bytesSent(), 0, 'the hub sent nothing but pongs');
 });
 
 test('a donor silent past the timeout is detached at once and its channel closed', async () => {

@@ -111,8 +111,9 @@ export class DonorHub {
             adapter: m.header.adapter,
             send: (kind, header, body) => ch.send(makeMessage(kind, header, body)),
             close: () => ch.close(),
-            bytesSent: () => ch.stats.bytesSent,
-            bytesReceived: () => ch.stats.bytesReceived,
+            // A round's bytes are training traffic: the heartbeats' 30-byte frames are left out.
+            bytesSent: () => ch.stats.bytesSent - ch.stats.heartbeatBytesSent,
+            bytesReceived: () => ch.stats.bytesReceived - ch.stats.heartbeatBytesReceived,
           };
           const prev = this.links.get(id);
           if (prev) prev.ch.close();

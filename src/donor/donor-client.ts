@@ -118,7 +118,8 @@ export class DonorClient {
   setPaused(paused: boolean): void {
     this.paused = paused;
     this.set({ state: paused ? 'paused' : 'waiting' });
-    if (this.channel) void this.send(this.channel, 'status', { state: paused ? 'paused' : 'idle' });
+    const ch = this.channel;
+    if (ch) this.send(ch, 'status', { state: paused ? 'paused' : 'idle' }).catch((e) => this.fail(e));
   }
 
   close(): void {
@@ -247,18 +248,18 @@ export class DonorClient {
     };
     ch.onError = (e) => console.warn(`starling donor: rejected a message from the coordinator: ${e.message}`);
     ch.onClose = () => this.lost(gen, 'data channel closed');
+    void this.send(ch, 'hello', {
+      donorId: this.donorId,
+      adapter: this.stats.adapter.slice(0, 200),
+      userAgent: navigator.userAgent.slice(0, 300),
+      protocol: PROTOCOL_VERSION,
+    }).catch((e) => this.fail(e));
     this.beat = startHeartbeat(
       ch,
       'ping',
       (ms) => this.lost(gen, `no message from the coordinator for ${(ms / 1000).toFixed(1)} s`),
       this.heartbeat,
     );
-    void this.send(ch, 'hello', {
-      donorId: this.donorId,
-      adapter: this.stats.adapter.slice(0, 200),
-      userAgent: navigator.userAgent.slice(0, 300),
-      protocol: PROTOCOL_VERSION,
-    });
     this.set({ state: this.paused ? 'paused' : 'waiting', notice: '', connections: this.stats.connections + 1 });
   }
 

@@ -101,3 +101,20 @@ test('heartbeat settings: defaults, and out-of-range values named', () => {
   assert.throws(() => heartbeatSettings({ intervalMs: 100, timeoutMs: 150 }), /timeout must be .*\[2 × interval = 200/);
   assert.throws(() => heartbeatSettings({ timeoutMs: 1e9 }), /got 1000000000/);
 });
+
+test('beats are counted apart, so round byte counts can leave them out; one beat is 30 bytes', async () => {
+  const clock = new FakeClock();
+  const { a, b } = pair();
+  const ha = startHeartbeat(a, 'ping', () => {}, { intervalMs: 100, timeoutMs: 5000 }, clock);
+  await run(clock, 1000);
+  ha.stop();
+  await run(clock, 100);
+  assert.ok(a.stats.messagesSent >= 10);
+  assert.equal(a.stats.heartbeatBytesSent, a.stats.bytesSent);
+  assert.equal(a.stats.bytesSent, 30 * a.stats.messagesSent);
+  assert.equal(b.stats.heartbeatBytesReceived, a.stats.heartbeatBytesSent);
+  await a.send({ kind: 'status', header: { state: 'idle' } });
+  await run(clock, 50);
+  assert.ok(b.stats.bytesReceived > b.stats.heartbeatBytesReceived);
+  assert.equal(b.stats.heartbeatBytesReceived, a.stats.heartbeatBytesSent);
+});
