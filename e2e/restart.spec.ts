@@ -124,6 +124,18 @@ test('donors come back to a coordinator restarted after kill -9, and the job res
     first.kill('SIGKILL');
     await first.exited;
     first = null;
+    // While it is down, the pages keep trying: a failed config fetch is retried, never a final error.
+    await Promise.all(
+      fleet.donors.map((d) =>
+        d.page.waitForFunction(
+          () =>
+            document.body.dataset.state === 'connecting' &&
+            /coordinator config: .*retrying in \d+\.\d s/.test(document.getElementById('error')?.textContent ?? ''),
+          undefined,
+          { timeout: 10_000 },
+        ),
+      ),
+    );
 
     second = new Coordinator(port, dataDir);
     await second.waitFor(/^Starling coordinator on /);
