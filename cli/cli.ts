@@ -12,6 +12,7 @@ import { jobFlagUsage, parseTrainArgs } from './train-args';
 import { DEMO_GPT_JOB } from './demo-jobs';
 import { fmtBytes } from '../src/util/format';
 import { tokenHint } from './token-hint';
+import { MAX_HEARTBEAT_TIMEOUT_MS, MIN_HEARTBEAT_MS } from '../src/protocol/heartbeat';
 
 const USAGE = `usage: starling <command> [options]
 
@@ -20,6 +21,8 @@ commands:
             --port N (8080)  --host H (127.0.0.1)  --data-dir DIR (.starling)
             --data-root DIR (repeatable or comma-separated): folders jobs' file: sources may name,
               besides the data dir; any other file is refused
+            --heartbeat-ms N (2000)  --heartbeat-timeout-ms N (8000): beat period on donor channels, and
+              the silence after which a donor is dropped
   fleet   launch headless Chromium donors against a coordinator
             --url URL (http://127.0.0.1:8080)  --donors N (2)  --verbose
   demo    start a coordinator and local headless donors, train the default job, print a summary
@@ -59,14 +62,25 @@ async function serve(args: string[]): Promise<void> {
       host: { type: 'string' },
       'data-dir': { type: 'string' },
       'data-root': { type: 'string', multiple: true },
+      'heartbeat-ms': { type: 'string' },
+      'heartbeat-timeout-ms': { type: 'string' },
     },
   });
   const dataRoots = (values['data-root'] ?? []).flatMap((v) => v.split(',')).filter((v) => v !== '');
+  const hb = values['heartbeat-ms'];
+  const hbTimeout = values['heartbeat-timeout-ms'];
   const s = await startServer({
     port: intOpt(values.port, 'port', 8080, 0, 65535),
     host: values.host ?? '127.0.0.1',
     dataDir: values['data-dir'] ?? '.starling',
     dataRoots,
+    heartbeat: {
+      intervalMs: hb === undefined ? undefined : intOpt(hb, 'heartbeat-ms', 0, MIN_HEARTBEAT_MS, 60_000),
+      timeoutMs:
+        hbTimeout === undefined
+          ? undefined
+          : intOpt(hbTimeout, 'heartbeat-timeout-ms', 0, 2 * MIN_HEARTBEAT_MS, MAX_HEARTBEAT_TIMEOUT_MS),
+    },
   });
   console.log(`Starling coordinator on ${s.url}  (data in ${s.dataDir})`);
   console.log(`  donors open:   ${s.url}/`);

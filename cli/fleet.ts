@@ -4,6 +4,7 @@
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { EventEmitter } from 'node:events';
 import { findBrowser, webgpuFlags } from './browser';
+import type { HeartbeatSettings } from '../src/protocol/heartbeat';
 
 export interface FleetOptions {
   url: string;
@@ -16,6 +17,8 @@ export interface FleetOptions {
   verbose?: boolean;
   /** Where the donors encode updates ('auto': the GPU unless the adapter is a software one). */
   encode?: 'auto' | 'gpu' | 'cpu';
+  /** The pages' heartbeat (?hb=, ?hbTimeout=); default the page's own (2 s, 8 s). */
+  heartbeat?: Partial<HeartbeatSettings>;
 }
 
 export interface FleetDonor {
@@ -35,7 +38,7 @@ export class Fleet {
   private constructor(
     readonly browser: Browser,
     private readonly opts: Required<Pick<FleetOptions, 'url' | 'prefix' | 'verbose'>> &
-      Pick<FleetOptions, 'encode'> & { log: (l: string) => void },
+      Pick<FleetOptions, 'encode' | 'heartbeat'> & { log: (l: string) => void },
   ) {}
 
   static async launch(opts: FleetOptions): Promise<Fleet> {
@@ -53,6 +56,7 @@ export class Fleet {
       prefix: opts.prefix ?? `fleet-${process.pid}`,
       verbose: opts.verbose ?? false,
       encode: opts.encode,
+      heartbeat: opts.heartbeat,
       log: opts.log ?? ((l) => console.log(`[fleet] ${l}`)),
     });
     for (let i = 0; i < opts.donors; i++) await fleet.add();
@@ -91,6 +95,9 @@ export class Fleet {
     url.searchParams.set('autostart', '1');
     url.searchParams.set('donor', d.id);
     if (this.opts.encode) url.searchParams.set('encode', this.opts.encode);
+    const hb = this.opts.heartbeat;
+    if (hb?.intervalMs !== undefined) url.searchParams.set('hb', String(hb.intervalMs));
+    if (hb?.timeoutMs !== undefined) url.searchParams.set('hbTimeout', String(hb.timeoutMs));
     await page.goto(url.toString());
   }
 

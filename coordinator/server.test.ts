@@ -33,7 +33,14 @@ class Inbox {
 
 test('coordinator rejects bad donor input with clear errors and keeps serving', { timeout: 120_000 }, async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'starling-server-'));
-  const server = await startServer({ port: 0, dataDir, appDir: join(dataDir, 'no-app'), log: () => {} });
+  // This test's donor sends no pings: a long heartbeat timeout keeps it connected between steps.
+  const server = await startServer({
+    port: 0,
+    dataDir,
+    appDir: join(dataDir, 'no-app'),
+    log: () => {},
+    heartbeat: { timeoutMs: 120_000 },
+  });
   let peer: Peer | null = null;
   try {
     const auth = { authorization: `Bearer ${server.token}`, 'content-type': 'application/json' };

@@ -4,15 +4,16 @@ import express from 'express';
 import { createServer, type Server } from 'node:http';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { Store } from './store';
 import { apiErrorHandler, createApiRouter, type RateLimits } from './api';
 import { securityHeaders } from './security-headers';
 import type { DonorConfig } from './api-schemas';
 import { loadOrCreateToken } from './auth';
+import { loadOrCreatePeerId } from './peer-id';
 import { attachPeerServer, createNodePeer } from './rtc-node';
 import { DonorHub } from './donor-hub';
+import type { HeartbeatSettings } from '../src/protocol/heartbeat';
 import { Runner } from './job-runner';
 
 export interface ServeOptions {
@@ -29,6 +30,8 @@ export interface ServeOptions {
   rateLimits?: Partial<RateLimits>;
   /** ICE servers for donors behind NAT (STARLING_ICE_SERVERS as JSON); none on loopback/LAN. */
   iceServers?: RTCIceServer[];
+  /** Heartbeat on every donor channel (defaults in src/protocol/heartbeat.ts: beat 2 s, timeout 8 s). */
+  heartbeat?: Partial<HeartbeatSettings>;
 }
 
 export interface RunningServer {
@@ -61,7 +64,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   app.disable('x-powered-by');
   app.use(securityHeaders());
   const http: Server = createServer(app);
-  const coordinatorPeerId = `starling-coordinator-${randomBytes(6).toString('hex')}`;
+  // Stable per data directory, so donors find a restarted coordinator under the same id.
+  const { peerId: coordinatorPeerId } = loadOrCreatePeerId(dataDir);
   const counters = { shardDownloads: 0 };
   app.use('/api/donor/jobs/:id/shards/:n', (_req, _res, next) => {
     counters.shardDownloads++;
@@ -103,7 +107,8 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
 
   const peer = await createNodePeer({ host: '127.0.0.1', port, path: PEER_PATH, id: coordinatorPeerId });
-  const hub = new DonorHub(peer, runner, log);
+  const hub = new DonorHub(runner, log, { heartbeat: opts.heartbeat });
+  hub.listen(peer);
   await runner.resumeRunning();
 
   return {

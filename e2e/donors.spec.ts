@@ -19,9 +19,12 @@ test('a third donor that joins mid-job catches up and contributes', async () => 
 
 test('a donor closed mid-round stalls the round no longer than its deadline', async () => {
   const deadline = 8000;
+  // A heartbeat timeout well under the deadline: the coordinator gives the vanished donor up by its
+  // silence, not by missed deadlines (with both at 8 s the two race, and a round can start with it).
   const h = await startHarness(
     { name: 'e2e-vanish', train: { rounds: 8, minDonors: 1, roundDeadlineMs: deadline } },
     2,
+    { heartbeat: { intervalMs: 500, timeoutMs: 2500 } },
   );
   try {
     await h.waitForRound((r) => r.accepted === 2, 'a round with both donors');
@@ -30,9 +33,9 @@ test('a donor closed mid-round stalls the round no longer than its deadline', as
     await page.waitForFunction(() => document.body.dataset.state === 'training', undefined, { timeout: 60_000 });
     const at = h.rounds.length;
     await h.fleet.remove(1);
-    // The coordinator may not learn at once that the page is gone (WebRTC close detection varies), so
-    // the vanished donor can miss a deadline or two before it is dropped; no round may wait longer
-    // than its deadline meanwhile, and training goes on with the remaining donor.
+    // The coordinator may not learn at once that the page is gone (WebRTC close detection varies); its
+    // heartbeat gives the donor up after 2.5 s of silence. No round may wait longer than its deadline
+    // meanwhile, and training goes on with the remaining donor.
     const settled = await h.waitForRound(
       (r) => h.rounds.indexOf(r) >= at && r.assigned === 1 && r.accepted === 1,
       'a round with only the remaining donor',

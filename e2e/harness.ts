@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { startServer, type RunningServer } from '../coordinator/server';
 import { Fleet } from '../cli/fleet';
 import type { RoundResult } from '../coordinator/job-engine';
+import type { HeartbeatSettings } from '../src/protocol/heartbeat';
 
 export interface Harness {
   server: RunningServer;
@@ -22,10 +23,10 @@ export interface Harness {
 export async function startHarness(
   job: Record<string, unknown>,
   donors: number,
-  opts: { encode?: 'auto' | 'gpu' | 'cpu' } = {},
+  opts: { encode?: 'auto' | 'gpu' | 'cpu'; heartbeat?: Partial<HeartbeatSettings> } = {},
 ): Promise<Harness> {
   const dataDir = mkdtempSync(join(tmpdir(), 'starling-e2e-'));
-  const server = await startServer({ port: 0, dataDir, log: () => {} });
+  const server = await startServer({ port: 0, dataDir, log: () => {}, heartbeat: opts.heartbeat });
   const rounds: RoundResult[] = [];
   const listeners: (() => void)[] = [];
   server.runner.on('round', (r: RoundResult) => {

@@ -1,7 +1,7 @@
 // Donor page: asks consent before touching the GPU, then runs the donor client and shows what it does.
 import * as Comlink from 'comlink';
 import type { TrainerWorkerApi } from '../worker/api';
-import { DonorClient, type DonorStats } from './donor-client';
+import { DonorClient, type DonorClientOptions, type DonorStats } from './donor-client';
 import { fmtBytes } from '../util/format';
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
@@ -17,6 +17,32 @@ function donorId(): string {
   return id;
 }
 
+/** ?hb=MS and ?hbTimeout=MS set the heartbeat (tests and the fleet use short ones); see docs/PROTOCOL.md. */
+function clientOptions(): DonorClientOptions {
+  const q = new URLSearchParams(location.search);
+  const num = (k: string) => {
+    const v = q.get(k);
+    return v === null ? undefined : Number(v);
+  };
+  return { heartbeat: { intervalMs: num('hb'), timeoutMs: num('hbTimeout') } };
+}
+
+const INITIAL: DonorStats = {
+  state: 'error',
+  adapter: '—',
+  job: '—',
+  round: null,
+  loss: null,
+  steps: 0,
+  bytesSent: 0,
+  bytesReceived: 0,
+  rounds: 0,
+  encodedOn: '',
+  error: '',
+  notice: '',
+  connections: 0,
+};
+
 function render(s: DonorStats): void {
   $('state').textContent = s.state;
   $('adapter').textContent = s.adapter;
@@ -27,14 +53,16 @@ function render(s: DonorStats): void {
   $('sent').textContent = fmtBytes(s.bytesSent);
   $('received').textContent = fmtBytes(s.bytesReceived);
   $('encoded-on').textContent = s.encodedOn === '' ? '—' : s.encodedOn === 'gpu' ? 'GPU' : 'CPU';
+  // A real error, or while reconnecting why and when the next try is.
   const err = $('error');
-  err.hidden = !s.error;
-  err.textContent = s.error;
+  err.hidden = !s.error && !s.notice;
+  err.textContent = s.error || s.notice;
   // Machine-readable mirror for the headless fleet and the e2e tests.
   document.body.dataset.state = s.state;
   document.body.dataset.steps = String(s.steps);
   document.body.dataset.rounds = String(s.rounds);
   document.body.dataset.encodedOn = s.encodedOn;
+  document.body.dataset.connections = String(s.connections);
 }
 
 async function start(): Promise<void> {
@@ -42,17 +70,20 @@ async function start(): Promise<void> {
   $('status').hidden = false;
   const worker = new Worker(new URL('../worker/trainer.worker.ts', import.meta.url), { type: 'module' });
   const api = Comlink.wrap<TrainerWorkerApi>(worker);
-  const client = new DonorClient(location.origin, donorId(), api, render);
-  let paused = false;
-  $('pause').addEventListener('click', () => {
-    paused = !paused;
-    client.setPaused(paused);
-    $('pause').textContent = paused ? 'Resume' : 'Pause';
-  });
+  let client: DonorClient | null = null;
   try {
+    client = new DonorClient(location.origin, donorId(), api, render, clientOptions());
+    const c = client;
+    let paused = false;
+    $('pause').addEventListener('click', () => {
+      paused = !paused;
+      c.setPaused(paused);
+      $('pause').textContent = paused ? 'Resume' : 'Pause';
+    });
     await client.start();
   } catch (e) {
-    render({ ...client.stats, state: 'error', error: e instanceof Error ? e.message : String(e) });
+    const stats = client?.stats ?? INITIAL;
+    render({ ...stats, state: 'error', error: e instanceof Error ? e.message : String(e) });
   }
 }
 

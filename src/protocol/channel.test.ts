@@ -182,7 +182,7 @@ test('kinds outside `accept` are rejected', async () => {
   await atB.nextError(1);
   assert.match(
     atB.errors[0].message,
-    /message kind "job" is not accepted here \(accepted: hello, ready, update, status\)/,
+    /message kind "job" is not accepted here \(accepted: hello, ready, update, status, ping\)/,
   );
   assert.deepEqual(atB.messages, [samples.hello]);
   assert.equal(b.stats.rejectedMessages, 1);

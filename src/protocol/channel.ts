@@ -7,6 +7,7 @@ import { Reassembler, checkFrameSize, iterateFrames } from './frames';
 import {
   DEFAULT_HIGH_WATER_BYTES,
   DEFAULT_LOW_WATER_BYTES,
+  FRAME_HEADER_BYTES,
   MAX_BUFFERED_BYTES,
   MAX_FRAME_BYTES,
   MAX_MESSAGE_BYTES,
@@ -47,6 +48,9 @@ export interface ChannelStats {
   rejectedFrames: number;
   /** Whole messages that reassembled but failed to decode or validate, or were of a kind not accepted. */
   rejectedMessages: number;
+  /** The part of bytesSent / bytesReceived that was heartbeats (ping, pong): overhead, not training traffic. */
+  heartbeatBytesSent: number;
+  heartbeatBytesReceived: number;
 }
 
 export interface FramedChannelOptions {
@@ -73,6 +77,8 @@ export interface FramedChannelOptions {
   close?: () => void;
 }
 
+const isBeat = (kind: MessageKind) => kind === 'ping' || kind === 'pong';
+
 /** Messages kept while no onMessage handler is set; more than this is an error. */
 const MAX_UNHANDLED = 16;
 /** Safety poll on channels that do fire `bufferedamountlow`, in case an event is never delivered. */
@@ -88,6 +94,8 @@ export class FramedChannel {
     messagesReceived: 0,
     rejectedFrames: 0,
     rejectedMessages: 0,
+    heartbeatBytesSent: 0,
+    heartbeatBytesReceived: 0,
   };
   onError: (err: Error) => void;
   onClose: (() => void) | undefined;
@@ -186,7 +194,8 @@ export class FramedChannel {
     }
     const id = this.nextMessageId;
     this.nextMessageId = (this.nextMessageId + 1) >>> 0;
-    const result = this.sendTail.then(() => this.sendFrames(id, bytes));
+    const beat = isBeat(msg.kind);
+    const result = this.sendTail.then(() => this.sendFrames(id, bytes, beat));
     this.sendTail = result.catch(() => undefined);
     return result;
   }
@@ -203,13 +212,14 @@ export class FramedChannel {
     }
   }
 
-  private async sendFrames(id: number, bytes: Uint8Array): Promise<void> {
+  private async sendFrames(id: number, bytes: Uint8Array, beat: boolean): Promise<void> {
     if (this.channel.readyState === 'connecting' && !this.isClosed) await this.opened();
     for (const frame of iterateFrames(id, bytes, this.maxFrameBytes)) {
       if (this.channel.bufferedAmount + frame.byteLength > this.highWater) await this.drain();
       this.assertOpen();
       this.channel.send(frame);
       this.stats.bytesSent += frame.byteLength;
+      if (beat) this.stats.heartbeatBytesSent += frame.byteLength;
       this.stats.framesSent++;
     }
     this.stats.messagesSent++;
@@ -309,6 +319,8 @@ export class FramedChannel {
       return;
     }
     this.stats.messagesReceived++;
+    // A beat is one frame (an empty header): its frame bytes are the message plus one frame header.
+    if (isBeat(msg.kind)) this.stats.heartbeatBytesReceived += whole.byteLength + FRAME_HEADER_BYTES;
     if (this.handler) this.deliver(msg);
     else if (this.unhandled.length < MAX_UNHANDLED) this.unhandled.push(msg);
     else

@@ -1,7 +1,7 @@
 // Every size limit of the wire protocol in one place; docs/PROTOCOL.md lists the same numbers.
 
 /** Wire format version carried in byte 0 of every message (and `hello.protocol`). */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Fixed part of an encoded message: version, kind code, reserved u16, header length u32. */
 export const WIRE_PREFIX_BYTES = 8;

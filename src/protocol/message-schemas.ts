@@ -86,15 +86,21 @@ export type IdleHeader = Static<typeof IdleHeader>;
 export const ErrorHeader = closed({ message: str(1, 1000) });
 export type ErrorHeader = Static<typeof ErrorHeader>;
 
+/** A liveness beat, each side on its own timer (src/protocol/heartbeat.ts): no fields, no reply. */
+export const BeatHeader = closed({});
+export type BeatHeader = Static<typeof BeatHeader>;
+
 /** Each kind's header schema. */
 export const HEADERS = {
   hello: HelloHeader,
   ready: ReadyHeader,
   update: UpdateHeader,
   status: StatusHeader,
+  ping: BeatHeader,
   job: JobHeader,
   weights: WeightsHeader,
   assign: AssignHeader,
   idle: IdleHeader,
   error: ErrorHeader,
+  pong: BeatHeader,
 };

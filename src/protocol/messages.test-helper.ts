@@ -44,6 +44,8 @@ export function sampleMessages(seed = 1, weightsN = 257): { [K in MessageKind]: 
       body: randomBytes(rng, updateN + 8),
     },
     status: { kind: 'status', header: { state: 'training', detail: 'step 3 of 10' } },
+    ping: { kind: 'ping', header: {} },
+    pong: { kind: 'pong', header: {} },
     job: {
       kind: 'job',
       header: {

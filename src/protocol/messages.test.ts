@@ -44,7 +44,7 @@ test('the samples are valid', () => {
 test('an unknown kind is rejected, listing the known ones', () => {
   assert.throws(
     () => validateMessage('bye', {}, 0),
-    /unknown message kind "bye" \(known: hello, ready, update, status, job, weights, assign, idle, error\)/,
+    /unknown message kind "bye" \(known: hello, ready, update, status, ping, job, weights, assign, idle, error, pong\)/,
   );
 });
 

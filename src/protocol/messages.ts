@@ -15,6 +15,7 @@ import { ProtocolError } from './errors';
 import { checkCodecName } from '../compress/codec-spec';
 import type {
   AssignHeader,
+  BeatHeader,
   ErrorHeader,
   HelloHeader,
   IdleHeader,
@@ -27,6 +28,7 @@ import type {
 export { PROTOCOL_VERSION } from './limits';
 export type {
   AssignHeader,
+  BeatHeader,
   DonorState,
   ErrorHeader,
   HelloHeader,
@@ -48,6 +50,9 @@ export type Message =
   | { kind: 'ready'; header: ReadyHeader; body?: undefined }
   | { kind: 'update'; header: UpdateHeader; body: Uint8Array }
   | { kind: 'status'; header: StatusHeader; body?: undefined }
+  // Liveness beats: `ping` from the donor, `pong` from the coordinator, each on its own timer.
+  | { kind: 'ping'; header: BeatHeader; body?: undefined }
+  | { kind: 'pong'; header: BeatHeader; body?: undefined }
   | { kind: 'job'; header: JobHeader; body?: undefined }
   | { kind: 'weights'; header: WeightsHeader; body: Uint8Array }
   // With a body: the broadcast step θ_version = θ_(version−1) − decode(body) (the job's downCodec), to
@@ -70,13 +75,14 @@ export function makeMessage<K extends MessageKind>(kind: K, header: HeaderOf<K>,
   return (body === undefined ? { kind, header } : { kind, header, body }) as MessageOf<K>;
 }
 
-export const DONOR_KINDS = ['hello', 'ready', 'update', 'status'] as const satisfies readonly MessageKind[];
+export const DONOR_KINDS = ['hello', 'ready', 'update', 'status', 'ping'] as const satisfies readonly MessageKind[];
 export const COORDINATOR_KINDS = [
   'job',
   'weights',
   'assign',
   'idle',
   'error',
+  'pong',
 ] as const satisfies readonly MessageKind[];
 export const MESSAGE_KINDS: readonly MessageKind[] = [...DONOR_KINDS, ...COORDINATOR_KINDS];
 
@@ -177,11 +183,13 @@ const BODIES: Record<MessageKind, BodyRule> = {
   ready: 'none',
   update: 'update',
   status: 'none',
+  ping: 'none',
   job: 'none',
   weights: 'weights',
   assign: 'step',
   idle: 'none',
   error: 'none',
+  pong: 'none',
 };
 
 export function isMessageKind(kind: unknown): kind is MessageKind {

@@ -1,5 +1,5 @@
 // One message as bytes:
-//   [u8 protocolVersion=1][u8 kind code][u16 header format][u32 headerLen][header][body]
+//   [u8 protocolVersion][u8 kind code][u16 header format][u32 headerLen][header][body]
 // Header format 0: UTF-8 JSON; 1: the kind's compact binary layout (binary-header.ts: update and
 // assign, whenever their values fit). All integers little-endian. The body is whatever follows the
 // header (possibly nothing).
@@ -43,12 +43,14 @@ export const KIND_CODES: Readonly<Record<MessageKind, number>> = {
   ready: 0x02,
   update: 0x03,
   status: 0x04,
+  ping: 0x05,
   job: 0x11,
   weights: 0x12,
   assign: 0x13,
   // 0x16 was `delta` (protocol 1), now folded into `assign`.
   idle: 0x14,
   error: 0x15,
+  pong: 0x17,
 };
 
 const KIND_BY_CODE = new Map<number, MessageKind>(
