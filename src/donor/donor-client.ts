@@ -60,9 +60,10 @@ function isDonorConfig(v: unknown): v is DonorConfig {
   );
 }
 
-export class DonorClient {
-  readonly stats: DonorStats = {
-    state: 'starting',
+/** Stats before anything happened (the page renders them before a client exists). */
+export function initialDonorStats(state: DonorStats['state']): DonorStats {
+  return {
+    state,
     adapter: '—',
     job: '—',
     round: null,
@@ -76,6 +77,10 @@ export class DonorClient {
     notice: '',
     connections: 0,
   };
+}
+
+export class DonorClient {
+  readonly stats: DonorStats = initialDonorStats('starting');
   private peer: Peer | null = null;
   private channel: FramedChannel | null = null;
   private beat: Heartbeat | null = null;

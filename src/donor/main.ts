@@ -1,7 +1,7 @@
 // Donor page: asks consent before touching the GPU, then runs the donor client and shows what it does.
 import * as Comlink from 'comlink';
 import type { TrainerWorkerApi } from '../worker/api';
-import { DonorClient, type DonorClientOptions, type DonorStats } from './donor-client';
+import { DonorClient, initialDonorStats, type DonorClientOptions, type DonorStats } from './donor-client';
 import { fmtBytes } from '../util/format';
 
 const $ = (id: string) => document.getElementById(id) as HTMLElement;
@@ -27,21 +27,7 @@ function clientOptions(): DonorClientOptions {
   return { heartbeat: { intervalMs: num('hb'), timeoutMs: num('hbTimeout') } };
 }
 
-const INITIAL: DonorStats = {
-  state: 'error',
-  adapter: '—',
-  job: '—',
-  round: null,
-  loss: null,
-  steps: 0,
-  bytesSent: 0,
-  bytesReceived: 0,
-  rounds: 0,
-  encodedOn: '',
-  error: '',
-  notice: '',
-  connections: 0,
-};
+const INITIAL: DonorStats = initialDonorStats('error');
 
 function render(s: DonorStats): void {
   $('state').textContent = s.state;
