@@ -111,6 +111,8 @@ export async function simulateArm(
     outer: { lr: arm.outerLr, momentum: arm.outerMomentum },
     seed: job.seed,
     errorDecay: arm.errorDecay ?? 1,
+    // The arms compare codecs under the plain mean (the results in bench/results were measured so).
+    aggregator: 'mean',
   };
   const coord = new CoordinatorSync(cfg, layout, data.init.slice(), 0);
   const n = coord.n;

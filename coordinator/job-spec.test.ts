@@ -276,3 +276,22 @@ test('train.codec/downCodec/outer: canonical names, downCodec follows codec, DiL
   bad({ outerMomentum: 1 }, /train\.outerMomentum must be a number in \[0, 1\), got 1/);
   bad({ errorDecay: -0.1 }, /train\.errorDecay must be a number in \[0, 1\], got -0.1/);
 });
+
+test('train.aggregator: clipped-mean by default, canonical names, errors naming the field, value and forms', () => {
+  assert.equal(parseJobSpec({}).train.aggregator, 'clipped-mean');
+  assert.equal(parseJobSpec({ train: { aggregator: 'clipped-mean:2' } }).train.aggregator, 'clipped-mean');
+  assert.equal(parseJobSpec({ train: { aggregator: 'trimmed-mean:0.20' } }).train.aggregator, 'trimmed-mean:0.2');
+  assert.equal(parseJobSpec({ train: { aggregator: 'median' } }).train.aggregator, 'median');
+  const bad = (aggregator: unknown, re: RegExp) =>
+    assert.throws(
+      () => parseJobSpec({ train: { aggregator } }),
+      (e: unknown) => e instanceof JobSpecError && e.field === 'train.aggregator' && re.test(e.message),
+    );
+  // The schema's pattern catches the shape, parseAggregator the ranges.
+  bad('avg', /train\.aggregator must be .*`mean`, `clipped-mean`.*got "avg"/);
+  bad(
+    'trimmed-mean:0.5',
+    /train\.aggregator: "trimmed-mean:0\.5" has a trimmed fraction outside \[0, 0\.5\); accepted: /,
+  );
+  bad('clipped-mean:0.5', /train\.aggregator: "clipped-mean:0\.5" has τ outside \[1, 100\]/);
+});

@@ -6,6 +6,7 @@
 import { Type, type TSchema } from '@sinclair/typebox';
 import { validateModel, type ModelConfig } from '../src/model/model';
 import { checkCodecName, MAX_CODEC_NAME } from '../src/compress/codec-spec';
+import { aggregatorName, parseAggregator } from '../src/schema/aggregator';
 import { defaultOuter } from '../src/sync/outer';
 import { schemaProblem, withDefaults, type SchemaProblem } from '../src/schema/check';
 import { DEFAULT_GRAD_CLIP, JobData, JobSpecInput, JobTrain, MAX_CORPUS_BYTES, type JobSpec } from '../src/schema/job';
@@ -150,6 +151,12 @@ function parseTrain(given: unknown, type: ModelSpec['type']): JobTrain {
     }
   };
   const codec = codecName('codec', t.codec!);
+  let aggregator: string;
+  try {
+    aggregator = aggregatorName(parseAggregator(t.aggregator!));
+  } catch (e) {
+    throw new JobSpecError('train.aggregator', (e as Error).message);
+  }
   const outer = defaultOuter(t.localSteps!, codec);
   return {
     ...t,
@@ -158,6 +165,7 @@ function parseTrain(given: unknown, type: ModelSpec['type']): JobTrain {
     outerMomentum: t.outerMomentum ?? outer.momentum,
     codec,
     downCodec: codecName('downCodec', t.downCodec ?? codec),
+    aggregator,
   } as JobTrain;
 }
 

@@ -315,7 +315,15 @@ test('migration 2 gives old stored specs the train values they were trained with
   t.after(() => reopened.close());
   assert.equal(reopened.schemaVersion(), SCHEMA_VERSION);
   const train = reopened.getJob('old-job')!.spec.train;
-  const legacy = { gradClip: 0, outerMomentum: 0, codec: 'int8', downCodec: 'f32', errorDecay: 1, eps: 1e-8 };
+  const legacy = {
+    gradClip: 0,
+    outerMomentum: 0,
+    codec: 'int8',
+    downCodec: 'f32',
+    errorDecay: 1,
+    eps: 1e-8,
+    aggregator: 'mean',
+  };
   for (const [k, v] of Object.entries({ ...old.train, ...legacy })) assert.equal(train[k as keyof typeof train], v, k);
   // The stored row itself is upgraded (not only the value read), and fields a spec has are kept.
   const row = reopened.db.prepare("SELECT spec FROM jobs WHERE id = 'old-job'").get() as { spec: string };
@@ -330,4 +338,29 @@ test('upload ids never escape the uploads folder', async (t) => {
   await assert.rejects(s.readUpload('../token'), /unknown upload id/);
   const rec = await s.saveUpload(new Uint8Array([1, 2, 3]));
   assert.deepEqual([...readFileSync(s.uploadPath(rec.id))], [1, 2, 3]);
+});
+
+test('migration 3: jobs stored before train.aggregator keep the plain mean; new jobs get clipped-mean', (t) => {
+  const dir = tempDir(t);
+  const s = Store.open(dir);
+  const current = parseJobSpec({ name: 'new' });
+  assert.equal(current.train.aggregator, 'clipped-mean');
+  const kept = s.createJob({ name: 'new', spec: current, vocab: ['a'], corpusSha256: 'ab'.repeat(32) });
+  const { aggregator: _a, ...oldTrain } = current.train;
+  const old = s.createJob({
+    name: 'old',
+    spec: { ...current, train: oldTrain as typeof current.train },
+    vocab: ['a'],
+    corpusSha256: 'ab'.repeat(32),
+  });
+  s.close();
+  const db = new Database(join(dir, 'starling.db'));
+  db.prepare('UPDATE schema_version SET version = 2').run();
+  db.close();
+  const reopened = Store.open(dir);
+  t.after(() => reopened.close());
+  assert.equal(reopened.getJob(old.id)!.spec.train.aggregator, 'mean');
+  const row = reopened.db.prepare('SELECT spec FROM jobs WHERE id = ?').get(old.id) as { spec: string };
+  assert.equal(JSON.parse(row.spec).train.aggregator, 'mean', 'the stored row is upgraded');
+  assert.equal(reopened.getJob(kept.id)!.spec.train.aggregator, 'clipped-mean');
 });

@@ -135,6 +135,21 @@ function upgradeLegacySpecs(db: Database.Database): void {
   }
 }
 
+/**
+ * Jobs stored before train.aggregator existed keep the plain mean they ran with (a resumed job then
+ * continues exactly as before); new jobs get the schema's default, clipped-mean.
+ */
+function legacyMeanAggregator(db: Database.Database): void {
+  const rows = db.prepare('SELECT id, spec FROM jobs').all() as { id: string; spec: string }[];
+  const update = db.prepare('UPDATE jobs SET spec = ? WHERE id = ?');
+  for (const r of rows) {
+    const spec = JSON.parse(r.spec) as { train?: Record<string, unknown> };
+    if (spec.train?.aggregator !== undefined) continue;
+    spec.train = { ...spec.train, aggregator: 'mean' };
+    update.run(JSON.stringify(spec), r.id);
+  }
+}
+
 // Each entry moves the schema from version i to i + 1 (SQL, or a function for data changes); never
 // edit a released one, append.
 const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
@@ -187,6 +202,7 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
      created_at INTEGER NOT NULL
    );`,
   upgradeLegacySpecs,
+  legacyMeanAggregator,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -5,6 +5,7 @@
 // and codec, downCodec = codec) carry a `defaultText` for the docs and are filled by parseJobSpec.
 import { Type, type Static } from '@sinclair/typebox';
 import { MAX_CODEC_NAME } from '../compress/codec-spec';
+import { AGGREGATOR_FORMS, AGGREGATOR_PATTERN } from './aggregator';
 import { ModelSpec, ModelSpecInput } from './model';
 
 /** Largest corpus a job may use (also the file and upload size limit). */
@@ -167,6 +168,19 @@ export const JobTrain = Type.Object(
       description:
         "the donors' error-feedback decay β: each round sends Δ + β·residual (1: classic error feedback; " +
         '< 1 a leaky residual as in SparseLoCo)',
+    }),
+    aggregator: Type.String({
+      maxLength: 32,
+      pattern: AGGREGATOR_PATTERN,
+      patternText: AGGREGATOR_FORMS,
+      allowedText: AGGREGATOR_FORMS,
+      // Robust by default: one donor's update cannot move the weights by more than τ × the median norm / n.
+      default: 'clipped-mean',
+      description:
+        "how the coordinator combines the round's decoded updates: the plain `mean`; `clipped-mean` (each " +
+        "update's norm clipped to τ × the round's median norm, then the mean); coordinate-wise " +
+        '`trimmed-mean:F` or `median` (docs/AGGREGATION.md: what each tolerates). Jobs stored before this ' +
+        'field existed keep `mean`',
     }),
   },
   { additionalProperties: false },

@@ -222,3 +222,47 @@ test('a coordinator restored from its state (momentum, downlink residual) contin
   nan[7] = NaN;
   assert.throws(() => b.restoreState({ momentum: null, residual: nan }), /downlink residual element 7 is NaN/);
 });
+
+test('revert undoes a commit exactly: the next commit is bit for bit what it would have been without it', () => {
+  const rng = new Rng(11);
+  const cfg: SyncConfig = { codec: 'q4', downCodec: 'q2', outer: { lr: 0.7, momentum: 0.9 }, seed: 5 };
+  const theta = randn(rng, N, 1);
+  const gs = Array.from({ length: 3 }, () => [randn(rng, N, 0.1), randn(rng, N, 0.1)]);
+  const huge = [randn(rng, N, 1e6)];
+  const a = new CoordinatorSync(cfg, LAYOUT, theta.slice(), 0);
+  const b = new CoordinatorSync(cfg, LAYOUT, theta.slice(), 0);
+  a.commit(gs[0]);
+  b.commit(gs[0]);
+  const last = b.last;
+  b.commit(huge);
+  b.revert();
+  assert.equal(b.version, 1);
+  assert.equal(b.last, last, 'the refused step is not the last broadcast');
+  assert.deepEqual(b.params, a.params);
+  assert.throws(() => b.revert(), /no commit to undo/);
+  for (const g of gs.slice(1)) assert.deepEqual(b.commit(g), a.commit(g));
+  assert.deepEqual(b.params, a.params);
+});
+
+test('the aggregator: default mean; clipped-mean bounds a ×1000 update; per-update checks are kept', () => {
+  const rng = new Rng(12);
+  const base = { codec: 'f32', downCodec: 'f32', outer: { lr: 1, momentum: 0 }, seed: 1 };
+  const theta = randn(rng, N, 1);
+  const honest = [randn(rng, N, 0.01), randn(rng, N, 0.01)];
+  const bad = honest[0].map((x) => 1000 * x);
+  const mean = new CoordinatorSync(base, LAYOUT, theta.slice(), 0);
+  const clip = new CoordinatorSync({ ...base, aggregator: 'clipped-mean' }, LAYOUT, theta.slice(), 0);
+  assert.deepEqual(mean.aggregator, { kind: 'mean' });
+  mean.commit([...honest, bad]);
+  clip.commit([...honest, bad]);
+  const moved = (p: Float32Array) => Math.hypot(...p.map((x, i) => x - theta[i]));
+  const honestNorm = Math.max(...honest.map((u) => Math.hypot(...u)));
+  // One of 3 clipped to 2 × the median norm: the step is at most (2 honest + 2·median)/3 ≤ 4/3 of the largest honest norm.
+  assert.ok(moved(clip.params) <= (4 / 3) * honestNorm * (1 + 1e-5), `${moved(clip.params)}`);
+  assert.ok(moved(mean.params) > 100 * honestNorm);
+  assert.deepEqual(
+    clip.checks.map((c) => c.clipped),
+    [false, false, true],
+  );
+  assert.ok(clip.checks[2].normRatio > 500);
+});

@@ -13,6 +13,7 @@ import { ErrorFeedback } from '../compress/error-feedback';
 import type { ModelCodec, TensorSpec } from '../compress/model-codec';
 import { downlinkContext, jobCodec, uplinkContext } from './job-codec';
 import { OuterOptimizer, type OuterConfig } from './outer';
+import { aggregate, parseAggregator, type Aggregator, type UpdateCheck } from './aggregate';
 
 export interface SyncConfig {
   /** Codec of the donors' updates (codec-spec grammar). */
@@ -24,6 +25,8 @@ export interface SyncConfig {
   seed: number;
   /** Donors' error-feedback decay (1: classic; below 1 for sparse DiLoCo, see ErrorFeedback). Default 1. */
   errorDecay?: number;
+  /** How the coordinator combines the updates (train.aggregator grammar, src/sync/aggregate.ts). Default `mean`. */
+  aggregator?: string;
 }
 
 /** Throws a RangeError unless `bytes` is the codec's exact size (fixed-size codecs) or at most its maximum. */
@@ -75,6 +78,16 @@ export class CoordinatorSync {
   private readonly outer: OuterOptimizer;
   /** The last broadcast: the payload that takes version − 1 to version. */
   last: { baseVersion: number; version: number; bytes: Uint8Array } | null = null;
+  readonly aggregator: Aggregator;
+  /** The last commit's per-update checks, in the order of its updates. */
+  checks: UpdateCheck[] = [];
+  private undo: {
+    params: Float32Array;
+    version: number;
+    last: CoordinatorSync['last'];
+    momentum: Float32Array | null;
+    residual: Float32Array;
+  } | null = null;
 
   constructor(
     readonly cfg: SyncConfig,
@@ -87,6 +100,7 @@ export class CoordinatorSync {
       throw new RangeError(`sync: ${params.length} weights, the layout has ${this.up.n}`);
     this.downEf = new ErrorFeedback(jobCodec(cfg.downCodec, layout), this.up.n);
     this.outer = new OuterOptimizer(cfg.outer, this.up.n);
+    this.aggregator = parseAggregator(cfg.aggregator ?? 'mean');
   }
 
   get n(): number {
@@ -123,14 +137,22 @@ export class CoordinatorSync {
     return decodeChecked(this.up, bytes, uplinkContext(assignSeed, round), 'update');
   }
 
-  /** Takes the outer step for the round's decoded updates; returns the broadcast payload (version + 1). */
+  /**
+   * Takes the outer step for the round's decoded updates (combined by the job's aggregator); returns
+   * the broadcast payload (version + 1). `revert()` undoes it until the next commit.
+   */
   commit(deltas: readonly Float32Array[]): Uint8Array {
     if (deltas.length === 0) throw new RangeError('sync commit: no updates');
-    const n = this.n;
-    const acc = new Float64Array(n);
-    for (const d of deltas) for (let i = 0; i < n; i++) acc[i] += d[i];
-    const g = new Float32Array(n);
-    for (let i = 0; i < n; i++) g[i] = acc[i] / deltas.length;
+    const { g, checks } = aggregate(deltas, this.aggregator);
+    this.checks = checks;
+    const momentum = this.outer.momentum;
+    this.undo = {
+      params: this.params,
+      version: this.version,
+      last: this.last,
+      momentum: momentum ? Float32Array.from(momentum) : null,
+      residual: Float32Array.from(this.downEf.residual),
+    };
     const s = this.outer.step(g);
     const version = this.version + 1;
     const ctx = downlinkContext(this.cfg.seed, version);
@@ -139,6 +161,21 @@ export class CoordinatorSync {
     this.last = { baseVersion: this.version, version, bytes };
     this.version = version;
     return bytes;
+  }
+
+  /**
+   * Undoes the last commit (a refused step): θ, version, the last broadcast, the outer momentum and
+   * the downlink residual are as before it, so the refused step is never sent and leaves no trace.
+   */
+  revert(): void {
+    const u = this.undo;
+    if (!u) throw new RangeError('sync revert: no commit to undo');
+    this.undo = null;
+    this.params = u.params;
+    this.version = u.version;
+    this.last = u.last;
+    this.outer.restore(u.momentum);
+    this.downEf.residual.set(u.residual);
   }
 }
 
