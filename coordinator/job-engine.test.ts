@@ -158,6 +158,8 @@ function config({ dropAfterMisses = 5, ...over }: ConfigOver = {}): EngineConfig
       outerMomentum: 0,
       codec: 'int8',
       downCodec: 'f32',
+      // These tests check the plain mean's arithmetic; the robust aggregators have their own tests.
+      aggregator: 'mean',
       ...over,
     }),
     dropAfterMisses,
@@ -200,7 +202,8 @@ function setup(
     {
       evaluate: (p) => {
         h.evaluated.push(p);
-        return sumOfSquares(p);
+        // The mean square stands in for the loss: honest test steps move it far less than ln(vocab).
+        return sumOfSquares(p) / p.length;
       },
       checkpoint: async (version, params, sync) => {
         h.checkpoints.push({
@@ -318,7 +321,7 @@ test(
     assert.equal(r.rejected, 0);
     assert.equal(r.dropped, 0);
     assert.equal(r.trainLoss, 2.5);
-    assert.equal(r.valLoss, sumOfSquares(engine.params));
+    assert.equal(r.valLoss, sumOfSquares(engine.params) / N);
     assert.deepEqual([...r.donors].sort(), ['A', 'B']);
     // Bytes moved in the round: weights + assign down, the update up (the `job` message came before).
     const roundDown = (l: FakeLink) =>
@@ -926,5 +929,89 @@ test(
       r.rounds.map((x) => [x.round, x.version]),
       [[2, 8]],
     );
+  },
+);
+
+test(
+  'a step that breaks the model is refused: the version stays, no checkpoint, no broadcast, and honest rounds go on',
+  { timeout: 10_000 },
+  async (t) => {
+    // The plain mean, so only the step check stands between the huge update and the weights; outer lr 2
+    // so that a step can overflow f32 (round 3).
+    const h = setup(t, { minDonors: 2, rounds: 4, outerLr: 2, aggregator: 'mean' });
+    const { engine } = h;
+    const run = engine.run();
+    const a = join(engine, 'A');
+    const b = join(engine, 'B');
+    const honest = async (count: number, seed: number) => {
+      await Promise.all([a.waitFor('assign', count), b.waitFor('assign', count)]);
+      const theta = engine.params.slice();
+      const d = [update(engine, a, randomVector(N, seed, 0.1)), update(engine, b, randomVector(N, seed + 1, 0.1))];
+      await a.waitFor('assign', count + 1);
+      assertClose(engine.params, outerStep(theta, d, 2), `round ${count - 1} weights`);
+    };
+
+    await honest(1, 10);
+    assert.equal(engine.version, 1);
+    const theta1 = engine.params.slice();
+    const last1 = engine.sync.last;
+
+    // Round 1: B sends ×1000 A's update (validly encoded): the mean would take the loss (mean square,
+    // about 0.3 here) to about 10⁴ ≫ 0.3 + ln 4.
+    await b.waitFor('assign', 2);
+    const dA = randomVector(N, 20, 0.1);
+    update(engine, a, dA);
+    update(
+      engine,
+      b,
+      dA.map((x) => 1000 * x),
+    );
+    await a.waitFor('assign', 3);
+    const r1 = h.rounds[1];
+    assert.match(r1.refused ?? '', /validation loss would rise from 0\.\d+ to \d/);
+    assert.equal(r1.version, 1);
+    assert.equal(engine.version, 1);
+    assert.deepEqual(engine.params, theta1, 'θ_1 is kept');
+    assert.equal(engine.sync.last, last1, 'the refused step is not the broadcast');
+    assert.equal(r1.valLoss, h.rounds[0].valLoss, "the round records the kept version's loss");
+    assert.equal(r1.trainLoss, null);
+    assert.ok(h.logs.some((l) => /^round 1 refused: validation loss .*weights stay at v1/.test(l)));
+    assert.deepEqual(
+      h.checkpoints.map((c) => c.version),
+      [1],
+    );
+    // The per-update checks single B out.
+    assert.deepEqual(
+      r1.checks.map((c) => c.donorId),
+      ['A', 'B'],
+    );
+    assert.ok(r1.checks[1].normRatio > 500 && r1.flagged === 1);
+    assert.ok(h.logs.some((l) => /^round 1: update from B is an outlier \(norm 1\.00e\+3× the median/.test(l)));
+    // The next assignment is for v1 again, and donors holding v1 get no step and no weights.
+    const assign = (l: FakeLink, i: number) => l.of('assign')[i];
+    assert.equal(assign(a, 2).header.version, 1);
+    assert.equal(assign(a, 2).body, undefined);
+    assert.equal(assign(b, 2).body, undefined);
+    assert.equal(a.of('weights').length, 1);
+
+    // Honest rounds go on from θ_1.
+    await honest(3, 30);
+    assert.equal(engine.version, 2);
+    assert.equal(h.rounds[2].refused, null);
+
+    // Round 3: finite updates whose outer step overflows f32 (2 · 3e38): refused as well.
+    await b.waitFor('assign', 4);
+    const big = new Float32Array(N).fill(3e38);
+    update(engine, a, big);
+    update(engine, b, big);
+    assert.equal(await run, 'done');
+    // The f32 broadcast cannot encode the infinite step; commit leaves the state as it was.
+    assert.match(h.rounds[3].refused ?? '', /^the step could not be taken: .* is Infinity/);
+    assert.equal(engine.version, 2);
+    assert.deepEqual(
+      h.checkpoints.map((c) => c.version),
+      [1, 2],
+    );
+    for (const c of h.checkpoints) assert.ok(c.params.every(Number.isFinite), `checkpoint v${c.version} is finite`);
   },
 );

@@ -5,6 +5,7 @@
 // silent through `dropAfterMisses` deadlines is dropped.
 import { EventEmitter } from 'node:events';
 import { modelParamSpecs, type ModelConfig } from '../src/model/model';
+import type { UpdateCheck } from '../src/sync/aggregate';
 import { CoordinatorSync, checkPayloadSize, type CoordinatorState } from '../src/sync/sync';
 import type { JobHeader, JobTrain, SendMessage, UpdateHeader } from '../src/protocol/messages';
 
@@ -34,6 +35,31 @@ export interface RoundResult {
   startedAt: number;
   endedAt: number;
   donors: string[];
+  /** Each accepted update's checks against the round's aggregate (train.aggregator), in `donors` order. */
+  checks: DonorCheck[];
+  /** Updates whose norm ratio exceeds FLAG_NORM_RATIO or whose cosine with the aggregate is negative. */
+  flagged: number;
+  /** Why the round's step was refused (the version did not advance), or null when it was taken. */
+  refused: string | null;
+}
+
+/** One donor's update checks in a round (the per-update checks of src/sync/aggregate.ts). */
+export interface DonorCheck extends UpdateCheck {
+  donorId: string;
+}
+
+/** An update more than this many times the round's median norm is flagged (and clipped by clipped-mean at τ = 2). */
+export const FLAG_NORM_RATIO = 2;
+
+/**
+ * A step is refused when the validation loss after it exceeds the loss before it by more than ln(vocab):
+ * the loss of a uniform guess, i.e. the step would cost more than everything a model can know over
+ * guessing. Honest rounds move the loss by a small fraction of that; the measured ×1000 attack took it
+ * from 3.57 to 837 in one round. (A 2× rule would refuse honest noise on a nearly trained model less
+ * predictably: at loss 0.3 it allows only +0.3.)
+ */
+export function lossLimit(before: number, vocab: number): number {
+  return before + Math.log(Math.max(2, vocab));
 }
 
 export interface EngineHooks {
@@ -97,6 +123,10 @@ export class JobEngine extends EventEmitter {
   private wake: (() => void) | null = null;
   private collecting: { round: number; assigned: Set<DonorState>; updates: ArrivedUpdate[]; rejected: number } | null =
     null;
+  /** Validation loss of θ_version when known (saves evaluating it again before the next step). */
+  private lastValLoss: number | null = null;
+  /** The loss stepProblem measured after the step. */
+  private stepLoss: number | null = null;
   /** Late updates not yet reported; counted into the next round result (they also arrive between rounds). */
   private lateCount = 0;
   private nextShard = 0;
@@ -376,14 +406,43 @@ export class JobEngine extends EventEmitter {
     }
 
     let trainLoss: number | null = null;
+    let valLoss: number;
+    let refused: string | null = null;
+    let checks: DonorCheck[] = [];
     if (c.updates.length > 0) {
-      this.sync.commit(c.updates.map((u) => u.delta));
-      this.version = this.sync.version;
-      trainLoss = c.updates.reduce((a, u) => a + u.loss, 0) / c.updates.length;
-      await this.hooks.checkpoint(this.version, this.params, this.sync.state);
+      const before = this.lastValLoss ?? this.hooks.evaluate(this.params);
+      let committed = false;
+      try {
+        this.sync.commit(c.updates.map((u) => u.delta));
+        committed = true;
+      } catch (e) {
+        refused = `the step could not be taken: ${(e as Error).message}`; // commit left the state as it was
+      }
+      checks = this.sync.checks.map((k, i) => ({ donorId: c.updates[i].donorId, ...k }));
+      if (committed) refused = this.stepProblem(before);
+      if (refused === null) {
+        valLoss = this.stepLoss!;
+        this.version = this.sync.version;
+        trainLoss = c.updates.reduce((a, u) => a + u.loss, 0) / c.updates.length;
+        await this.hooks.checkpoint(this.version, this.params, this.sync.state);
+      } else {
+        // No new version: θ_v, its checkpoint and the last broadcast stay; the next assignment is for v again.
+        if (committed) this.sync.revert();
+        valLoss = before;
+        this.hooks.log(`round ${round} refused: ${refused}; the weights stay at v${this.version}`);
+      }
+    } else {
+      valLoss = this.hooks.evaluate(this.params);
     }
+    this.lastValLoss = valLoss;
     this.round++;
-    const valLoss = this.hooks.evaluate(this.params);
+    const flagged = checks.filter((k) => k.normRatio > FLAG_NORM_RATIO || k.cosine < 0);
+    for (const k of flagged) {
+      this.hooks.log(
+        `round ${round}: update from ${k.donorId} is an outlier (norm ${k.normRatio.toPrecision(3)}× the median, ` +
+          `cosine ${k.cosine.toFixed(2)} with the aggregate${k.clipped ? ', clipped' : ''})`,
+      );
+    }
     let bytesUp = 0;
     let bytesDown = 0;
     for (const d of donors) {
@@ -412,10 +471,33 @@ export class JobEngine extends EventEmitter {
       bytesDown,
       startedAt,
       endedAt: Date.now(),
-      donors: [...arrived],
+      donors: c.updates.map((u) => u.donorId),
+      checks,
+      flagged: flagged.length,
+      refused,
     };
     this.hooks.recordRound(result);
     this.emit('round', result);
+  }
+
+  /**
+   * Why the step just committed must not be taken (a non-finite weight, or a validation loss above
+   * lossLimit), or null; sets stepLoss to the loss after it.
+   */
+  private stepProblem(before: number): string | null {
+    this.stepLoss = null;
+    const p = this.sync.params;
+    const bad = p.findIndex((x) => !Number.isFinite(x));
+    if (bad >= 0) return `weight ${bad} would be ${p[bad]}`;
+    const after = this.hooks.evaluate(p);
+    this.stepLoss = after;
+    if (!Number.isFinite(after)) return `validation loss would be ${after}`;
+    const limit = lossLimit(before, this.cfg.vocab.length);
+    // A current loss that is not finite gives no reference: any finite loss is then an improvement.
+    if (Number.isFinite(before) && after > limit) {
+      return `validation loss would rise from ${before.toFixed(4)} to ${after.toPrecision(4)} (limit ${limit.toFixed(4)})`;
+    }
+    return null;
   }
 
   view(d: DonorState): DonorView {

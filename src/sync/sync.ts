@@ -153,11 +153,18 @@ export class CoordinatorSync {
       momentum: momentum ? Float32Array.from(momentum) : null,
       residual: Float32Array.from(this.downEf.residual),
     };
-    const s = this.outer.step(g);
     const version = this.version + 1;
-    const ctx = downlinkContext(this.cfg.seed, version);
-    const { bytes, sent } = this.downEf.encodeSent(s, ctx);
-    this.params = applyStep(this.params, sent);
+    let bytes: Uint8Array;
+    try {
+      const s = this.outer.step(g);
+      let sent: Float32Array;
+      ({ bytes, sent } = this.downEf.encodeSent(s, downlinkContext(this.cfg.seed, version)));
+      this.params = applyStep(this.params, sent);
+    } catch (e) {
+      // E.g. a step that overflows f32 and that the down codec cannot encode: nothing changes.
+      this.revert();
+      throw e;
+    }
     this.last = { baseVersion: this.version, version, bytes };
     this.version = version;
     return bytes;
