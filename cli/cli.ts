@@ -120,7 +120,8 @@ function progressLine(r: RoundResult): string {
   return (
     `round ${String(r.round + 1).padStart(3)}  val ${r.valLoss.toFixed(4)}  ` +
     `train ${r.trainLoss === null ? '   —  ' : r.trainLoss.toFixed(4)}  donors ${r.accepted}/${r.assigned}` +
-    `${r.late ? ` late ${r.late}` : ''}${r.dropped ? ` dropped ${r.dropped}` : ''}  ` +
+    `${r.late ? ` late ${r.late}` : ''}${r.dropped ? ` dropped ${r.dropped}` : ''}` +
+    `${r.flagged ? ` outliers ${r.flagged}` : ''}${r.refused ? ' REFUSED' : ''}  ` +
     `up ${fmtBytes(r.bytesUp)}  down ${fmtBytes(r.bytesDown)}  ${((r.endedAt - r.startedAt) / 1000).toFixed(1)}s`
   );
 }

@@ -1015,3 +1015,38 @@ test(
     for (const c of h.checkpoints) assert.ok(c.params.every(Number.isFinite), `checkpoint v${c.version} is finite`);
   },
 );
+
+test(
+  'the default clipped-mean takes a round with a ×1000 donor among three honest ones, moving θ by at most the stated bound',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { minDonors: 4, rounds: 1, outerLr: 1, aggregator: 'clipped-mean' });
+    const { engine } = h;
+    const run = engine.run();
+    const links = ['A', 'B', 'C', 'D'].map((id) => join(engine, id));
+    await Promise.all(links.map((l) => l.waitFor('assign')));
+    const theta = engine.params.slice();
+    const honest = links.slice(0, 3).map((l, i) => update(engine, l, randomVector(N, 40 + i, 0.1)));
+    update(
+      engine,
+      links[3],
+      randomVector(N, 40, 0.1).map((x) => 1000 * x),
+    );
+    assert.equal(await run, 'done');
+    const r = h.rounds[0];
+    assert.equal(r.refused, null);
+    assert.equal(engine.version, 1);
+    assert.deepEqual(
+      r.checks.map((c) => c.clipped),
+      [false, false, false, true],
+    );
+    // g = (Σ honest + clipped D)/4 with ‖clipped D‖ ≤ 2·m, so ‖g − honest mean‖ ≤ (‖honest mean‖ + 2m)/4.
+    const hMean = outerStep(new Float32Array(N), honest, 1).map((x) => -x);
+    const g = theta.map((x, i) => x - engine.params[i]);
+    const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((a, x) => a + x * x, 0));
+    const m = [...r.checks.map((c) => c.norm)].sort((a, b) => a - b)[1];
+    const bound = (norm(hMean) + 2 * m) / 4;
+    assert.ok(norm(g.map((x, i) => x - hMean[i])) <= bound * (1 + 1e-4) + 1e-6, `${bound}`);
+    assert.ok(norm(g) < 2 * norm(hMean) + 2 * m, 'nowhere near the ×1000 update');
+  },
+);
