@@ -364,3 +364,14 @@ test('migration 3: jobs stored before train.aggregator keep the plain mean; new 
   assert.equal(JSON.parse(row.spec).train.aggregator, 'mean', 'the stored row is upgraded');
   assert.equal(reopened.getJob(kept.id)!.spec.train.aggregator, 'clipped-mean');
 });
+
+test('a refused round is stored with its reason; the round list keeps its fields', (t) => {
+  const s = Store.open(tempDir(t));
+  t.after(() => s.close());
+  const job = s.createJob({ name: 'r', spec: parseJobSpec({}), vocab: ['a'], corpusSha256: 'ab'.repeat(32) });
+  s.recordRound(round(job.id, 1));
+  s.recordRound(round(job.id, 2, { version: 1, refused: 'validation loss would rise from 3.5 to 837' }));
+  s.recordRound(round(job.id, 3, { version: 2, refused: null }));
+  assert.deepEqual(s.refusedRounds(job.id), [{ round: 2, reason: 'validation loss would rise from 3.5 to 837' }]);
+  assert.deepEqual(Object.keys(s.listRounds(job.id)[1]), Object.keys(round(job.id, 1)));
+});

@@ -55,6 +55,8 @@ export interface RoundRecord {
   bytesDown: number;
   trainLoss: number | null;
   valLoss: number | null;
+  /** Why the round's step was refused (the version did not advance); absent or null when it was taken. */
+  refused?: string | null;
 }
 
 export interface DonorRecord {
@@ -203,6 +205,11 @@ const MIGRATIONS: (string | ((db: Database.Database) => void))[] = [
    );`,
   upgradeLegacySpecs,
   legacyMeanAggregator,
+  // Why a round's step was refused (coordinator/job-engine.ts); null for rounds that took their step.
+  (db) => {
+    const cols = db.prepare('PRAGMA table_info(rounds)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'refused')) db.exec('ALTER TABLE rounds ADD COLUMN refused TEXT');
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
@@ -422,8 +429,9 @@ export class Store {
     }
     const stmt = this.db.prepare(
       `INSERT OR REPLACE INTO rounds (job_id, round, version, started_at, ended_at, donors_assigned,
-         updates_accepted, updates_late, updates_dropped, updates_rejected, bytes_up, bytes_down, train_loss, val_loss)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         updates_accepted, updates_late, updates_dropped, updates_rejected, bytes_up, bytes_down, train_loss, val_loss,
+         refused)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     forJob(r.jobId, () =>
       stmt.run(
@@ -441,8 +449,16 @@ export class Store {
         r.bytesDown,
         finiteOrNull(r.trainLoss),
         finiteOrNull(r.valLoss),
+        r.refused ?? null,
       ),
     );
+  }
+
+  /** The rounds of a job whose step was refused, in order, with the reason. */
+  refusedRounds(jobId: string): { round: number; reason: string }[] {
+    return this.db
+      .prepare('SELECT round, refused AS reason FROM rounds WHERE job_id = ? AND refused IS NOT NULL ORDER BY round')
+      .all(jobId) as { round: number; reason: string }[];
   }
 
   /** Rounds of a job in order; `afterRound` and `limit` page through long jobs. */
