@@ -266,3 +266,16 @@ test('the aggregator: default mean; clipped-mean bounds a ×1000 update; per-upd
   );
   assert.ok(clip.checks[2].normRatio > 500);
 });
+
+test('a commit whose step the broadcast codec cannot encode throws and changes nothing', () => {
+  const rng = new Rng(13);
+  const cfg: SyncConfig = { codec: 'f32', downCodec: 'f32', outer: { lr: 2, momentum: 0.5 }, seed: 2 };
+  const theta = randn(rng, N, 1);
+  const c = new CoordinatorSync(cfg, LAYOUT, theta.slice(), 0);
+  c.commit([randn(rng, N, 0.1)]);
+  const before = { params: c.params, version: c.version, last: c.last, momentum: c.state.momentum!.slice() };
+  const residual = c.state.residual.slice();
+  assert.throws(() => c.commit([new Float32Array(N).fill(3e38)]), /Infinity/);
+  assert.deepEqual({ params: c.params, version: c.version, last: c.last, momentum: c.state.momentum }, before);
+  assert.deepEqual(c.state.residual, residual);
+});
