@@ -74,6 +74,9 @@ export const RoundRecord = Type.Object({
   bytesDown: Type.Number({ minimum: 0 }),
   trainLoss: Type.Union([Type.Number(), Type.Null()]),
   valLoss: Type.Union([Type.Number(), Type.Null()]),
+  refused: Type.Union([Type.String(), Type.Null()], {
+    description: "why the round's step was refused (the version did not advance); null when it was taken",
+  }),
 });
 
 export const RoundList = Type.Object({ jobId: Id, rounds: Type.Array(RoundRecord, { description: 'oldest first' }) });

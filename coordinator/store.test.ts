@@ -76,7 +76,7 @@ test('jobs, rounds, donors and uploads persist across reopen', async (t) => {
   assert.equal(again.round, 2);
   assert.equal(again.updatedAt, job.createdAt + 5);
   const rounds = s.listRounds(job.id);
-  assert.deepEqual(rounds[0], round(job.id, 1));
+  assert.deepEqual(rounds[0], { ...round(job.id, 1), refused: null });
   assert.equal(rounds[1].trainLoss, null, 'NaN loss is stored as null');
   assert.equal(rounds[1].valLoss, null);
   const donors = s.listDonors(job.id);
@@ -373,5 +373,10 @@ test('a refused round is stored with its reason; the round list keeps its fields
   s.recordRound(round(job.id, 2, { version: 1, refused: 'validation loss would rise from 3.5 to 837' }));
   s.recordRound(round(job.id, 3, { version: 2, refused: null }));
   assert.deepEqual(s.refusedRounds(job.id), [{ round: 2, reason: 'validation loss would rise from 3.5 to 837' }]);
-  assert.deepEqual(Object.keys(s.listRounds(job.id)[1]), Object.keys(round(job.id, 1)));
+  const listed = s.listRounds(job.id);
+  assert.deepEqual(Object.keys(listed[1]), [...Object.keys(round(job.id, 1)), 'refused']);
+  assert.deepEqual(
+    listed.map((r) => r.refused),
+    [null, 'validation loss would rise from 3.5 to 837', null],
+  );
 });

@@ -59,6 +59,9 @@ export interface RoundRecord {
   refused?: string | null;
 }
 
+/** A round as read back: `refused` is always there (null for a round that took its step). */
+export type StoredRound = RoundRecord & { refused: string | null };
+
 export interface DonorRecord {
   id: string;
   /** '' for a donor waiting with no job. */
@@ -248,7 +251,7 @@ function jobFromRow(r: JobRow): JobRecord {
 const ROUND_COLUMNS = `job_id AS jobId, round, version, started_at AS startedAt, ended_at AS endedAt,
   donors_assigned AS assigned, updates_accepted AS accepted, updates_late AS late,
   updates_dropped AS dropped, updates_rejected AS rejected, bytes_up AS bytesUp,
-  bytes_down AS bytesDown, train_loss AS trainLoss, val_loss AS valLoss`;
+  bytes_down AS bytesDown, train_loss AS trainLoss, val_loss AS valLoss, refused`;
 
 const DONOR_COLUMNS = `id, job_id AS jobId, adapter, first_seen AS firstSeen, last_seen AS lastSeen,
   rounds_contributed AS roundsContributed, bytes_up AS bytesUp, bytes_down AS bytesDown, state`;
@@ -462,10 +465,10 @@ export class Store {
   }
 
   /** Rounds of a job in order; `afterRound` and `limit` page through long jobs. */
-  listRounds(jobId: string, opts: { afterRound?: number; limit?: number } = {}): RoundRecord[] {
+  listRounds(jobId: string, opts: { afterRound?: number; limit?: number } = {}): StoredRound[] {
     return this.db
       .prepare(`SELECT ${ROUND_COLUMNS} FROM rounds WHERE job_id = ? AND round > ? ORDER BY round LIMIT ?`)
-      .all(jobId, opts.afterRound ?? -1, opts.limit ?? -1) as RoundRecord[];
+      .all(jobId, opts.afterRound ?? -1, opts.limit ?? -1) as StoredRound[];
   }
 
   // ---- donors ----
