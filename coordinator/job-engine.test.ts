@@ -938,7 +938,7 @@ test(
   async (t) => {
     // The plain mean, so only the step check stands between the huge update and the weights; outer lr 2
     // so that a step can overflow f32 (round 3).
-    const h = setup(t, { minDonors: 2, rounds: 4, outerLr: 2, aggregator: 'mean' });
+    const h = setup(t, { minDonors: 2, rounds: 10, outerLr: 2, aggregator: 'mean' });
     const { engine } = h;
     const run = engine.run();
     const a = join(engine, 'A');
@@ -1004,7 +1004,20 @@ test(
     const big = new Float32Array(N).fill(3e38);
     update(engine, a, big);
     update(engine, b, big);
-    assert.equal(await run, 'done');
+    // A refused round does not count: the same number runs again (the job is stopped there).
+    await a.waitFor('assign', 5);
+    engine.stop();
+    assert.equal(await run, 'stopped');
+    assert.deepEqual(
+      h.rounds.map((r) => [r.round, r.counted]),
+      [
+        [0, true],
+        [1, false],
+        [1, true],
+        [2, false],
+        [2, false], // the rerun, ended by stop() with nothing accepted
+      ],
+    );
     // The f32 broadcast cannot encode the infinite step; commit leaves the state as it was.
     assert.match(h.rounds[3].refused ?? '', /^the step could not be taken: .* is Infinity/);
     assert.equal(engine.version, 2);
@@ -1048,5 +1061,40 @@ test(
     const bound = (norm(hMean) + 2 * m) / 4;
     assert.ok(norm(g.map((x, i) => x - hMean[i])) <= bound * (1 + 1e-4) + 1e-6, `${bound}`);
     assert.ok(norm(g) < 2 * norm(hMean) + 2 * m, 'nowhere near the ×1000 update');
+  },
+);
+
+test(
+  'peers that say ready and vanish burn no round: the round runs again under its number',
+  { timeout: 10_000 },
+  async (t) => {
+    const h = setup(t, { minDonors: 1, rounds: 1 });
+    const { engine } = h;
+    const run = engine.run();
+    // Three Sybils, one after another: each is assigned round 0 and disconnects before answering.
+    for (const id of ['S1', 'S2', 'S3']) {
+      const s = join(engine, id);
+      await s.waitFor('assign');
+      engine.removeDonor(id, 'connection closed');
+      await drain();
+    }
+    assert.deepEqual(
+      h.rounds.map((r) => [r.round, r.accepted, r.counted]),
+      [
+        [0, 0, false],
+        [0, 0, false],
+        [0, 0, false],
+      ],
+    );
+    assert.equal(engine.round, 0, 'no round of the budget was spent');
+    // An honest donor then completes round 0, which ends the one-round job.
+    const a = join(engine, 'A');
+    await a.waitFor('assign');
+    assert.equal(a.of('assign')[0].header.round, 0);
+    update(engine, a, randomVector(N, 7, 0.1));
+    assert.equal(await run, 'done');
+    const last = h.rounds[h.rounds.length - 1];
+    assert.deepEqual([last.round, last.counted], [0, true]);
+    assert.equal(engine.version, 1);
   },
 );

@@ -41,6 +41,11 @@ export interface RoundResult {
   flagged: number;
   /** Why the round's step was refused (the version did not advance), or null when it was taken. */
   refused: string | null;
+  /**
+   * Whether the round counts towards train.rounds (it took a step). When false, the next round runs under
+   * the same number.
+   */
+  counted: boolean;
 }
 
 /** One donor's update checks in a round (the per-update checks of src/sync/aggregate.ts). */
@@ -435,7 +440,10 @@ export class JobEngine extends EventEmitter {
       valLoss = this.hooks.evaluate(this.params);
     }
     this.lastValLoss = valLoss;
-    this.round++;
+    // A round counts only when it took a step: one with no accepted update (donors that said ready and
+    // vanished) or a refused step is run again under the same number, so such peers cannot burn rounds.
+    const counted = c.updates.length > 0 && refused === null;
+    if (counted) this.round++;
     const flagged = checks.filter((k) => k.normRatio > FLAG_NORM_RATIO || k.cosine < 0);
     for (const k of flagged) {
       this.hooks.log(
@@ -475,6 +483,7 @@ export class JobEngine extends EventEmitter {
       checks,
       flagged: flagged.length,
       refused,
+      counted,
     };
     this.hooks.recordRound(result);
     this.emit('round', result);

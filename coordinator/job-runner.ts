@@ -212,7 +212,7 @@ export class Runner extends EventEmitter implements JobRunner, HubTarget {
         },
         recordRound: (r) => {
           store.recordRound(r);
-          store.updateJobProgress(jobId, { round: r.round + 1, version: r.version });
+          store.updateJobProgress(jobId, { round: r.counted ? r.round + 1 : r.round, version: r.version });
         },
         recordDonor: (d) =>
           store.upsertDonor({

@@ -147,7 +147,13 @@ test('coordinator rejects bad donor input with clear errors and keeps serving', 
     assert.ok(r.bytesUp >= good.byteLength && r.bytesDown > 0, JSON.stringify(r));
     assert.ok(r0.bytesDown >= n * 4, 'the first round carried the weights down');
     const after = (await (await fetch(`${server.url}/api/jobs/${jobId}/rounds`, { headers: auth })).json()) as unknown;
-    assert.equal((Array.isArray(after) ? after : (after as { rounds: unknown[] }).rounds).length, 2);
+    // The first attempt accepted nothing, so it did not count: round 0 ran again and is the one listed.
+    assert.equal(assign2.header.round, 0);
+    const listed = (after as { rounds: { round: number; accepted: number }[] }).rounds;
+    assert.deepEqual(
+      listed.map((x) => [x.round, x.accepted]),
+      [[0, 1]],
+    );
   } finally {
     peer?.destroy();
     await server.close();
