@@ -113,6 +113,15 @@ export const DonorConfig = Type.Object({
     }),
     { description: 'RTCIceServer entries; empty on loopback or a LAN' },
   ),
+  heartbeat: Type.Optional(
+    Type.Object(
+      {
+        intervalMs: Type.Integer({ minimum: 1, description: 'beat period on the data channel, each way' }),
+        timeoutMs: Type.Integer({ minimum: 1, description: 'silence after which a side gives the other up' }),
+      },
+      { description: "the coordinator's heartbeat (docs/PROTOCOL.md, Liveness); donors use it unless told otherwise" },
+    ),
+  ),
 });
 export type DonorConfig = Static<typeof DonorConfig>;
 

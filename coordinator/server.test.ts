@@ -68,7 +68,10 @@ test('coordinator rejects bad donor input with clear errors and keeps serving', 
     const cfg = (await (await fetch(`${server.url}/api/donor/config`)).json()) as {
       coordinatorPeerId: string;
       peerPath: string;
+      heartbeat: { intervalMs: number; timeoutMs: number };
     };
+    // Donor pages learn the coordinator's heartbeat from its config (the default period, this timeout).
+    assert.deepEqual(cfg.heartbeat, { intervalMs: 2000, timeoutMs: 120_000 });
     peer = await createNodePeer({ host: '127.0.0.1', port: server.port, path: cfg.peerPath });
     const conn: DataConnection = peer.connect(cfg.coordinatorPeerId, { serialization: 'raw', reliable: true });
     const inbox = new Inbox();

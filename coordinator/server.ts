@@ -13,7 +13,7 @@ import { loadOrCreateToken } from './auth';
 import { loadOrCreatePeerId } from './peer-id';
 import { attachPeerServer, createNodePeer } from './rtc-node';
 import { DonorHub } from './donor-hub';
-import type { HeartbeatSettings } from '../src/protocol/heartbeat';
+import { heartbeatSettings, type HeartbeatSettings } from '../src/protocol/heartbeat';
 import { Runner } from './job-runner';
 
 export interface ServeOptions {
@@ -71,7 +71,9 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
     counters.shardDownloads++;
     next();
   });
-  const donorConfig: DonorConfig = { peerPath: PEER_PATH, coordinatorPeerId, iceServers };
+  // Donor pages beat and time out as this coordinator does (a page's ?hb=/?hbTimeout= still win).
+  const heartbeat = heartbeatSettings(opts.heartbeat);
+  const donorConfig: DonorConfig = { peerPath: PEER_PATH, coordinatorPeerId, iceServers, heartbeat };
   app.use(
     createApiRouter({
       store,
@@ -107,7 +109,7 @@ export async function startServer(opts: ServeOptions = {}): Promise<RunningServe
   const url = `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
 
   const peer = await createNodePeer({ host: '127.0.0.1', port, path: PEER_PATH, id: coordinatorPeerId });
-  const hub = new DonorHub(runner, log, { heartbeat: opts.heartbeat });
+  const hub = new DonorHub(runner, log, { heartbeat });
   hub.listen(peer);
   await runner.resumeRunning();
 

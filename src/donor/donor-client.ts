@@ -38,10 +38,15 @@ export interface DonorConfig {
   coordinatorPeerId: string;
   /** STUN/TURN servers the coordinator recommends; [] on loopback and LANs. */
   iceServers: RTCIceServer[];
+  /** The coordinator's heartbeat settings (absent from coordinators older than protocol 4: defaults). */
+  heartbeat?: HeartbeatSettings;
 }
 
 export interface DonorClientOptions {
-  /** Beat period and silence timeout (defaults 2 s, 8 s; the page's ?hb= and ?hbTimeout=). */
+  /**
+   * Beat period and silence timeout, overriding the coordinator's (its /api/donor/config; defaults 2 s,
+   * 8 s); the page's ?hb= and ?hbTimeout=.
+   */
   heartbeat?: Partial<HeartbeatSettings>;
   /** Reconnect delays (default 0.5 s doubling to 10 s, ±30 %). */
   backoff?: BackoffOptions;
@@ -56,7 +61,12 @@ function isDonorConfig(v: unknown): v is DonorConfig {
     c !== null &&
     typeof c.peerPath === 'string' &&
     typeof c.coordinatorPeerId === 'string' &&
-    (c.iceServers === undefined || Array.isArray(c.iceServers))
+    (c.iceServers === undefined || Array.isArray(c.iceServers)) &&
+    (c.heartbeat === undefined ||
+      (typeof c.heartbeat === 'object' &&
+        c.heartbeat !== null &&
+        typeof c.heartbeat.intervalMs === 'number' &&
+        typeof c.heartbeat.timeoutMs === 'number'))
   );
 }
 
@@ -94,7 +104,10 @@ export class DonorClient {
   /** Bytes of earlier connections, so the page's totals survive a reconnect. */
   private bytesBefore = { sent: 0, received: 0 };
   private readonly backoff: Backoff;
-  private readonly heartbeat: HeartbeatSettings;
+  /** The page's own heartbeat settings (only the ones it set), over the coordinator's. */
+  private readonly heartbeatOverride: Partial<HeartbeatSettings>;
+  /** The settings of the current connection. */
+  private heartbeat: HeartbeatSettings;
   private readonly connectTimeoutMs: number;
   /** Serializes work from incoming messages: weights must land before the assignment that uses them. */
   private queue: Promise<void> = Promise.resolve();
@@ -106,7 +119,10 @@ export class DonorClient {
     private readonly onChange: (s: DonorStats) => void,
     options: DonorClientOptions = {},
   ) {
-    this.heartbeat = heartbeatSettings(options.heartbeat);
+    this.heartbeatOverride = Object.fromEntries(
+      Object.entries(options.heartbeat ?? {}).filter(([, v]) => v !== undefined),
+    );
+    this.heartbeat = heartbeatSettings(this.heartbeatOverride);
     this.backoff = new Backoff(options.backoff);
     this.connectTimeoutMs = options.connectTimeoutMs ?? 10_000;
   }
@@ -161,6 +177,7 @@ export class DonorClient {
     void this.fetchConfig().then(
       (cfg) => {
         if (gen !== this.generation) return;
+        this.heartbeat = this.heartbeatFor(cfg);
         const url = new URL(this.origin);
         const peer = new Peer({
           host: url.hostname,
@@ -187,6 +204,16 @@ export class DonorClient {
       },
       (e: unknown) => lost(e instanceof Error ? e.message : String(e)),
     );
+  }
+
+  /** The coordinator's heartbeat with the page's overrides; its defaults when the pair is out of range. */
+  private heartbeatFor(cfg: DonorConfig): HeartbeatSettings {
+    try {
+      return heartbeatSettings({ ...cfg.heartbeat, ...this.heartbeatOverride });
+    } catch (e) {
+      console.warn(`starling donor: heartbeat settings ignored: ${(e as Error).message}`);
+      return heartbeatSettings(this.heartbeatOverride);
+    }
   }
 
   private async fetchConfig(): Promise<DonorConfig> {
