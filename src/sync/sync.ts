@@ -85,9 +85,11 @@ export class CoordinatorSync {
     params: Float32Array;
     version: number;
     last: CoordinatorSync['last'];
-    momentum: Float32Array | null;
-    residual: Float32Array;
+    hadMomentum: boolean;
   } | null = null;
+  /** The momentum and downlink residual before the last commit, in buffers kept across rounds. */
+  private savedMomentum: Float32Array | null = null;
+  private readonly savedResidual: Float32Array;
 
   constructor(
     readonly cfg: SyncConfig,
@@ -101,6 +103,7 @@ export class CoordinatorSync {
     this.downEf = new ErrorFeedback(jobCodec(cfg.downCodec, layout), this.up.n);
     this.outer = new OuterOptimizer(cfg.outer, this.up.n);
     this.aggregator = parseAggregator(cfg.aggregator ?? 'mean');
+    this.savedResidual = new Float32Array(this.up.n);
   }
 
   get n(): number {
@@ -146,13 +149,9 @@ export class CoordinatorSync {
     const { g, checks } = aggregate(deltas, this.aggregator);
     this.checks = checks;
     const momentum = this.outer.momentum;
-    this.undo = {
-      params: this.params,
-      version: this.version,
-      last: this.last,
-      momentum: momentum ? Float32Array.from(momentum) : null,
-      residual: Float32Array.from(this.downEf.residual),
-    };
+    if (momentum) (this.savedMomentum ??= new Float32Array(this.n)).set(momentum);
+    this.savedResidual.set(this.downEf.residual);
+    this.undo = { params: this.params, version: this.version, last: this.last, hadMomentum: momentum !== null };
     const version = this.version + 1;
     let bytes: Uint8Array;
     try {
@@ -181,8 +180,8 @@ export class CoordinatorSync {
     this.params = u.params;
     this.version = u.version;
     this.last = u.last;
-    this.outer.restore(u.momentum);
-    this.downEf.residual.set(u.residual);
+    this.outer.restore(u.hadMomentum ? this.savedMomentum : null); // restore copies
+    this.downEf.residual.set(this.savedResidual);
   }
 }
 
