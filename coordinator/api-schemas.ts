@@ -6,6 +6,7 @@
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
 import { JobSpec, JobSpecInput, JobTrain } from '../src/schema/job';
 import { ModelConfig } from '../src/schema/model';
+import { idSchema } from '../src/schema/id';
 import { JOB_STATUSES } from './store';
 
 export { JobSpecInput };
@@ -14,7 +15,7 @@ export { JobSpecInput };
 export const ErrorBody = Type.Object({ error: Type.String({ description: 'what went wrong' }) });
 
 const Millis = (description: string) => Type.Integer({ description: `${description} (ms since the epoch)` });
-const Id = Type.String({ pattern: '^[A-Za-z0-9_-]{1,64}$', description: 'a job id (12 hex characters when created)' });
+const Id = idSchema('a job id (12 hex characters when created)');
 
 export const JobStatus = Type.Union(
   JOB_STATUSES.map((s) => Type.Literal(s)),

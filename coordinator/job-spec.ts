@@ -35,8 +35,7 @@ export const DEFAULT_MLP_MODEL: MlpSpec = deepFreeze(withDefaults<MlpSpec>(MlpSp
  */
 export const DEFAULT_GPT_MODEL: GptSpec = deepFreeze(withDefaults<GptSpec>(GptSpec, {}));
 
-/** Ids of jobs and uploads: safe in URLs and file names. */
-export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+export { ID_RE } from '../src/schema/id';
 
 function show(v: unknown): string {
   if (v === undefined) return 'undefined';

@@ -4,6 +4,7 @@
 import { Type, type Static, type TProperties } from '@sinclair/typebox';
 import { MAX_PARAMS } from './limits';
 import { MAX_CODEC_NAME } from '../compress/codec-spec';
+import { idSchema } from '../schema/id';
 import { JobTrain } from '../schema/job';
 import { ModelConfig } from '../schema/model';
 
@@ -12,12 +13,7 @@ const int = (minimum: number, maximum: number = Number.MAX_SAFE_INTEGER) => Type
 const str = (minLength: number, maxLength: number) => Type.String({ minLength, maxLength });
 const oneOf = <const T extends string[]>(...values: T) => Type.Union(values.map((v) => Type.Literal(v)));
 
-const Id = Type.String({
-  minLength: 1,
-  maxLength: 64,
-  pattern: '^[A-Za-z0-9_-]+$',
-  patternText: 'a string of letters, digits, "_" or "-"',
-});
+const Id = idSchema();
 const Count = int(0);
 /** A codec name in src/compress/codec-spec.ts's grammar; receivers check it with checkCodecName. */
 const Codec = Type.String({ minLength: 1, maxLength: MAX_CODEC_NAME });
